@@ -1,0 +1,232 @@
+/**
+ * Kernel registry: every `kernels/*.wgsl` file is parsed with wgsl_reflect; each `@compute` entry point becomes
+ * a kernel named after the entry point. Its bind-group layout is built from the storage and uniform variables
+ * that entry point uses (never `'auto'`), its uniform `params` struct layout is taken from the reflected member
+ * offsets, and its `override` constants are the tuning knobs. Pipelines are compiled with
+ * `createComputePipelineAsync` and cached per (kernel, overrides).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { DType } from './tensor.js';
+
+/** Directory of the WGSL sources shipped with the package. */
+export const KERNEL_DIR = fileURLToPath(new URL('../../kernels/', import.meta.url));
+
+export interface KernelBinding {
+  name: string;
+  binding: number;
+  kind: 'read-only-storage' | 'storage' | 'uniform';
+  /** Element type of a storage array (`f32`, `i32`, `u32`, `vec4<f32>` ...), used to check tensor dtypes. */
+  elementType: string;
+}
+
+export interface ParamMember {
+  name: string;
+  offset: number;
+  type: 'u32' | 'i32' | 'f32';
+}
+
+export interface ParamsLayout {
+  binding: number;
+  size: number;
+  members: ParamMember[];
+}
+
+export interface KernelInfo {
+  name: string;
+  file: string;
+  /** Storage (and non-`params` uniform) buffers bound by name. */
+  bindings: KernelBinding[];
+  /** The uniform `params` struct, written from a plain object of numbers. */
+  params: ParamsLayout | null;
+  overrides: { name: string; type: string }[];
+  /** Workgroup size with the override defaults. */
+  workgroupSize: [number, number, number];
+  layout: GPUBindGroupLayout;
+  pipelineLayout: GPUPipelineLayout;
+  module: GPUShaderModule;
+  /** Small integer, unique per kernel, for cache keys. */
+  id: number;
+}
+
+export class KernelCompileError extends Error {
+  override name = 'KernelCompileError';
+}
+
+export class KernelBindingError extends Error {
+  override name = 'KernelBindingError';
+}
+
+/** The dtype a tensor must have to bind to a storage array of `elementType`. */
+export function dtypeForElement(elementType: string): DType | null {
+  if (elementType === 'f32' || elementType.startsWith('vec2<f32') || elementType.startsWith('vec4<f32')) return 'f32';
+  if (elementType === 'i32' || elementType.startsWith('vec4<i32')) return 'i32';
+  if (elementType === 'u32' || elementType.startsWith('vec4<u32') || elementType.startsWith('atomic<u32')) return 'u32';
+  if (elementType === 'f16' || elementType.startsWith('vec4<f16')) return 'f16';
+  return null;
+}
+
+export type Overrides = Record<string, number | boolean>;
+
+export class KernelRegistry {
+  private readonly kernels = new Map<string, KernelInfo>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pending = new Map<string, Promise<GPUComputePipeline>>();
+  /** Pipelines compiled synchronously because nobody prepared them; `DEBUG` reports these. */
+  lateCompiles = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** Loads every `.wgsl` file in `dir` (default: the package's `kernels/`). */
+  static async load(device: GPUDevice, dir = KERNEL_DIR): Promise<KernelRegistry> {
+    const registry = new KernelRegistry(device);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
+    await Promise.all(files.map((f) => registry.addSource(f, readFileSync(join(dir, f), 'utf8'))));
+    return registry;
+  }
+
+  /** Adds the kernels of one WGSL source; throws `KernelCompileError` naming file, line and column. */
+  async addSource(file: string, source: string): Promise<KernelInfo[]> {
+    const module = this.device.createShaderModule({ code: source, label: file });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length > 0) {
+      const lines = source.split('\n');
+      const text = errors
+        .map((m) => `${basename(file)}:${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1] ?? ''}`)
+        .join('\n');
+      throw new KernelCompileError(`WGSL compile error in ${basename(file)}\n${text}`);
+    }
+    let reflect: WgslReflect;
+    try {
+      reflect = new WgslReflect(source);
+    } catch (err) {
+      throw new KernelCompileError(`wgsl_reflect could not parse ${basename(file)}: ${(err as Error).message}`);
+    }
+    const added: KernelInfo[] = [];
+    for (const entry of reflect.entry.compute) {
+      if (this.kernels.has(entry.name)) {
+        throw new KernelCompileError(`kernel ${entry.name} in ${file} is also defined in ${this.kernels.get(entry.name)!.file}`);
+      }
+      const bindings: KernelBinding[] = [];
+      let params: ParamsLayout | null = null;
+      for (const v of entry.resources) {
+        if (v.group !== 0) throw new KernelCompileError(`${file}:${entry.name}: ${v.name} uses group ${v.group}; only group 0 is supported`);
+        if (v.resourceType === 0 /* Uniform */ && v.name === 'params') {
+          const members = (v.members ?? []).map((m) => {
+            const type = m.type.name;
+            if (type !== 'u32' && type !== 'i32' && type !== 'f32') {
+              throw new KernelCompileError(`${file}:${entry.name}: params.${m.name} has type ${type}; params members must be u32, i32 or f32`);
+            }
+            return { name: m.name, offset: m.offset, type } as ParamMember;
+          });
+          params = { binding: v.binding, size: Math.max(16, Math.ceil(v.size / 16) * 16), members };
+        } else if (v.resourceType === 0 || v.resourceType === 1) {
+          const kind = v.resourceType === 0 ? 'uniform' : v.access === 'read' ? 'read-only-storage' : 'storage';
+          const elementType = v.type.name === 'array' ? (v.format?.getTypeName() ?? '') : v.type.getTypeName();
+          bindings.push({ name: v.name, binding: v.binding, kind, elementType });
+        } else {
+          throw new KernelCompileError(`${file}:${entry.name}: ${v.name} is a texture or sampler; compute kernels here use buffers only`);
+        }
+      }
+      const entries: GPUBindGroupLayoutEntry[] = bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind },
+      }));
+      if (params) entries.push({ binding: params.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+      const layout = this.device.createBindGroupLayout({ entries, label: entry.name });
+      const wg = entry.workgroupSize ?? [1, 1, 1];
+      const kernel: KernelInfo = {
+        name: entry.name,
+        file,
+        bindings: bindings.sort((a, b) => a.binding - b.binding),
+        params,
+        overrides: reflect.overrides.map((o) => ({ name: o.name, type: o.type?.name ?? "unknown" })),
+        workgroupSize: [wg[0] ?? 1, wg[1] ?? 1, wg[2] ?? 1],
+        layout,
+        pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: entry.name }),
+        module,
+        id: this.kernels.size + 1,
+      };
+      this.kernels.set(entry.name, kernel);
+      added.push(kernel);
+    }
+    return added;
+  }
+
+  /** The kernel named `name`; throws listing the known kernels. */
+  kernel(name: string): KernelInfo {
+    const k = this.kernels.get(name);
+    if (!k) throw new KernelBindingError(`unknown kernel ${name}; known kernels: ${[...this.kernels.keys()].sort().join(', ')}`);
+    return k;
+  }
+
+  names(): string[] {
+    return [...this.kernels.keys()].sort();
+  }
+
+  private key(name: string, overrides: Overrides): string {
+    const keys = Object.keys(overrides).sort();
+    return keys.length ? `${name}|${keys.map((k) => `${k}=${Number(overrides[k])}`).join(',')}` : name;
+  }
+
+  private descriptor(kernel: KernelInfo, overrides: Overrides): GPUComputePipelineDescriptor {
+    const known = new Set(kernel.overrides.map((o) => o.name));
+    const unknown = Object.keys(overrides).filter((k) => !known.has(k));
+    if (unknown.length) {
+      throw new KernelBindingError(`${kernel.name}: unknown override(s) ${unknown.join(', ')}; it declares ${[...known].join(', ') || 'none'}`);
+    }
+    const constants: Record<string, number> = {};
+    for (const [k, v] of Object.entries(overrides)) constants[k] = Number(v);
+    return {
+      layout: kernel.pipelineLayout,
+      compute: { module: kernel.module, entryPoint: kernel.name, constants },
+      label: this.key(kernel.name, overrides),
+    };
+  }
+
+  /** Compiles (once) the pipeline for `name` with `overrides`, asynchronously. */
+  prepare(name: string, overrides: Overrides = {}): Promise<GPUComputePipeline> {
+    const key = this.key(name, overrides);
+    const done = this.pipelines.get(key);
+    if (done) return Promise.resolve(done);
+    let p = this.pending.get(key);
+    if (!p) {
+      const kernel = this.kernel(name);
+      p = this.device.createComputePipelineAsync(this.descriptor(kernel, overrides)).then(
+        (pipeline) => {
+          this.pipelines.set(key, pipeline);
+          this.pending.delete(key);
+          return pipeline;
+        },
+        (err: Error) => {
+          this.pending.delete(key);
+          throw new KernelCompileError(`${kernel.file}:${name}: pipeline creation failed: ${err.message}`);
+        },
+      );
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  /** Compiles every kernel with its default overrides. */
+  async prepareAll(): Promise<void> {
+    await Promise.all(this.names().map((n) => this.prepare(n)));
+  }
+
+  /** The pipeline, compiled synchronously if nobody prepared it (counted in `lateCompiles`). */
+  pipeline(name: string, overrides: Overrides = {}): GPUComputePipeline {
+    const key = this.key(name, overrides);
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.device.createComputePipeline(this.descriptor(this.kernel(name), overrides));
+      this.pipelines.set(key, p);
+      this.lateCompiles++;
+      if (process.env.DEBUG) console.error(`[kernels] late compile of ${key}`);
+    }
+    return p;
+  }
+}
