@@ -8,7 +8,7 @@ struct Params {
   N: u32,
   K: u32,
   stride_a: u32,   // elements between batches of a
-  stride_w: u32,
+  stride_w: u32,   // 0 when one weight is shared by every batch
   stride_out: u32,
   has_bias: u32,   // 1: add bias[N]
   accumulate: u32, // 1: out += result, 0: out = result

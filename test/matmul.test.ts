@@ -74,11 +74,32 @@ describe('matmul kernel', () => {
     expectClose('out', await e.readFloat(out), ref, TOL);
   });
 
+  it('linear layer: 3-D input against a shared 2-D weight, forward and backward', async () => {
+    const e = await getEngine();
+    e.resetArena();
+    const [B, T, K, N] = [2, 3, 5, 7];
+    const d: MatmulRef = { batch: 1, M: B * T, N, K, transA: false, transB: false };
+    const a = f32(randomArray(B * T * K, 5));
+    const w = f32(randomArray(K * N, 6));
+    const dout = f32(randomArray(B * T * N, 7));
+    const ta = tensorFrom(e, [B, T, K], a);
+    const tw = paramFrom(e, [K, N], w);
+    const out = matmul(e, ta, tw);
+    expect(out.shape).toEqual([B, T, N]);
+    expectClose('out', await e.readFloat(out), matmulRef(d, a, w, null), TOL);
+    out.grad = tensorFrom(e, [B, T, N], dout, 'f32', 'dout');
+    e.tape.replay();
+    const ref = matmulBackwardRef(d, a, w, dout);
+    expectClose('da', await e.readFloat(ta.grad!), ref.da, TOL);
+    expectClose('dw', await e.readFloat(tw.grad!), ref.dw, TOL);
+  });
+
   it('refuses mismatched shapes naming the op and shapes', async () => {
     const e = await getEngine();
     const a = e.alloc([4, 5]);
     const w = e.alloc([6, 7]);
     expect(() => matmul(e, a, w)).toThrow(/matmul: inner dimensions differ.*\[4, 5\].*\[6, 7\]/);
+    expect(() => matmul(e, e.alloc([2, 4, 5]), e.alloc([3, 5, 7]))).toThrow(/matmul: batch dimensions differ/);
     const wi = e.alloc([5, 7], 'i32');
     expect(() => matmul(e, a, wi)).toThrow(/matmul: w has dtype i32, expected f32/);
   });

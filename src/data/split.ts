@@ -17,7 +17,7 @@ import { hashUniform } from '../util/rng.js';
 import { encode } from './tokenizer.js';
 
 /** Version of the rule above, part of every cache key. */
-export const SPLIT_RULE_VERSION = 2;
+export const SPLIT_RULE_VERSION = 1;
 /** Share of the data held out for validation. */
 export const VAL_FRACTION = 0.05;
 /** Below this many documents the split is by position instead of by document. */

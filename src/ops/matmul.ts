@@ -1,17 +1,25 @@
 /**
  * Matrix multiply, batched, either operand transposed, optional bias.
  *
- *   out[b] = op(a[b]) @ op(w[b]) + bias        a: (batch, M, K) or (batch, K, M) when transA
- *                                              w: (batch, K, N) or (batch, N, K) when transB
+ *   out = op(a) @ op(w) + bias
+ * With a 2-D weight w (K, N) (or (N, K) when transB) the leading dimensions of `a` are rows: a linear layer,
+ * a (..., K) -> out (..., N). With a batched weight (batch, K, N), `a` has the same batch: a batched matmul.
  * Backward, with A' = op(a), W' = op(w):
  *   dA' = dout @ W'^T        dW' = A'^T @ dout        dbias = sum over rows of dout
- * and a transposed operand gets the transpose of its gradient.
- * Saves: a, w (inputs; nothing extra).
+ * and an operand stored transposed gets the transpose of its gradient.
+ * Saves: a, w (its inputs; nothing extra).
  */
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 
-export interface MatmulOptions {
+export interface GemmDims {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+}
+
+export interface GemmFlags {
   transA?: boolean;
   transB?: boolean;
   /** out += result instead of out = result. */
@@ -21,52 +29,66 @@ export interface MatmulOptions {
 const WG = 8;
 const TILE = 4;
 
-interface Dims {
-  batch: number;
-  M: number;
-  N: number;
-  K: number;
-}
-
 /** Reads (batch, M, N, K) from the operand shapes, checking they agree; errors name the op and shapes. */
-export function matmulDims(op: string, a: Tensor, w: Tensor, transA = false, transB = false): Dims {
-  if (a.shape.length < 2 || w.shape.length < 2) {
-    throw new ShapeError(`${op}: operands need at least 2 dimensions, got a ${fmtShape(a.shape)}, w ${fmtShape(w.shape)}`);
+export function matmulDims(op: string, a: Tensor, w: Tensor, transA = false, transB = false): GemmDims {
+  if (a.shape.length < 2 && !(w.shape.length === 2 && a.shape.length === 1) ) {
+    throw new ShapeError(`${op}: a needs at least 2 dimensions, got ${fmtShape(a.shape)}`);
   }
-  const batchA = a.shape.slice(0, -2);
-  const batchW = w.shape.slice(0, -2);
-  const batch = batchA.reduce((x, y) => x * y, 1);
-  if (batchW.length && batchW.reduce((x, y) => x * y, 1) !== batch) {
-    throw new ShapeError(`${op}: batch dimensions differ: a ${fmtShape(a.shape)}, w ${fmtShape(w.shape)}`);
-  }
-  const [ar, ac] = a.shape.slice(-2) as [number, number];
+  if (w.shape.length < 2) throw new ShapeError(`${op}: w needs at least 2 dimensions, got ${fmtShape(w.shape)}`);
   const [wr, wc] = w.shape.slice(-2) as [number, number];
-  const [M, K] = transA ? [ac, ar] : [ar, ac];
   const [K2, N] = transB ? [wc, wr] : [wr, wc];
+  let batch: number;
+  let M: number;
+  let K: number;
+  if (w.shape.length === 2) {
+    // Shared weight: every leading dimension of a is a row.
+    if (transA && a.shape.length !== 2) throw new ShapeError(`${op}: a transposed must be 2-D with a 2-D w, got ${fmtShape(a.shape)}`);
+    const last = a.shape[a.shape.length - 1]!;
+    const rows = a.size / Math.max(1, last);
+    batch = 1;
+    [M, K] = transA ? [last, a.shape[0]!] : [rows, last];
+  } else {
+    const batchA = a.shape.slice(0, -2);
+    const batchW = w.shape.slice(0, -2);
+    if (batchA.length !== batchW.length || batchA.some((d, i) => d !== batchW[i])) {
+      throw new ShapeError(`${op}: batch dimensions differ: a ${fmtShape(a.shape)}, w ${fmtShape(w.shape)}`);
+    }
+    batch = batchA.reduce((x, y) => x * y, 1);
+    const [ar, ac] = a.shape.slice(-2) as [number, number];
+    [M, K] = transA ? [ac, ar] : [ar, ac];
+  }
   if (K !== K2) {
     throw new ShapeError(
       `${op}: inner dimensions differ: op(a) is [${M}, ${K}] (a ${fmtShape(a.shape)}${transA ? ' transposed' : ''}), ` +
         `op(w) is [${K2}, ${N}] (w ${fmtShape(w.shape)}${transB ? ' transposed' : ''})`,
     );
   }
-  return { batch: batchW.length ? batch : batch, M, N, K };
+  return { batch, M, N, K };
 }
 
-/** Kernel-level forward: out = op(a) @ op(w) (+ bias) (+ out). Output first, as the kernels are. */
-export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, opts: MatmulOptions = {}): void {
-  const { transA = false, transB = false, accumulate = false } = opts;
-  const d = matmulDims('matmul', a, w, transA, transB);
-  const wBatched = w.shape.length > 2;
-  if (!wBatched && d.batch !== 1) {
-    throw new ShapeError(`matmul: a is batched ${fmtShape(a.shape)} but w ${fmtShape(w.shape)} is not; flatten a to 2-D for a shared weight`);
+/** The output shape of `matmul(a, w)`. */
+export function matmulOutShape(a: Tensor, w: Tensor, d: GemmDims, transA = false): number[] {
+  if (w.shape.length === 2) return transA ? [d.M, d.N] : [...a.shape.slice(0, -1), d.N];
+  return [...a.shape.slice(0, -2), d.M, d.N];
+}
+
+/**
+ * Kernel-level GEMM on explicit dimensions: out (batch, M, N) = op(a) @ op(w) (+ bias) (+ out).
+ * Output first, as the kernels are. Sizes are checked against the dimensions before dispatch.
+ */
+export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, d: GemmDims, flags: GemmFlags = {}): void {
+  const { transA = false, transB = false, accumulate = false } = flags;
+  const want: [string, Tensor, number][] = [
+    ['a', a, d.batch * d.M * d.K],
+    ['w', w, (w.shape.length > 2 ? d.batch : 1) * d.K * d.N],
+    ['out', out, d.batch * d.M * d.N],
+  ];
+  for (const [name, t, size] of want) {
+    expectDType('matmul', name, t, 'f32');
+    if (t.size !== size) throw new ShapeError(`matmul: ${name} ${fmtShape(t.shape)} has ${t.size} elements, dims ${JSON.stringify(d)} need ${size}`);
   }
-  const outShape = [...a.shape.slice(0, -2), d.M, d.N];
-  if (out.size !== d.batch * d.M * d.N) {
-    throw new ShapeError(`matmul: out has shape ${fmtShape(out.shape)}, expected ${fmtShape(outShape)}`);
-  }
-  for (const [name, t] of [['a', a], ['w', w], ['out', out]] as const) expectDType('matmul', name, t, 'f32');
   if (bias && bias.size !== d.N) throw new ShapeError(`matmul: bias has shape ${fmtShape(bias.shape)}, expected [${d.N}]`);
-  if (d.M === 0 || d.N === 0) return;
+  if (d.M === 0 || d.N === 0 || d.batch === 0) return;
   e.dispatch(
     'matmul_forward',
     { a, w, bias: bias ?? e.unused, out },
@@ -75,7 +97,7 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
       N: d.N,
       K: d.K,
       stride_a: d.M * d.K,
-      stride_w: d.K * d.N,
+      stride_w: w.shape.length > 2 ? d.K * d.N : 0,
       stride_out: d.M * d.N,
       has_bias: bias ? 1 : 0,
       accumulate: accumulate ? 1 : 0,
@@ -85,6 +107,11 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
   );
 }
 
+/** Kernel-level forward from shapes: out = op(a) @ op(w) (+ bias) (+ out). */
+export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, flags: GemmFlags = {}): void {
+  gemm(e, out, a, w, bias, matmulDims('matmul', a, w, flags.transA, flags.transB), flags);
+}
+
 /** Kernel-level bias gradient: dbias (+)= column sums of dout viewed as (rows, N). */
 export function bias_backward(e: Engine, dbias: Tensor, dout: Tensor, accumulate = true): void {
   const N = dbias.size;
@@ -92,26 +119,23 @@ export function bias_backward(e: Engine, dbias: Tensor, dout: Tensor, accumulate
   e.dispatch('bias_backward', { dout, dbias }, { M: dout.size / N, N, accumulate: accumulate ? 1 : 0 }, [Math.ceil(N / 64)]);
 }
 
-/**
- * Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. For a 2-D weight shared across
- * rows (a linear layer), pass `a` flattened to 2-D.
- */
+/** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */
 export function matmul(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = null, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
   const { transA = false, transB = false } = opts;
   const d = matmulDims('matmul', a, w, transA, transB);
-  const out = e.alloc([...a.shape.slice(0, -2), d.M, d.N], 'f32', 'matmul.out');
-  matmul_forward(e, out, a, w, bias, { transA, transB });
+  const out = e.alloc(matmulOutShape(a, w, d, transA), 'f32', 'matmul.out');
+  gemm(e, out, a, w, bias, d, { transA, transB });
   e.record('matmul', [out], () => {
     const dout = e.gradIn('matmul', out);
-    // dA' = dout @ W'^T.  Stored a = A' (no transA): use w with its transpose flag flipped.
-    // Stored a = A'^T (transA): dA = W' @ dout^T.
+    // dA' (M, K) = dout (M, N) @ W'^T.  a stored (K, M) when transA: dA = W' @ dout^T.
     const ga = e.gradOf('matmul', a);
-    if (!transA) matmul_forward(e, ga.grad, dout, w, null, { transB: !transB, accumulate: ga.accumulate });
-    else matmul_forward(e, ga.grad, w, dout, null, { transA: transB, transB: true, accumulate: ga.accumulate });
-    // dW' = A'^T @ dout.  Stored w = W'^T (transB): dW = dout^T @ A'.
+    const dA = { batch: d.batch, M: d.M, N: d.K, K: d.N };
+    if (!transA) gemm(e, ga.grad, dout, w, null, dA, { transB: !transB, accumulate: ga.accumulate });
+    else gemm(e, ga.grad, w, dout, null, { batch: d.batch, M: d.K, N: d.M, K: d.N }, { transA: transB, transB: true, accumulate: ga.accumulate });
+    // dW' (K, N) = A'^T @ dout.  w stored (N, K) when transB: dW = dout^T @ A'.
     const gw = e.gradOf('matmul', w);
-    if (!transB) matmul_forward(e, gw.grad, a, dout, null, { transA: !transA, accumulate: gw.accumulate });
-    else matmul_forward(e, gw.grad, dout, a, null, { transA: true, transB: transA, accumulate: gw.accumulate });
+    if (!transB) gemm(e, gw.grad, a, dout, null, { batch: d.batch, M: d.K, N: d.N, K: d.M }, { transA: !transA, accumulate: gw.accumulate });
+    else gemm(e, gw.grad, dout, a, null, { batch: d.batch, M: d.N, N: d.K, K: d.M }, { transA: true, transB: transA, accumulate: gw.accumulate });
     if (bias) {
       const gb = e.gradOf('matmul', bias);
       bias_backward(e, gb.grad, dout, gb.accumulate);

@@ -53,14 +53,15 @@ const PROBE_TIMEOUT_MS = 60_000;
 
 /**
  * The adapter probe, run as `node --input-type=module -e PROBE_SOURCE` in the project root (so `webgpu` resolves
- * from node_modules), flags in env SBLD_PROBE_FLAGS (JSON array). It opens the adapter the engine would open,
- * then a device on it (so a driver Dawn lists but cannot use still fails here), then lists every adapter: dawn.node
- * names them all (backend and full name) in the error for an adapter name that matches none. Every create()
- * result stays referenced until exit: dawn.node aborts if one is collected while in use.
+ * from node_modules). Input: env SBLD_PROBE = { flags, features }; output: one stdout line `SBLD_PROBE <json>`.
+ * It opens the adapter the engine would open, then a device on it (so a driver Dawn lists but cannot use still
+ * fails here), then lists every adapter: dawn.node names them all (backend and full name) in the error for an
+ * adapter name that matches none. Every create() result stays referenced until exit: dawn.node aborts if one is
+ * collected while in use.
  */
 const PROBE_SOURCE = `
 import { create } from 'webgpu';
-const flags = JSON.parse(process.env.SBLD_PROBE_FLAGS || '[]');
+const { flags, features } = JSON.parse(process.env.SBLD_PROBE);
 const keep = [];
 const errorText = (e) => String((e && e.message) || e);
 const out = { adapter: null, requestError: null, deviceError: null, listText: '' };
@@ -77,7 +78,7 @@ try {
       description: info.description || '',
       backend: info.backend || null,
       isFallbackAdapter: Boolean(info.isFallbackAdapter),
-      features: ${JSON.stringify(OPTIONAL_FEATURES)}.filter((f) => adapter.features.has(f)),
+      features: features.filter((f) => adapter.features.has(f)),
     };
     try {
       const device = await adapter.requestDevice();
@@ -96,7 +97,7 @@ try {
 } catch (e) {
   out.listText = errorText(e);
 }
-process.stdout.write('${PROBE_MARKER}' + JSON.stringify(out) + '\\n', () => process.exit(0));
+process.stdout.write('SBLD_PROBE ' + JSON.stringify(out) + '\\n', () => process.exit(0));
 `;
 
 // ------------------------------------------------------------------------------------------------------------
@@ -286,8 +287,8 @@ export function adapterLine(a, listed) {
   const tags = [];
   if (backend) tags.push(backend);
   if (isLavapipe(a)) tags.push('lavapipe');
+  else if (a.isFallbackAdapter) tags.push('fallback adapter');
   else if (a.vendor || a.architecture) tags.push([a.vendor, a.architecture].filter(Boolean).join(' '));
-  if (a.isFallbackAdapter) tags.push('fallback');
   if (mesa) tags.push(`Mesa ${mesa.text}`);
   const missing = OPTIONAL_FEATURES.filter((f) => !a.features.includes(f));
   const present = OPTIONAL_FEATURES.filter((f) => a.features.includes(f));
@@ -501,7 +502,7 @@ export function probeAdapter(wanted) {
   if (wanted.adapter) flags.push(`adapter=${wanted.adapter}`);
   if (wanted.backend) flags.push(`backend=${wanted.backend}`);
   /** @type {NodeJS.ProcessEnv} */
-  const env = { ...process.env, SBLD_PROBE_FLAGS: JSON.stringify(flags) };
+  const env = { ...process.env, SBLD_PROBE: JSON.stringify({ flags, features: OPTIONAL_FEATURES }) };
   if (!env.XDG_RUNTIME_DIR) {
     // Without it Mesa / Dawn print noise. A fixed per-user directory, so repeated runs do not litter tmp.
     const dir = join(tmpdir(), `sbld-xdg-${process.getuid?.() ?? 'user'}`);
@@ -566,7 +567,7 @@ function situation(probe, wanted) {
 function runStep(step) {
   say(`${step.say} ...`);
   if (step.write) {
-    writeFileSync(step.write.path, step.write.content);
+    writeFileSync(step.write.path, step.write.content, { mode: 0o644 });
     return;
   }
   const [cmd, ...args] = step.argv ?? [];
@@ -602,8 +603,10 @@ function ensureAdapter(dryRun) {
     probe = probeAdapter(wanted);
     const after = planAdapterFix(situation(probe, wanted));
     if (after.action !== 'ok') {
-      const why = after.action === 'install' || after.action === 'manual' || after.action === 'fail' ? after.reason : '';
-      throw new BootstrapError(withDawnOutput(`still no usable WebGPU adapter after installing Mesa's Vulkan drivers: ${why}`, probe));
+      const why = 'reason' in after ? after.reason : '';
+      const loaderEnv = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES'].filter((k) => process.env[k]);
+      const hint = loaderEnv.length ? ` (${loaderEnv.join(' and ')} ${loaderEnv.length > 1 ? 'are' : 'is'} set, which limits the Vulkan drivers the loader sees)` : '';
+      throw new BootstrapError(withDawnOutput(`still no usable WebGPU adapter after installing Mesa's Vulkan drivers: ${why}${hint}`, probe));
     }
   }
   if (!probe.adapter) throw new BootstrapError('internal: probe reported no adapter');
@@ -611,10 +614,16 @@ function ensureAdapter(dryRun) {
   return true;
 }
 
-/** @param {string} msg @param {Probe} probe @returns {string} msg plus the end of Dawn's stderr, if any */
+/**
+ * @param {string} msg
+ * @param {Probe} probe
+ * @returns {string} msg plus the end of Dawn's stderr, if any, each line once and without the limit warnings
+ *   lavapipe always prints ("... artificially reduced from 1000000 to 16 ...")
+ */
 function withDawnOutput(msg, probe) {
-  const err = probe.stderr.trim();
-  return err && !probe.crashed ? `${msg}\nDawn said:\n${tail(err, 20)}` : msg;
+  if (probe.crashed) return msg; // the crash message carries the stderr already
+  const lines = [...new Set(probe.stderr.split('\n').filter((l) => l.trim() && !/artificially reduced/.test(l)))];
+  return lines.length ? `${msg}\nDawn said:\n${lines.slice(-20).join('\n')}` : msg;
 }
 
 /** @returns {number} exit code */

@@ -38,12 +38,12 @@ export function matmulBackwardRef(d: MatmulRef, a: ArrayLike<number>, w: ArrayLi
     for (let m = 0; m < d.M; m++)
       for (let n = 0; n < d.N; n++) {
         const g = dout[(b * d.M + m) * d.N + n]!;
-        dbias[n] += g;
+        dbias[n] = dbias[n]! + g;
         for (let k = 0; k < d.K; k++) {
           const ai = d.transA ? b * d.M * d.K + k * d.M + m : b * d.M * d.K + m * d.K + k;
           const wi = d.transB ? b * d.K * d.N + n * d.K + k : b * d.K * d.N + k * d.N + n;
-          da[ai] += g * w[wi]!;
-          dw[wi] += g * a[ai]!;
+          da[ai] = da[ai]! + g * w[wi]!;
+          dw[wi] = dw[wi]! + g * a[ai]!;
         }
       }
   return { da, dw, dbias };

@@ -1,0 +1,138 @@
+/**
+ * GPT-2 on the engine: token + learned position embeddings, L pre-LN blocks
+ *   h = h + s_l * Attn(LN1(h));  h = h + s_l * MLP(LN2(h))
+ * (s_l = 1 unless a layer-dropping policy rescales kept layers), final LN, and an LM head tied to the token
+ * embedding. Parameter names and shapes are Hugging Face GPT-2's (`src/io/gpt2.ts`).
+ *
+ * The layer loop is explicit and takes a plan of which layers run. A skipped layer is the identity on the
+ * residual stream: the loop `continue`s, so it dispatches nothing and records nothing on the tape.
+ */
+import { gpt2TensorSpecs, type Gpt2Config } from '../io/gpt2.js';
+import { attention } from '../ops/attention.js';
+import { crossEntropy } from '../ops/crossentropy.js';
+import { embedding, type TokenIndex } from '../ops/embedding.js';
+import { gelu } from '../ops/gelu.js';
+import { layernorm } from '../ops/layernorm.js';
+import { matmul } from '../ops/matmul.js';
+import { residualAdd } from '../ops/residual.js';
+import type { Engine } from '../runtime/engine.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { Rng } from '../util/rng.js';
+import { ParamBlock, type ParamSpec } from './params.js';
+
+export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
+
+/** Which layers run in one forward pass, and the factor on each kept layer's residual branches. */
+export interface LayerPlan {
+  run: readonly boolean[];
+  scale: readonly number[];
+}
+
+/** A batch on the device: token ids (B, T), their index for the embedding backward, and targets (B, T). */
+export interface DeviceBatch {
+  tokens: Tensor;
+  index: TokenIndex;
+  targets: Tensor | null;
+}
+
+export function fullPlan(nLayer: number): LayerPlan {
+  return { run: Array(nLayer).fill(true), scale: Array(nLayer).fill(1) };
+}
+
+const NO_DECAY = /(\.bias|ln_\d\.weight|ln_f\.weight|wpe\.weight)$/;
+
+/**
+ * Initial values as GPT-2: weights N(0, 0.02), the two residual projections N(0, 0.02 / sqrt(2L)), biases 0,
+ * LayerNorm weights 1. Weight decay on matrices and the (tied) token embedding; none on biases, LayerNorm
+ * parameters or the position table.
+ */
+function paramSpec(name: string, shape: number[], nLayer: number): ParamSpec {
+  const decay = !NO_DECAY.test(name);
+  let init: ParamSpec['init'] = { normal: 0.02 };
+  if (name.endsWith('.bias')) init = { constant: 0 };
+  else if (/ln_(\d|f)\.weight$/.test(name)) init = { constant: 1 };
+  else if (name.endsWith('c_proj.weight')) init = { normal: 0.02 / Math.sqrt(2 * nLayer) };
+  return { name, shape, decay, init };
+}
+
+export class GPT {
+  /** One parameter block per transformer layer. */
+  readonly layers: ParamBlock[];
+  /** Embeddings and the final LayerNorm. */
+  readonly rest: ParamBlock;
+  readonly C: number;
+
+  constructor(
+    readonly e: Engine,
+    readonly config: GptConfig,
+  ) {
+    const specs = gpt2TensorSpecs(config);
+    const L = config.n_layer;
+    this.C = config.n_embd;
+    this.layers = [];
+    for (let l = 0; l < L; l++) {
+      const layerSpecs = specs.filter((s) => s.layer === l).map((s) => paramSpec(s.name, s.shape, L));
+      this.layers.push(new ParamBlock(e, `h.${l}`, layerSpecs));
+    }
+    this.rest = new ParamBlock(e, 'rest', specs.filter((s) => s.layer === null).map((s) => paramSpec(s.name, s.shape, L)));
+  }
+
+  /** Every block: layers 0..L-1, then the rest (index L). */
+  get blocks(): ParamBlock[] {
+    return [...this.layers, this.rest];
+  }
+
+  get parameterCount(): number {
+    return gpt2TensorSpecs(this.config).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  /** Draws GPT-2's initialisation from `seed` and uploads it. */
+  initialize(seed: number): void {
+    const rng = new Rng(seed);
+    for (const block of this.blocks) this.e.write(block.params, block.initialValues(rng));
+  }
+
+  /**
+   * Forward pass. Returns the logits (B, T, V) and, when the batch has targets, the mean cross-entropy loss (1).
+   * `plan` says which layers run (default: all).
+   */
+  forward(batch: DeviceBatch, plan: LayerPlan = fullPlan(this.config.n_layer)): { logits: Tensor; loss: Tensor | null } {
+    const { e } = this;
+    const [B, T] = batch.tokens.shape as [number, number];
+    if (T > this.config.n_positions) throw new Error(`GPT: sequence length ${T} exceeds n_positions ${this.config.n_positions}`);
+    if (plan.run.length !== this.config.n_layer) throw new Error(`GPT: plan has ${plan.run.length} layers, model has ${this.config.n_layer}`);
+    void B;
+    const r = this.rest;
+    let x = e.inLayer(null, () => embedding(e, batch.tokens, batch.index, r.get('transformer.wte.weight'), r.get('transformer.wpe.weight')), 'forward');
+    for (let l = 0; l < this.config.n_layer; l++) {
+      if (!plan.run[l]) continue; // skipped: identity on the residual stream, nothing dispatched or recorded
+      x = e.inLayer(l, () => this.block(l, x, plan.scale[l] ?? 1), 'forward');
+    }
+    return e.inLayer(
+      null,
+      () => {
+        const xf = layernorm(e, x, r.get('transformer.ln_f.weight'), r.get('transformer.ln_f.bias'));
+        const logits = matmul(e, xf, r.get('transformer.wte.weight'), null, { transB: true });
+        const loss = batch.targets ? crossEntropy(e, logits, batch.targets) : null;
+        return { logits, loss };
+      },
+      'forward',
+    );
+  }
+
+  /** One pre-LN transformer block on x (B, T, C). */
+  private block(l: number, x: Tensor, scale: number): Tensor {
+    const { e } = this;
+    const p = (name: string) => this.layers[l]!.get(`transformer.h.${l}.${name}`);
+    const h1 = layernorm(e, x, p('ln_1.weight'), p('ln_1.bias'));
+    const qkv = matmul(e, h1, p('attn.c_attn.weight'), p('attn.c_attn.bias')); // (B, T, 3C)
+    const att = attention(e, qkv, this.config.n_head); // (B, T, C)
+    const proj = matmul(e, att, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
+    x = residualAdd(e, x, proj, scale);
+    const h2 = layernorm(e, x, p('ln_2.weight'), p('ln_2.bias'));
+    const fc = matmul(e, h2, p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // (B, T, 4C)
+    const act = gelu(e, fc);
+    const mlp = matmul(e, act, p('mlp.c_proj.weight'), p('mlp.c_proj.bias'));
+    return residualAdd(e, x, mlp, scale);
+  }
+}

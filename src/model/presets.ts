@@ -1,0 +1,20 @@
+/**
+ * Named model and batch sizes. `tiny` is for tests, `small` is the default (`npm start` trains it in about
+ * ten minutes on 2 CPU cores under lavapipe), `deep` has 12 layers for layer-dropping studies.
+ */
+export interface Preset {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+  seqLen: number;
+  batchSize: number;
+  description: string;
+}
+
+export const PRESETS = {
+  tiny: { n_layer: 2, n_head: 2, n_embd: 32, seqLen: 32, batchSize: 4, description: 'L2 C32 H2, T32 B4: tests' },
+  small: { n_layer: 4, n_head: 4, n_embd: 128, seqLen: 64, batchSize: 16, description: 'L4 C128 H4, T64 B16: the default' },
+  deep: { n_layer: 12, n_head: 4, n_embd: 128, seqLen: 64, batchSize: 16, description: 'L12 C128 H4, T64 B16: layer dropping' },
+} as const satisfies Record<string, Preset>;
+
+export type PresetName = keyof typeof PRESETS;

@@ -1,0 +1,129 @@
+/**
+ * Fused multi-head self-attention (kernels/attention.wgsl, kernels/attention_backward.wgsl).
+ *
+ *   qkv: (B, T, 3C), q | k | v along the last dim as GPT-2's c_attn writes it; head h uses columns
+ *   h*HS..(h+1)*HS of each, HS = C / NH.  Per (b, h):
+ *     S = q k^T / sqrt(HS)  (causal: key s > query t excluded)   P = softmax(S) rowwise   out = P v
+ * Backward, with P recomputed from q, k and the saved lse:
+ *   D_t = dO_t . O_t     dP_ts = dO_t . v_s     dS_ts = P_ts (dP_ts - D_t)
+ *   dq_t = sum_s dS_ts k_s / sqrt(HS)     dk_s = sum_t dS_ts q_t / sqrt(HS)     dv_s = sum_t P_ts dO_t
+ * Saves: qkv (input), out, and lse (B, NH, T), the per-row log-sum-exp; never the T x T matrix.
+ * Cost: forward one dispatch, backward two (dq per query row, then dk/dv per key row); about 2 B NH T^2 HS
+ * multiply-adds forward (half that when causal) and 3.5x that backward (both backward kernels recompute scores).
+ */
+import type { Engine } from '../runtime/engine.js';
+import { expectDType, expectShape, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
+
+/** The kernels keep head vectors in private arrays of this size (MAX_HS in the WGSL). */
+export const ATTENTION_MAX_HS = 128;
+
+export interface AttentionOptions {
+  /** Query t sees keys 0..t only (GPT). Default true; false for bidirectional attention (ViT). */
+  causal?: boolean;
+}
+
+/** Must match `WG` in the attention kernels. */
+const WG = 64;
+
+interface Dims {
+  B: number;
+  T: number;
+  C: number;
+  NH: number;
+  HS: number;
+}
+
+function checkDims(op: string, B: number, T: number, C: number, NH: number): Dims {
+  for (const [name, v] of [['B', B], ['T', T], ['C', C], ['NH', NH]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new ShapeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
+  }
+  if (NH < 1 || C % NH !== 0) throw new ShapeError(`${op}: C = ${C} is not divisible by the number of heads NH = ${NH}`);
+  const HS = C / NH;
+  if (HS > ATTENTION_MAX_HS) {
+    throw new ShapeError(`${op}: head size HS = C / NH = ${C} / ${NH} = ${HS} exceeds the kernels' maximum ${ATTENTION_MAX_HS}; use more heads`);
+  }
+  return { B, T, C, NH, HS };
+}
+
+/** One invocation per (b, h, t) row: a 1-D grid folded into y past the per-dimension limit (the kernels use num_workgroups). */
+function rowGrid(e: Engine, rows: number): [number, number] {
+  const n = Math.ceil(rows / WG);
+  const x = Math.min(n, e.gpu.limits.maxComputeWorkgroupsPerDimension);
+  return [x, Math.ceil(n / x)];
+}
+
+function params(d: Dims, causal: boolean) {
+  return { B: d.B, T: d.T, C: d.C, NH: d.NH, HS: d.HS, causal: causal ? 1 : 0, scale: 1 / Math.sqrt(d.HS) };
+}
+
+/** Kernel-level forward: out (B, T, C) = attention of qkv (B, T, 3C); lse (B, NH, T) is written for backward. */
+export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, causal: boolean): void {
+  const d = checkDims('attention', B, T, C, NH);
+  expectShape('attention', 'qkv', qkv, [B, T, 3 * C]);
+  expectShape('attention', 'out', out, [B, T, C]);
+  expectShape('attention', 'lse', lse, [B, NH, T]);
+  for (const [name, t] of [['qkv', qkv], ['out', out], ['lse', lse]] as const) expectDType('attention', name, t, 'f32');
+  const rows = B * NH * T;
+  if (rows === 0 || C === 0) return;
+  e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), rowGrid(e, rows));
+}
+
+/**
+ * Kernel-level backward: dqkv (B, T, 3C) = (or += when `accumulate`) the gradient of qkv, from the forward's
+ * qkv, out, lse and the incoming dout (B, T, C). Uses a (B, NH, T) arena scratch for D_t = dO_t . O_t.
+ */
+export function attention_backward(
+  e: Engine,
+  dqkv: Tensor,
+  accumulate: boolean,
+  qkv: Tensor,
+  out: Tensor,
+  dout: Tensor,
+  lse: Tensor,
+  B: number,
+  T: number,
+  C: number,
+  NH: number,
+  causal: boolean,
+): void {
+  const d = checkDims('attention backward', B, T, C, NH);
+  expectShape('attention backward', 'dqkv', dqkv, [B, T, 3 * C]);
+  expectShape('attention backward', 'qkv', qkv, [B, T, 3 * C]);
+  expectShape('attention backward', 'out', out, [B, T, C]);
+  expectShape('attention backward', 'dout', dout, [B, T, C]);
+  expectShape('attention backward', 'lse', lse, [B, NH, T]);
+  for (const [name, t] of [['dqkv', dqkv], ['qkv', qkv], ['out', out], ['dout', dout], ['lse', lse]] as const) {
+    expectDType('attention backward', name, t, 'f32');
+  }
+  const rows = B * NH * T;
+  if (rows === 0 || C === 0) return;
+  const dsum = e.alloc([B, NH, T], 'f32', 'attention.dsum'); // (B, NH, T)
+  const p = { ...params(d, causal), accumulate: accumulate ? 1 : 0 };
+  const grid = rowGrid(e, rows);
+  // dq first: it writes D_t, which the dk/dv kernel reads.
+  e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
+  e.dispatch('attention_backward_dkv', { qkv, dout, lse, dsum, dqkv }, p, grid);
+}
+
+/**
+ * Autograd attention: returns out (B, T, C) for qkv (B, T, 3C) with `nHead` heads and records the backward
+ * rule, which writes (or adds to) qkv's gradient in the same (B, T, 3C) layout.
+ */
+export function attention(e: Engine, qkv: Tensor, nHead: number, opts: AttentionOptions = {}): Tensor {
+  const { causal = true } = opts;
+  if (qkv.shape.length !== 3 || qkv.shape[2]! % 3 !== 0) {
+    throw new ShapeError(`attention: qkv must be (B, T, 3C), got ${fmtShape(qkv.shape)}`);
+  }
+  const [B, T, C3] = qkv.shape as [number, number, number];
+  const C = C3 / 3;
+  checkDims('attention', B, T, C, nHead);
+  const out = e.alloc([B, T, C], 'f32', 'attention.out'); // (B, T, C)
+  const lse = e.alloc([B, nHead, T], 'f32', 'attention.lse'); // (B, NH, T)
+  attention_forward(e, out, lse, qkv, B, T, C, nHead, causal);
+  e.record('attention', [out], () => {
+    const dout = e.gradIn('attention', out);
+    const g = e.gradOf('attention', qkv);
+    attention_backward(e, g.grad, g.accumulate, qkv, out, dout, lse, B, T, C, nHead, causal);
+  });
+  return out;
+}
