@@ -25,7 +25,7 @@ import {
   saveCheckpoint,
 } from '../src/io/checkpoint.js';
 import { CheckpointError } from '../src/io/errors.js';
-import { type Gpt2Config, gpt2ConfigJson, gpt2TensorSpecs } from '../src/io/gpt2.js';
+import { type Gpt2Config, gpt2ConfigJson, gpt2TensorSpecs, parseGpt2ConfigJson } from '../src/io/gpt2.js';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../src/io/safetensors.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -68,7 +68,11 @@ function craft(header: string, dataLen: number): Uint8Array {
 describe('safetensors codec', () => {
   const sample = (): Record<string, Tensor> => ({
     // NaN payloads (quiet and signalling, both signs), -0, infinities, denormal: bits must survive.
-    weird: { dtype: 'F32', shape: [2, 4], data: f32FromBits([0x7fc00001, 0xffa00000, 0x7f800001, 0x80000000, 0x7f800000, 0xff800000, 0x00000001, 0x3f800000]) },
+    weird: {
+      dtype: 'F32',
+      shape: [2, 4],
+      data: f32FromBits([0x7fc00001, 0xffa00000, 0x7f800001, 0x80000000, 0x7f800000, 0xff800000, 0x00000001, 0x3f800000]),
+    },
     scalar: { dtype: 'F32', shape: [], data: new Float32Array([Math.PI]) },
     odd: { dtype: 'F32', shape: [3, 5, 7], data: new Float32Array(105).map((_, i) => i * 0.37 - 11) },
     empty: { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) },
@@ -255,6 +259,16 @@ describe('GPT-2 layout', () => {
       bos_token_id: 255, eos_token_id: 255,
     });
   });
+
+  it('reads config.json back, refusing what the model does not implement', async () => {
+    const c = { n_layer: 2, n_head: 2, n_embd: 8, vocab_size: 256, n_positions: 16 };
+    expect(parseGpt2ConfigJson(gpt2ConfigJson(c))).toMatchObject(c);
+    await expectRefusal(
+      () => parseGpt2ConfigJson({ ...gpt2ConfigJson(c), activation_function: 'relu', n_inner: 64, model_type: 'llama' }),
+      /^config\.json: /, 'model_type is "llama"', 'activation_function is "relu"', 'n_inner is 64',
+    );
+    await expectRefusal(() => gpt2TensorSpecs({ ...c, n_head: 3 }), 'n_embd 8 is not divisible by n_head 3');
+  });
 });
 
 describe('atomic writes', () => {
@@ -325,6 +339,7 @@ describe('atomic writes', () => {
     }
     expect(seen[0]).toBe('old');
     expect(seen.at(-1)).toBe('new');
+    if (process.env.DEBUG) console.log(`kill at steps 0..${total}: ${seen.join(' ')}`);
     expect(seen).toContain('new'); // a kill between the two renames recovers the new folder
     expect(seen.lastIndexOf('old')).toBeLessThan(seen.indexOf('new')); // old ... old, new ... new
   });
@@ -416,7 +431,7 @@ describe('checkpoints', () => {
       () => loadCheckpoint(dir, { modelConfig: cfg }),
       'config.json: n_embd is 16 in the checkpoint, expected 8',
       'transformer.h.0.attn.c_attn.weight: shape [16, 48] in file, model expects [8, 24]',
-      'm.transformer.wte.weight: shape [19, 16] in file, model expects [19, 8]',
+      /\.\.\. and \d+ more problems$/, // the optimizer's 56 wrong shapes are counted, not listed
     );
     expect(msg).toContain(dir);
   });

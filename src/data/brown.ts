@@ -55,13 +55,17 @@ function splitTagged(token: string): { word: string; tag: string } {
 }
 
 /**
- * Undoes artefacts of the tagged source in one paragraph's words: doubled `, ; : ? !` are written once;
+ * Undoes artefacts of the tagged source in one paragraph's words: an inch mark (`12''/nn`) becomes `12"` and
+ * the stray closing-quote token the source puts after it is dropped; doubled `, ; : ? !` are written once;
  * `. , ? !` after a closing quote move inside it (the source moved them out: `"Hold it" .`), except a comma
  * after `?` or `!`, which is dropped; a sentence-final `.` after an abbreviation (`Jr. .`) is dropped.
  * Cost: O(words).
  */
 export function undoSourceArtefacts(words: readonly string[]): string[] {
-  const single = words.filter((w, i) => !(DOUBLED_IN_SOURCE.has(w) && w === words[i - 1]));
+  const inches = words
+    .filter((w, i) => !(w === "''" && isInches(words[i - 1] ?? '')))
+    .map((w) => (isInches(w) ? w.slice(0, -2) + '"' : w));
+  const single = inches.filter((w, i) => !(DOUBLED_IN_SOURCE.has(w) && w === inches[i - 1]));
   for (let i = 0; i + 1 < single.length; i++) {
     if (single[i] !== "''" || !MOVES_INSIDE_QUOTE.has(single[i + 1]!)) continue;
     const endsInMark = single[i - 1] === '?' || single[i - 1] === '!';
@@ -69,6 +73,11 @@ export function undoSourceArtefacts(words: readonly string[]): string[] {
     else [single[i], single[i + 1]] = [single[i + 1]!, "''"];
   }
   return single.filter((w, i) => !(w === '.' && i > 0 && isAbbreviation(single[i - 1]!)));
+}
+
+/** A length in inches, written with two single quotes (`12''`, `1/8''`). */
+function isInches(word: string): boolean {
+  return /^[\d./-]+''$/.test(word);
 }
 
 /** A word with letters or digits that ends in a period (`Jr.`, `etc.`, `C.`). */

@@ -200,7 +200,7 @@ export const DROP_FLAGS: { [K in keyof DropConfig]: DropFlagSpec } = {
   nAllow: { flag: '--drop-n-allow', kind: 'int', words: ['auto'], help: 'SBLD allow-list size (dropped κ× more); auto = round(L/4)' },
   alpha: { flag: '--drop-alpha', kind: 'number', help: 'SBLD α: weight w = s^(-α), ≥ 0' },
   kappa: { flag: '--drop-kappa', kind: 'number', help: 'SBLD κ: allow-list weight multiplier, > 0' },
-  qMax: { flag: '--drop-q-max', kind: 'number', help: 'SBLD cap on a layer’s drop probability, in (0, 1]' },
+  qMax: { flag: '--drop-q-max', kind: 'number', help: 'SBLD cap on the drop probability of any layer, in (0, 1]' },
   alloc: {
     flag: '--drop-alloc',
     kind: 'choice',

@@ -46,6 +46,7 @@ export {
   pldThetaAt,
   pldThetaForDropFraction,
   pldTotalDropped,
+  pwegdDLogG,
   pwegdG,
   pwegdHat,
   pwegdMax,

@@ -24,6 +24,8 @@ import {
   writeDirAtomic,
 } from './atomic.js';
 import { CheckpointError } from './errors.js';
+
+export { CheckpointError };
 import {
   diffGpt2Config,
   type Gpt2Config,
@@ -38,6 +40,9 @@ export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
+
+/** Largest typed array Node 20 can allocate, hence the largest checkpoint file it can read or write. */
+const MAX_FILE_BYTES = 2 ** 32;
 
 /** Everything a training run needs to resume. Arrays are flat, row-major, shaped as `gpt2TensorSpecs` says. */
 export interface Checkpoint {
@@ -131,7 +136,9 @@ function tensorsFromFile(
 function checkPlainJson(v: unknown, path: string): void {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new CheckpointError(`trainerState${path} is ${v}, which JSON cannot hold (store it as a string or null)`);
+    if (!Number.isFinite(v)) {
+      throw new CheckpointError(`trainerState${path} is ${v}, which JSON cannot hold (store it as a string or null)`);
+    }
     return;
   }
   if (Array.isArray(v)) {
@@ -176,6 +183,28 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint, opts: Atomic
   );
 }
 
+/**
+ * Reads a whole file in 1 GiB chunks: `fs.readFile` stops at 2 GiB, which an optimizer file passes at ~270M
+ * parameters. One typed array holds at most 4 GiB, so that is the limit per file.
+ */
+async function readWhole(path: string): Promise<Uint8Array> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > MAX_FILE_BYTES) throw new CheckpointError(`${size} bytes; one file can hold at most 4 GiB here`, path);
+    const out = new Uint8Array(size);
+    let pos = 0;
+    while (pos < size) {
+      const { bytesRead } = await fh.read(out, pos, Math.min(size - pos, 1 << 30), pos);
+      if (bytesRead === 0) break; // the file shrank while being read: the checks below see it short
+      pos += bytesRead;
+    }
+    return out.subarray(0, pos);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Reads the files of a resolved checkpoint folder, checking each against the manifest when there is one. */
 class FolderReader {
   constructor(
@@ -197,7 +226,7 @@ class FolderReader {
   }
 
   async bytes(name: string): Promise<Uint8Array> {
-    const bytes = await fsp.readFile(join(this.dir, name));
+    const bytes = await readWhole(join(this.dir, name));
     if (this.manifest !== null) verifyManifestEntry(this.manifest, this.dir, name, bytes);
     return bytes;
   }

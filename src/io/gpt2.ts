@@ -36,7 +36,9 @@ const SIZE_KEYS = ['n_layer', 'n_head', 'n_embd', 'vocab_size', 'n_positions'] a
 export function checkGpt2Config(cfg: Gpt2Config, source?: string): void {
   for (const k of SIZE_KEYS) {
     const v = cfg[k];
-    if (!Number.isSafeInteger(v) || v <= 0) throw new CheckpointError(`${k} must be a positive integer, got ${JSON.stringify(v)}`, source);
+    if (!Number.isSafeInteger(v) || v <= 0) {
+      throw new CheckpointError(`${k} must be a positive integer, got ${JSON.stringify(v)}`, source);
+    }
   }
   if (cfg.n_embd % cfg.n_head !== 0) {
     throw new CheckpointError(`n_embd ${cfg.n_embd} is not divisible by n_head ${cfg.n_head}`, source);
@@ -121,14 +123,20 @@ export function gpt2ConfigJson(cfg: Gpt2Config): Record<string, unknown> {
  * variants).
  */
 export function parseGpt2ConfigJson(json: unknown, source = 'config.json'): Gpt2Config {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new CheckpointError('not a JSON object', source);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new CheckpointError('not a JSON object', source);
+  }
   const j = json as Record<string, unknown>;
   const problems: string[] = [];
   if (j.model_type !== 'gpt2') problems.push(`model_type is ${JSON.stringify(j.model_type)}, expected "gpt2"`);
-  for (const k of SIZE_KEYS) if (!Number.isSafeInteger(j[k])) problems.push(`${k} is ${JSON.stringify(j[k])}, expected an integer`);
+  for (const k of SIZE_KEYS) {
+    if (!Number.isSafeInteger(j[k])) problems.push(`${k} is ${JSON.stringify(j[k])}, expected an integer`);
+  }
   const C = j.n_embd as number;
   const expectDefault = (key: string, ok: (v: unknown) => boolean, want: string): void => {
-    if (j[key] !== undefined && !ok(j[key])) problems.push(`${key} is ${JSON.stringify(j[key])}; this engine supports only ${want}`);
+    if (j[key] !== undefined && !ok(j[key])) {
+      problems.push(`${key} is ${JSON.stringify(j[key])}; this engine supports only ${want}`);
+    }
   };
   expectDefault('activation_function', (v) => v === 'gelu_new', '"gelu_new"');
   expectDefault('n_inner', (v) => v === null || v === 4 * C, 'null (= 4 * n_embd)');

@@ -23,6 +23,8 @@
  */
 import { CheckpointError } from './errors.js';
 
+export { CheckpointError };
+
 /** Element types this engine stores. */
 export type Dtype = 'F32' | 'I32' | 'U32' | 'F16';
 
@@ -68,6 +70,9 @@ const OTHER_FORMAT_DTYPES = new Set([
 const MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = '__metadata__';
+
+/** Node 20's largest typed array: the whole file is built in one. */
+const MAX_FILE_BYTES = 2 ** 32;
 
 function isDtype(s: unknown): s is Dtype {
   return typeof s === 'string' && Object.hasOwn(DTYPES, s);
@@ -155,7 +160,11 @@ export function encodeSafetensors(
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const headerLen = json.length + ((8 - (json.length % 8)) % 8);
 
-  const out = new Uint8Array(8 + headerLen + offset);
+  const total = 8 + headerLen + offset;
+  if (total > MAX_FILE_BYTES) {
+    throw new CheckpointError(`${total} bytes is over the ${MAX_FILE_BYTES}-byte limit of one typed array: split the tensors`);
+  }
+  const out = new Uint8Array(total);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
   out.set(json, 8);
   out.fill(0x20, 8 + json.length, 8 + headerLen); // spaces

@@ -166,15 +166,28 @@ export class Engine {
 
   /** Returns every arena buffer for reuse. Tensors allocated before are invalid afterwards. */
   resetArena(): void {
-    // Reverse so that the next step's first request gets the buffer this step's first request had.
-    for (let i = this.arenaUsed.length - 1; i >= 0; i--) {
+    this.releaseArena(0);
+  }
+
+  /** A mark for `releaseArena`: the number of arena buffers handed out so far. */
+  arenaMark(): number {
+    return this.arenaUsed.length;
+  }
+
+  /**
+   * Returns the arena buffers handed out after `mark` (e.g. one micro-batch's activations once its backward is
+   * recorded). Commands already recorded keep their order on the queue, so reuse is safe.
+   */
+  releaseArena(mark: number): void {
+    // Reverse so that the next request gets the buffer the first request after the mark had.
+    for (let i = this.arenaUsed.length - 1; i >= mark; i--) {
       const b = this.arenaUsed[i]!;
       const size = this.arenaSize.get(b)!;
       let list = this.arenaFree.get(size);
       if (!list) this.arenaFree.set(size, (list = []));
       list.push(b);
     }
-    this.arenaUsed = [];
+    this.arenaUsed.length = Math.min(this.arenaUsed.length, mark);
   }
 
   /** Uploads `data` into `t`. Submits pending work first when that work uses `t`'s buffer. */

@@ -78,8 +78,9 @@ export function attentionBackwardRef(r: AttentionRef, qkv: ArrayLike<number>, do
         for (let s = 0; s < T; s++) {
           let x = 0;
           for (let d = 0; d < HS; d++) {
-            x += g(t, d) * qkv[at(r, b, s, 2, h, d)]!;
-            dqkv[at(r, b, s, 2, h, d)] += P[t * T + s]! * g(t, d);
+            const v = at(r, b, s, 2, h, d);
+            x += g(t, d) * qkv[v]!;
+            dqkv[v] = dqkv[v]! + P[t * T + s]! * g(t, d);
           }
           dP[t * T + s] = x;
         }
@@ -90,8 +91,10 @@ export function attentionBackwardRef(r: AttentionRef, qkv: ArrayLike<number>, do
         for (let s = 0; s < T; s++) {
           const dS = P[t * T + s]! * (dP[t * T + s]! - rowsum);
           for (let d = 0; d < HS; d++) {
-            dqkv[at(r, b, t, 0, h, d)] += scale * dS * qkv[at(r, b, s, 1, h, d)]!;
-            dqkv[at(r, b, s, 1, h, d)] += scale * dS * qkv[at(r, b, t, 0, h, d)]!;
+            const q = at(r, b, t, 0, h, d);
+            const k = at(r, b, s, 1, h, d);
+            dqkv[q] = dqkv[q]! + scale * dS * qkv[k]!;
+            dqkv[k] = dqkv[k]! + scale * dS * qkv[q]!;
           }
         }
       }

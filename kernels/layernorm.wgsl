@@ -1,0 +1,164 @@
+// LayerNorm over the last dimension of x viewed as (N, C):
+//   out = (x - mean) * rstd * weight + bias,   rstd = 1 / sqrt(var + eps)   (biased variance, as GPT-2)
+// Forward saves mean and rstd per row. Backward, with xhat = (x - mean) * rstd and g = dout * weight:
+//   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
+//   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout
+//
+// layernorm_forward and layernorm_backward give each invocation one row: the row's statistics stay in
+// registers and no workgroup memory or barriers are needed (lavapipe runs those poorly). Row sums use a vec4
+// accumulator (four independent chains) plus a scalar tail, since C need not be a multiple of 4.
+// layernorm_backward_params gives each invocation one column and loops over the rows, so the parameter
+// gradients are deterministic without atomics.
+// Grids: an invocation's row (or column) is ((wid.y * num_workgroups.x + wid.x) * WG + local index), so the
+// host can fold more than 65535 workgroups into y.
+
+// One struct for the file's three kernels (the uniform must be named params): eps is read by the forward
+// only, accumulate by the backward kernels only.
+struct Params {
+  N: u32,          // rows
+  C: u32,          // channels (the normalised dimension)
+  eps: f32,
+  accumulate: u32, // backward: 1 adds to dx (layernorm_backward) or dweight, dbias (_params); 0 overwrites
+}
+
+override WG: u32 = 64;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;         // (N, C)
+@group(0) @binding(2) var<storage, read> weight: array<f32>;    // (C)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;      // (C)
+@group(0) @binding(4) var<storage, read> dout: array<f32>;      // (N, C)
+@group(0) @binding(5) var<storage, read_write> out: array<f32>; // (N, C)
+// read_write because the forward writes them; the backward kernels only read them.
+@group(0) @binding(6) var<storage, read_write> mean: array<f32>; // (N)
+@group(0) @binding(7) var<storage, read_write> rstd: array<f32>; // (N)
+@group(0) @binding(8) var<storage, read_write> dx: array<f32>;   // (N, C)
+@group(0) @binding(9) var<storage, read_write> dweight: array<f32>; // (C)
+@group(0) @binding(10) var<storage, read_write> dbias: array<f32>;  // (C)
+
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+fn x4(i: u32) -> vec4<f32> {
+  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
+
+fn dout4(i: u32) -> vec4<f32> {
+  return vec4<f32>(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]);
+}
+
+fn weight4(i: u32) -> vec4<f32> {
+  return vec4<f32>(weight[i], weight[i + 1u], weight[i + 2u], weight[i + 3u]);
+}
+
+fn hsum(v: vec4<f32>) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = flat_id(wid, nwg, lid);
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let C4 = C & ~3u;
+  let base = row * C;
+
+  var acc = vec4<f32>(0.0);
+  for (var c = 0u; c < C4; c += 4u) { acc += x4(base + c); }
+  var s = hsum(acc);
+  for (var c = C4; c < C; c++) { s += x[base + c]; }
+  let m = s / f32(C);
+
+  // Variance from a second pass over (x - mean): no cancellation when |mean| >> std, unlike E[x^2] - mean^2.
+  acc = vec4<f32>(0.0);
+  for (var c = 0u; c < C4; c += 4u) {
+    let d = x4(base + c) - m;
+    acc = fma(d, d, acc);
+  }
+  var v = hsum(acc);
+  for (var c = C4; c < C; c++) {
+    let d = x[base + c] - m;
+    v = fma(d, d, v);
+  }
+  let r = inverseSqrt(v / f32(C) + params.eps);
+
+  for (var c = 0u; c < C; c++) {
+    out[base + c] = fma((x[base + c] - m) * r, weight[c], bias[c]);
+  }
+  mean[row] = m;
+  rstd[row] = r;
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_backward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = flat_id(wid, nwg, lid);
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let C4 = C & ~3u;
+  let base = row * C;
+  let m = mean[row];
+  let r = rstd[row];
+
+  // Row sums of g = dout * weight and g * xhat.
+  var acc_g = vec4<f32>(0.0);
+  var acc_gx = vec4<f32>(0.0);
+  for (var c = 0u; c < C4; c += 4u) {
+    let xhat = (x4(base + c) - m) * r;
+    let g = dout4(base + c) * weight4(c);
+    acc_g += g;
+    acc_gx = fma(g, xhat, acc_gx);
+  }
+  var sum_g = hsum(acc_g);
+  var sum_gx = hsum(acc_gx);
+  for (var c = C4; c < C; c++) {
+    let xhat = (x[base + c] - m) * r;
+    let g = dout[base + c] * weight[c];
+    sum_g += g;
+    sum_gx = fma(g, xhat, sum_gx);
+  }
+  let mean_g = sum_g / f32(C);
+  let mean_gx = sum_gx / f32(C);
+
+  for (var c = 0u; c < C; c++) {
+    let i = base + c;
+    let xhat = (x[i] - m) * r;
+    var d = r * (dout[i] * weight[c] - mean_g - xhat * mean_gx);
+    if (params.accumulate == 1u) { d += dx[i]; }
+    dx[i] = d;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_backward_params(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let c = flat_id(wid, nwg, lid);
+  let C = params.C;
+  if (c >= C) { return; }
+  // Neighbouring invocations own neighbouring columns, so each row's loads are contiguous across them.
+  var dw = 0.0;
+  var db = 0.0;
+  for (var row = 0u; row < params.N; row++) {
+    let i = row * C + c;
+    let g = dout[i];
+    dw = fma(g, (x[i] - mean[row]) * rstd[row], dw);
+    db += g;
+  }
+  if (params.accumulate == 1u) {
+    dw += dweight[c];
+    db += dbias[c];
+  }
+  dweight[c] = dw;
+  dbias[c] = db;
+}

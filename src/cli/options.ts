@@ -1,0 +1,111 @@
+/**
+ * Training options shared by `npm start`, `npm run profile` and the benchmarks: one commander definition, so
+ * every entry point documents and validates the same flags. Flags win over `--config FILE.json`.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
+import { PRESETS } from '../model/presets.js';
+import { ConfigError, readConfigFile, resolveConfig, type TrainConfig } from '../train/config.js';
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} needs an integer, got '${v}'`);
+    return n;
+  };
+}
+
+function num(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} needs a number, got '${v}'`);
+    return n;
+  };
+}
+
+/** Adds the model, data, optimisation and layer-dropping flags to `cmd`. */
+export function addTrainingOptions(cmd: Command): Command {
+  cmd
+    .option('--config <file>', 'JSON file with any of these options (keys as in config.json); flags win')
+    .option('--data <path>', 'UTF-8 text file or folder of them (default: the Brown corpus)')
+    .addOption(new Option('--preset <name>', `model and batch size preset`).choices(Object.keys(PRESETS)))
+    .option('--n-layer <n>', 'transformer layers L', int('--n-layer'))
+    .option('--n-head <n>', 'attention heads', int('--n-head'))
+    .option('--n-embd <n>', 'model width C', int('--n-embd'))
+    .option('--seq-len <n>', 'context length T', int('--seq-len'))
+    .option('--batch-size <n>', 'rows per micro-batch B', int('--batch-size'))
+    .option('--grad-accum <n>', 'micro-batches per optimizer step', int('--grad-accum'))
+    .option('--steps <n>', 'optimizer steps', int('--steps'))
+    .option('--lr <x>', 'peak learning rate', num('--lr'))
+    .option('--min-lr-frac <x>', 'final learning rate as a fraction of --lr', num('--min-lr-frac'))
+    .option('--warmup-steps <n>', 'linear learning-rate warm-up steps', int('--warmup-steps'))
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices and token embedding only)', num('--weight-decay'))
+    .option('--beta1 <x>', 'AdamW beta1', num('--beta1'))
+    .option('--beta2 <x>', 'AdamW beta2', num('--beta2'))
+    .option('--grad-clip <x>', 'clip the global gradient norm (0: off)', num('--grad-clip'))
+    .option('--seed <n>', 'seed for initialisation, data order and layer-drop draws', int('--seed'))
+    .option('--eval-every <n>', 'evaluate validation loss every n steps', int('--eval-every'))
+    .option('--eval-batches <n>', 'validation batches per evaluation', int('--eval-batches'))
+    .option('--checkpoint-every <n>', 'write a checkpoint every n steps (0: only at the end)', int('--checkpoint-every'))
+    .option('--sample-tokens <n>', 'tokens of sample text at the end (0: none)', int('--sample-tokens'))
+    .option('--out <dir>', 'run folder (config, metrics, checkpoint)')
+    .addOption(new Option('--drop <policy>', 'layer-dropping policy (same as --drop-policy)').choices(DROP_POLICIES));
+  for (const [key, spec] of Object.entries(DROP_FLAGS)) {
+    if (key === 'policy') {
+      cmd.addOption(new Option(spec.flag + ' <value>', spec.help).choices(spec.choices!).hideHelp());
+      continue;
+    }
+    const opt = new Option(`${spec.flag} <value>`, spec.help + (spec.choices ? ` (${spec.choices.join(' | ')})` : ''));
+    opt.argParser((raw: string) => {
+      try {
+        return parseDropFlag(key as keyof DropConfig, raw);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
+    cmd.addOption(opt);
+  }
+  return cmd;
+}
+
+const FLAG_KEYS: (keyof TrainConfig)[] = [
+  'preset', 'n_layer', 'n_head', 'n_embd', 'seqLen', 'batchSize', 'gradAccum', 'steps', 'lr', 'minLrFrac', 'warmupSteps',
+  'weightDecay', 'beta1', 'beta2', 'gradClip', 'seed', 'evalEvery', 'evalBatches', 'checkpointEvery', 'sampleTokens', 'out', 'data',
+];
+
+/** commander's camel-cased option values -> TrainConfig (validated). */
+export function configFromOptions(o: Record<string, unknown>): TrainConfig {
+  const camel: Record<string, string> = { n_layer: 'nLayer', n_head: 'nHead', n_embd: 'nEmbd' };
+  const flags: Partial<TrainConfig> = {};
+  for (const k of FLAG_KEYS) {
+    const v = o[camel[k] ?? k];
+    if (v !== undefined) (flags as Record<string, unknown>)[k] = v;
+  }
+  const drop: Partial<DropConfig> = {};
+  for (const [key, spec] of Object.entries(DROP_FLAGS)) {
+    const optName = spec.flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (o[optName] !== undefined) (drop as Record<string, unknown>)[key] = o[optName];
+  }
+  if (o.drop !== undefined) drop.policy = o.drop as DropConfig['policy'];
+  flags.drop = drop;
+  const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
+  return resolveConfig(file, flags);
+}
+
+/**
+ * Runs `main`, turning expected failures (bad flags, bad data, bad checkpoints) into one clear line on stderr
+ * and exit code 1, without a stack trace. `DEBUG=1` shows the stack.
+ */
+export async function runCli(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    const e = err as Error;
+    const known = ['ConfigError', 'DataError', 'DropConfigError', 'CheckpointError', 'GpuError', 'ShapeError', 'KernelCompileError'];
+    if (process.env.DEBUG || !known.includes(e.name)) console.error(e.stack ?? String(e));
+    else console.error(`error: ${e.message}`);
+    process.exitCode = 1;
+  }
+}
+
+export { ConfigError };

@@ -1,0 +1,142 @@
+/**
+ * LayerNorm over the last dimension, with weight and bias (GPT-2's ln_1, ln_2, ln_f).
+ *
+ *   out = (x - mean) * rstd * weight + bias      x: (..., C) viewed as (N, C); weight, bias: (C)
+ *   mean, rstd = 1 / sqrt(var + eps) per row (biased variance)
+ * Backward, with xhat = (x - mean) * rstd and g = dout * weight:
+ *   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
+ *   dweight = sum over rows of dout * xhat        dbias = sum over rows of dout
+ * Saves: x, weight (inputs), mean (N), rstd (N).
+ *
+ * Cost: forward reads x three times (mean, variance, output) and backward twice, one invocation per row;
+ * the parameter gradients are a second dispatch with one invocation per column looping over all N rows.
+ */
+import type { Engine } from '../runtime/engine.js';
+import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
+
+const WG = 64;
+/** The per-dimension workgroup limit every device supports. */
+const MAX_GROUPS = 65535;
+
+/** `groups` workgroups folded into y past the limit; the kernels number them wid.x + wid.y * num_workgroups.x. */
+function grid(groups: number): [number, number] {
+  return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
+}
+
+/** Reads (N, C) from x and checks weight and bias; errors name the op and the shapes. */
+export function layernormDims(op: string, x: Tensor, weight: Tensor, bias: Tensor): { N: number; C: number } {
+  if (x.shape.length < 1) throw new ShapeError(`${op}: x must have at least one dimension, got ${fmtShape(x.shape)}`);
+  const C = x.shape[x.shape.length - 1]!;
+  if (C === 0) throw new ShapeError(`${op}: x ${fmtShape(x.shape)} has an empty last dimension`);
+  expectShape(op, `weight (for x ${fmtShape(x.shape)})`, weight, [C]);
+  expectShape(op, `bias (for x ${fmtShape(x.shape)})`, bias, [C]);
+  for (const [name, t] of [['x', x], ['weight', weight], ['bias', bias]] as const) expectDType(op, name, t, 'f32');
+  return { N: x.size / C, C };
+}
+
+function expectRows(op: string, what: string, t: Tensor, N: number): void {
+  if (t.size !== N) throw new ShapeError(`${op}: ${what} has shape ${fmtShape(t.shape)}, expected [${N}] (one per row)`);
+  expectDType(op, what, t, 'f32');
+}
+
+function expectAll(op: string, what: string, t: Tensor, N: number, C: number): void {
+  if (t.size !== N * C) throw new ShapeError(`${op}: ${what} has shape ${fmtShape(t.shape)}, expected ${N * C} elements (${N} x ${C})`);
+  expectDType(op, what, t, 'f32');
+}
+
+/** Kernel-level forward: out = layernorm(x) (N, C); writes mean (N) and rstd (N). */
+export function layernorm_forward(
+  e: Engine,
+  out: Tensor, // (N, C)
+  mean: Tensor, // (N)
+  rstd: Tensor, // (N)
+  x: Tensor, // (N, C)
+  weight: Tensor, // (C)
+  bias: Tensor, // (C)
+  N: number,
+  C: number,
+  eps = 1e-5,
+): void {
+  const op = 'layernorm_forward';
+  expectAll(op, 'x', x, N, C);
+  expectAll(op, 'out', out, N, C);
+  expectRows(op, 'mean', mean, N);
+  expectRows(op, 'rstd', rstd, N);
+  expectShape(op, 'weight', weight, [C]);
+  expectShape(op, 'bias', bias, [C]);
+  if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
+  if (N === 0) return;
+  // accumulate is read by the backward kernels only (one params struct per WGSL file).
+  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, grid(Math.ceil(N / WG)));
+}
+
+/**
+ * Kernel-level backward: dx (+)= dLoss/dx by `accumulateDx`; dweight and dbias += (parameter gradients; pass
+ * `accumulateParams = false` to overwrite them instead). Two dispatches: rows for dx, columns for the
+ * parameters (deterministic, no atomics).
+ */
+export function layernorm_backward(
+  e: Engine,
+  dx: Tensor, // (N, C)
+  accumulateDx: boolean,
+  dweight: Tensor, // (C)
+  dbias: Tensor, // (C)
+  x: Tensor, // (N, C)
+  weight: Tensor, // (C)
+  mean: Tensor, // (N)
+  rstd: Tensor, // (N)
+  dout: Tensor, // (N, C)
+  N: number,
+  C: number,
+  accumulateParams = true,
+): void {
+  const op = 'layernorm_backward';
+  expectAll(op, 'dx', dx, N, C);
+  expectAll(op, 'x', x, N, C);
+  expectAll(op, 'dout', dout, N, C);
+  expectRows(op, 'mean', mean, N);
+  expectRows(op, 'rstd', rstd, N);
+  for (const [name, t] of [['weight', weight], ['dweight', dweight], ['dbias', dbias]] as const) {
+    expectShape(op, name, t, [C]);
+    expectDType(op, name, t, 'f32');
+  }
+  if (N > 0) {
+    e.dispatch(
+      'layernorm_backward',
+      { x, weight, mean, rstd, dout, dx },
+      { N, C, eps: 0, accumulate: accumulateDx ? 1 : 0 }, // eps: forward only
+      grid(Math.ceil(N / WG)),
+    );
+  }
+  // With N = 0 the sums are empty: still run it, so that an overwrite (=) writes zeros.
+  e.dispatch(
+    'layernorm_backward_params',
+    { x, mean, rstd, dout, dweight, dbias },
+    { N, C, eps: 0, accumulate: accumulateParams ? 1 : 0 },
+    grid(Math.ceil(C / WG)),
+  );
+}
+
+/**
+ * Autograd LayerNorm over the last dimension of x: returns a tensor shaped like x and records the backward
+ * rule (dx, dweight, dbias). One dispatch forward, two backward (dx, then dweight and dbias together).
+ */
+export function layernorm(e: Engine, x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+  const { N, C } = layernormDims('layernorm', x, weight, bias);
+  const out = e.alloc(x.shape, 'f32', 'layernorm.out');
+  const mean = e.alloc([N], 'f32', 'layernorm.mean');
+  const rstd = e.alloc([N], 'f32', 'layernorm.rstd');
+  layernorm_forward(e, out, mean, rstd, x, weight, bias, N, C, eps);
+  e.record('layernorm', [out], () => {
+    const dout = e.gradIn('layernorm', out);
+    const gx = e.gradOf('layernorm', x);
+    const gw = e.gradOf('layernorm', weight);
+    const gb = e.gradOf('layernorm', bias);
+    // One kernel writes both parameter gradients with one flag. They are parameters (both +=) in every model;
+    // should one be a fresh activation gradient (=), zero it and add.
+    if (!gw.accumulate) e.zero(gw.grad);
+    if (!gb.accumulate) e.zero(gb.grad);
+    layernorm_backward(e, gx.grad, gx.accumulate, gw.grad, gb.grad, x, weight, mean, rstd, dout, N, C, true);
+  });
+  return out;
+}

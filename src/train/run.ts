@@ -1,0 +1,244 @@
+/**
+ * The training program, top to bottom: config, build, data, then the step loop (plan which layers run,
+ * forward, backward, update, log), with periodic evaluation and checkpoints, and a summary at the end.
+ *
+ * Run folder: config.json (the resolved TrainConfig), metrics.jsonl (one line per step, plus eval and
+ * sensitivity lines), checkpoint/ (model.safetensors + HF config.json, optimizer.safetensors,
+ * trainer_state.json), written atomically every `checkpointEvery` steps and at the end.
+ */
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadCorpus } from '../data/corpus.js';
+import { BatchLoader, validationBatches, type BatchLoaderState } from '../data/loader.js';
+import { decode } from '../data/tokenizer.js';
+import { VOCAB_SIZE } from '../data/tokenizer.js';
+import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
+import { drawPlan, keepProbabilities, planBitString } from '../drop/policy.js';
+import { SbldState } from '../drop/sbld.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
+import { generate } from '../model/sample.js';
+import { readWeights, writeWeights } from '../model/weights.js';
+import { Engine } from '../runtime/engine.js';
+import type { TrainConfig } from './config.js';
+import { AdamW } from './optimizer.js';
+import { Progress } from './progress.js';
+import { learningRate } from './schedule.js';
+import { measureSkipLoss } from './sensitivity.js';
+import { evaluate, StepRunner } from './step.js';
+
+export interface RunOptions {
+  /** Continue from this run folder's checkpoint. */
+  resume?: string;
+  /** Plain progress lines instead of a bar. */
+  plain?: boolean;
+  /** No progress output at all (library use, tests). */
+  quiet?: boolean;
+  /** Reuse an engine (tests); otherwise one is opened and closed here. */
+  engine?: Engine;
+  /** Stop after this many steps of this invocation (tests of resume); the schedule still spans cfg.steps. */
+  stopAfter?: number;
+}
+
+export interface RunSummary {
+  steps: number;
+  wall_s: number;
+  tokens_per_s: number;
+  train_loss: number;
+  val_loss: number;
+  out: string;
+  /** Fraction of layer-steps (layer x micro-batch) skipped. */
+  skipped_fraction: number;
+  /** Estimated wall time saved against running every layer, from the median full-depth step time. */
+  est_saved_s: number | null;
+  adapter: string;
+  parameters: number;
+  policy: string;
+  sample?: string;
+  losses: number[];
+}
+
+interface TrainerState {
+  step: number;
+  loader: BatchLoaderState;
+  sbld: unknown;
+  blockSteps: number[];
+  elapsedMs: number;
+  layerSteps: { run: number; total: number };
+}
+
+export function modelConfigOf(cfg: TrainConfig): GptConfig {
+  return { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, vocab_size: VOCAB_SIZE, n_positions: cfg.seqLen };
+}
+
+export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
+  const say = (line: string) => progress ? progress.log(line) : opts.quiet || console.log(line);
+  let progress: Progress | null = null;
+  const out = resolve(cfg.out);
+  mkdirSync(out, { recursive: true });
+  const metricsPath = join(out, 'metrics.jsonl');
+  const ckptDir = join(out, 'checkpoint');
+
+  // ---- build
+  const e = opts.engine ?? (await Engine.create());
+  const B = cfg.batchSize;
+  const T = cfg.seqLen;
+  const modelConfig = modelConfigOf(cfg);
+  const model = new GPT(e, modelConfig);
+  model.initialize(cfg.seed);
+  const optimizer = new AdamW(e, model.blocks, {
+    beta1: cfg.beta1,
+    beta2: cfg.beta2,
+    eps: 1e-8,
+    weightDecay: cfg.weightDecay,
+    gradClip: cfg.gradClip,
+  });
+  const runner = new StepRunner(e, model, optimizer, cfg.gradAccum);
+  const drop: ResolvedDropConfig = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+  let sbld = drop.policy === 'sbld' ? new SbldState(drop) : null;
+  const schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
+
+  // ---- data
+  const corpus = loadCorpus({ data: cfg.data, seqLen: T });
+  const loader = new BatchLoader(corpus.train, B, T, cfg.seed);
+  const valBatches = validationBatches(corpus.val, B, T, cfg.evalBatches);
+  // Probe batches for sensitivity: fixed windows of the training split, never changed.
+  const probes = validationBatches(corpus.train, B, T, drop.probeBatches);
+
+  let start = 0;
+  let elapsedMs = 0;
+  const layerSteps = { run: 0, total: 0 };
+  if (opts.resume) {
+    const ckpt = await loadCheckpoint(join(resolve(opts.resume), 'checkpoint'), { modelConfig });
+    const state = ckpt.trainerState as TrainerState;
+    writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
+    loader.setState(state.loader);
+    if (sbld && state.sbld) sbld = SbldState.fromJSON(drop, state.sbld);
+    start = state.step;
+    elapsedMs = state.elapsedMs;
+    Object.assign(layerSteps, state.layerSteps);
+    if (start >= cfg.steps) throw new Error(`--resume ${opts.resume}: the checkpoint is at step ${start}, which is already --steps ${cfg.steps}`);
+  } else {
+    writeFileSync(metricsPath, '');
+  }
+  writeFileSync(join(out, 'config.json'), JSON.stringify({ ...cfg, drop }, null, 2) + '\n');
+  const log = (obj: object) => appendFileSync(metricsPath, JSON.stringify(obj) + '\n');
+
+  if (!opts.quiet) {
+    console.log(`adapter: ${e.gpu.adapterName}`);
+    console.log(`data: ${corpus.description}`);
+    console.log(
+      `model: GPT L${cfg.n_layer} C${cfg.n_embd} H${cfg.n_head} T${T}, ${(model.parameterCount / 1e6).toFixed(2)}M parameters; ` +
+        `batch ${B}x${cfg.gradAccum} | policy ${drop.policy}${drop.rhoMatch ? ` (rho_peak ${drop.rhoPeak.toFixed(3)}: ${drop.rhoMatch.note ?? 'equal expected compute to PLD'})` : ''}`,
+    );
+    if (start > 0) console.log(`resuming at step ${start} from ${opts.resume}`);
+  }
+
+  const saveCkpt = async (step: number) => {
+    const w = await readWeights(e, model);
+    const trainerState: TrainerState = {
+      step,
+      loader: loader.state,
+      sbld: sbld ? sbld.toJSON() : null,
+      blockSteps: w.blockSteps,
+      elapsedMs,
+      layerSteps: { ...layerSteps },
+    };
+    await saveCheckpoint(ckptDir, { modelConfig, params: w.params, optimizer: w.optimizer, trainerState });
+  };
+
+  // ---- the step loop
+  const end = opts.stopAfter !== undefined ? Math.min(cfg.steps, start + opts.stopAfter) : cfg.steps;
+  progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
+  const losses: number[] = [];
+  const fullStepMs: number[] = [];
+  let stepMsTotal = 0;
+  let valLoss = NaN;
+  for (let step = start; step < end; step++) {
+    const t0 = performance.now();
+    // Plan which layers run.
+    if (sbld?.needsMeasurement(step)) {
+      const m = await measureSkipLoss(e, model, probes, B, T);
+      const rec = sbld.applyMeasurement(step, m.values, m.ms);
+      log({ type: 'sensitivity', step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: m.ms });
+      say(`sensitivity at step ${step} (${m.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`);
+    }
+    const keep = keepProbabilities(drop, step, sbld);
+    const plans: LayerPlan[] = [];
+    const batches = [];
+    for (let mb = 0; mb < cfg.gradAccum; mb++) {
+      plans.push({ run: drawPlan(keep.keep, cfg.seed, step, mb), scale: keep.scale });
+      batches.push(loader.next());
+    }
+    // Forward, backward, update.
+    const lr = learningRate(schedule, step);
+    const readLoss = runner.step(batches, plans, lr, B, T);
+    const loss = await readLoss();
+    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss is ${loss}. Try a lower --lr.`);
+    const ms = performance.now() - t0;
+    elapsedMs += ms;
+    // Log.
+    const ran = plans.reduce((n, p) => n + p.run.filter(Boolean).length, 0);
+    layerSteps.run += ran;
+    layerSteps.total += cfg.n_layer * cfg.gradAccum;
+    if (ran === cfg.n_layer * cfg.gradAccum) fullStepMs.push(ms);
+    stepMsTotal += ms;
+    losses.push(loss);
+    const tokensPerS = (B * T * cfg.gradAccum) / (ms / 1000);
+    const layers = plans.map((p) => planBitString(p.run)).join(' ');
+    log({ step, loss, lr, ms: +ms.toFixed(2), tokens_per_s: +tokensPerS.toFixed(1), layers, expected_kept: +keep.expectedKeptFraction.toFixed(4) });
+    progress.update({ step, loss, tokensPerS, layers, lr });
+    const last = step === cfg.steps - 1;
+    if ((cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0) || last) {
+      const te = performance.now();
+      valLoss = await evaluate(e, model, valBatches, B, T);
+      elapsedMs += performance.now() - te;
+      log({ type: 'eval', step, val_loss: valLoss, elapsed_s: elapsedMs / 1000 });
+      say(`step ${step + 1}: val loss ${valLoss.toFixed(4)} (${(valLoss / Math.LN2).toFixed(3)} bits/byte), train loss ${loss.toFixed(4)}`);
+      progress.resume(step + 1);
+    }
+    if ((cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0) || step + 1 === end) await saveCkpt(step + 1);
+  }
+  progress.stop();
+
+  // ---- summary
+  const finished = end === cfg.steps;
+  if (Number.isNaN(valLoss)) valLoss = await evaluate(e, model, valBatches, B, T);
+  let sample: string | undefined;
+  if (finished && cfg.sampleTokens > 0) {
+    const tokens = await generate(e, model, { prompt: 'The ', tokens: cfg.sampleTokens, temperature: 0.8, topK: 40, seed: cfg.seed });
+    sample = decode(tokens);
+  }
+  const stepsRun = end - start;
+  const wall_s = elapsedMs / 1000;
+  const medianFull = median(fullStepMs);
+  const summary: RunSummary = {
+    steps: end,
+    wall_s,
+    tokens_per_s: (stepsRun * B * T * cfg.gradAccum) / Math.max(1e-9, wall_s),
+    train_loss: losses.length ? mean(losses.slice(-Math.min(20, losses.length))) : NaN,
+    val_loss: valLoss,
+    out,
+    skipped_fraction: layerSteps.total ? 1 - layerSteps.run / layerSteps.total : 0,
+    // Time a full-depth run would have spent in the same steps, minus what these steps took.
+    est_saved_s: medianFull !== null ? (medianFull * stepsRun - stepMsTotal) / 1000 : null,
+    adapter: e.gpu.adapterName,
+    parameters: model.parameterCount,
+    policy: drop.policy,
+    losses,
+  };
+  if (sample !== undefined) summary.sample = sample;
+  log({ type: 'summary', ...summary, losses: undefined });
+  if (!opts.engine) e.destroy();
+  return summary;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

@@ -1,0 +1,115 @@
+/**
+ * One training step and evaluation on the device.
+ *
+ * A step: reset the arena; zero the gradients of the blocks that run in some micro-batch; for each
+ * micro-batch upload its tokens, run forward with that micro-batch's layer plan and backward with
+ * dloss = 1/micro-batches (so gradients are the mean over the step); clip and update the active blocks; submit.
+ * The per-micro-batch losses land in a small device buffer that is read only when the caller asks.
+ */
+import type { Batch } from '../data/loader.js';
+import type { DeviceBatch, GPT, LayerPlan } from '../model/gpt.js';
+import { uploadTokens } from '../ops/embedding.js';
+import type { Engine } from '../runtime/engine.js';
+import { Tensor } from '../runtime/tensor.js';
+import type { AdamW } from './optimizer.js';
+
+/** Uploads a host batch (arena tensors: valid until the next step). */
+export function uploadBatch(e: Engine, batch: Batch, B: number, T: number, vocab: number): DeviceBatch {
+  const { tokens, index } = uploadTokens(e, batch.inputs, B, T, vocab);
+  const targets = e.alloc([B, T], 'i32', 'targets');
+  e.write(targets, batch.targets);
+  return { tokens, index, targets };
+}
+
+/** Which blocks (layers 0..L-1, then the rest) receive a gradient in a step with these plans. */
+export function activeBlocks(plans: readonly LayerPlan[], nLayer: number): boolean[] {
+  const active = Array.from({ length: nLayer }, (_, l) => plans.some((p) => p.run[l]));
+  active.push(true);
+  return active;
+}
+
+export class StepRunner {
+  /** (maxMicro) loss of each micro-batch of the last step. */
+  private readonly losses: Tensor;
+
+  constructor(
+    private readonly e: Engine,
+    private readonly model: GPT,
+    private readonly optimizer: AdamW,
+    private readonly maxMicro = 64,
+  ) {
+    this.losses = e.persistent([maxMicro], 'f32', 'step.losses');
+  }
+
+  /**
+   * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans.
+   * Returns a function that reads the step's mean loss (a sync point; call it only when logging).
+   */
+  step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number): () => Promise<number> {
+    const { e, model } = this;
+    const n = batches.length;
+    if (n < 1 || n > this.maxMicro) throw new Error(`step: ${n} micro-batches; between 1 and ${this.maxMicro} supported`);
+    if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
+    e.resetArena();
+    const active = activeBlocks(plans, model.config.n_layer);
+    this.optimizer.zeroGrad(active);
+    for (let mb = 0; mb < n; mb++) {
+      const mark = e.arenaMark();
+      const batch = uploadBatch(e, batches[mb]!, B, T, model.config.vocab_size);
+      const { loss } = model.forward(batch, plans[mb]!);
+      e.copy(loss!, new Tensor(this.losses.buffer, [1], 'f32', mb * 4, 'loss'));
+      e.backward(loss!, 1 / n);
+      e.releaseArena(mark); // this micro-batch's activations and their gradients are dead now
+    }
+    this.optimizer.step(active, lr);
+    e.flush();
+    const losses = this.losses;
+    return async () => {
+      const all = await e.readFloat(losses);
+      let s = 0;
+      for (let i = 0; i < n; i++) s += all[i]!;
+      return s / n;
+    };
+  }
+}
+
+/**
+ * Mean loss over `batches` with the model in evaluation mode (every layer runs, unscaled, unless `plan` says
+ * otherwise: sensitivity probes skip one layer). Records nothing on the tape; one readback at the end.
+ */
+export async function evaluate(e: Engine, model: GPT, batches: readonly Batch[], B: number, T: number, plan?: LayerPlan): Promise<number> {
+  const results = evaluateMany(e, model, batches, B, T, plan ? [plan] : [undefined]);
+  return (await results)[0]!;
+}
+
+/** Mean loss over `batches` for each plan; all forwards are recorded first and read back once. */
+export async function evaluateMany(
+  e: Engine,
+  model: GPT,
+  batches: readonly Batch[],
+  B: number,
+  T: number,
+  plans: readonly (LayerPlan | undefined)[],
+): Promise<number[]> {
+  const n = batches.length * plans.length;
+  e.resetArena();
+  const out = e.alloc([n], 'f32', 'eval.losses');
+  const devBatches = batches.map((b) => uploadBatch(e, b, B, T, model.config.vocab_size));
+  e.noGrad(() => {
+    let i = 0;
+    for (const plan of plans)
+      for (const batch of devBatches) {
+        const mark = e.arenaMark();
+        const { loss } = model.forward(batch, plan);
+        e.copy(loss!, new Tensor(out.buffer, [1], 'f32', i * 4, 'loss'));
+        e.releaseArena(mark);
+        i++;
+      }
+  });
+  const all = await e.readFloat(out);
+  return plans.map((_, p) => {
+    let s = 0;
+    for (let j = 0; j < batches.length; j++) s += all[p * batches.length + j]!;
+    return s / batches.length;
+  });
+}
