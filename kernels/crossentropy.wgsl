@@ -18,7 +18,7 @@ override WG: u32 = 64u;
 override MEAN_WG: u32 = 256u;
 
 // The lowest finite f32: the identity of max that stays finite, so exp(LOWEST - m) is 0 and never NaN.
-const LOWEST: f32 = -3.40282347e38;
+const LOWEST: f32 = -0x1.fffffep+127f; // -3.4028235e38
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;         // (N, V)
@@ -38,8 +38,8 @@ fn folded_row(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
 }
 
-fn is_valid(target: i32) -> bool {
-  return target >= 0 && u32(target) < params.V;
+fn is_valid(tgt: i32) -> bool {
+  return tgt >= 0 && u32(tgt) < params.V;
 }
 
 // Per row: m = max_v logits, lse = m + log sum_v exp(logits - m) (max-subtracted, so no overflow for any
@@ -79,8 +79,8 @@ fn crossentropy_forward(
   if (lid == 0u) {
     let l = row_max + log(red[0]);
     lse[n] = l;
-    let target = targets[n];
-    losses[n] = select(0.0, l - logits[base + u32(max(target, 0))], is_valid(target));
+    let tgt = targets[n];
+    losses[n] = select(0.0, l - logits[base + u32(max(tgt, 0))], is_valid(tgt));
   }
 }
 
@@ -125,16 +125,16 @@ fn crossentropy_backward(
   if (n >= params.N) { return; }
   let V = params.V;
   let base = n * V;
-  let target = targets[n];
+  let tgt = targets[n];
   var scale = 0.0;
-  if (is_valid(target)) {
+  if (is_valid(tgt)) {
     // count[0] >= 1 here: this row itself was counted.
     if (params.per_row == 1u) { scale = dloss[n]; } else { scale = dloss[0] / count[0]; }
   }
   let l = lse[n];
   for (var v = lid; v < V; v += WG) {
     let p = exp(logits[base + v] - l); // <= 1: lse >= every logit of the row
-    let g = scale * (p - select(0.0, 1.0, i32(v) == target));
+    let g = scale * (p - select(0.0, 1.0, i32(v) == tgt));
     if (params.accumulate == 1u) { dlogits[base + v] += g; } else { dlogits[base + v] = g; }
   }
 }

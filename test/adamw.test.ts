@@ -78,7 +78,9 @@ describe('adamw reference', () => {
 });
 
 describe('grad_sumsq kernel', () => {
-  const sizes = [1, 2, 3, 31, 32, 33, 255, 256, 257, 1000, 4095, 4096, 4097, 8193, 65537, 100000];
+  // Edges: the n % 4 tail, one workgroup's width (256 invocations x 4), one stage (16384), G not a multiple of 4
+  // in stage 2 (100000: G = 7), and past the 64-workgroup cap (1100003).
+  const sizes = [1, 2, 3, 4, 5, 7, 31, 32, 33, 255, 256, 257, 1023, 1024, 1025, 4097, 16383, 16384, 16385, 65537, 100000, 1100003];
   for (const n of sizes) {
     it(`n=${n}: sumsq[slot] matches float64, other slots untouched, repeatable bit for bit`, async () => {
       const e = await getEngine();
@@ -90,7 +92,7 @@ describe('grad_sumsq kernel', () => {
       const before = e.counters.dispatches;
       grad_sumsq(e, grads, sumsq, 2);
       expect(e.counters.dispatches - before).toBe(gradSumsqDispatches(n));
-      expect(gradSumsqDispatches(n)).toBe(n <= 4096 ? 1 : 2);
+      expect(gradSumsqDispatches(n)).toBe(n <= 16384 ? 1 : 2);
       const got = await e.readFloat(sumsq);
       check(`sumsq n=${n}`, 'sumsq (relative)', [got[2]! / sumsqRef(g)], [1], { atol: 0, rtol: 1e-5 });
       expect([got[0], got[1], got[3], got[4]]).toEqual([11, 12, 14, 15]);
@@ -202,6 +204,28 @@ describe('adamw_update kernel', () => {
       else expect(bits[i], `p[${i}]`).toBe(before[i]);
     }
     expect(got[0]).not.toBe(state.p[0]);
+  });
+
+  it('weight decay scales the OLD p before the Adam step (PyTorch order), not the updated p', async () => {
+    const e = await getEngine();
+    e.resetArena();
+    const n = 16;
+    const hp = { ...HP, weightDecay: 0.5 };
+    const lr = 0.1; // lr * wd = 0.05 and an Adam step of ~lr: the two orders differ by ~5e-3
+    const { block, state } = makeBlock(e, n, n, 51);
+    const g = f32(randomArray(n, 52));
+    e.write(block.grads, Float32Array.from(g));
+    const clip = tensorFrom(e, [2], [1, 0], 'f32', 'clip');
+    const stepScalars = e.alloc([4], 'f32', 'stepScalars');
+    writeStepScalars(e, stepScalars, [{ lr, step: 1 }], hp.beta1, hp.beta2);
+    adamw_update(e, block, stepScalars, 0, clip, hp);
+    const p0 = Float64Array.from(state.p);
+    adamwStepRef(state, g, { lr, step: 1, ...hp, decayCount: n, clipScale: 1 });
+    const got = await e.readFloat(block.params);
+    check('p', 'p', got, state.p, P_TOL);
+    // Decay applied after the step: (p - lr g / (|g| + eps)) (1 - lr wd).
+    const decayAfter = p0.map((p, i) => (p - (lr * g[i]!) / (Math.abs(g[i]!) + hp.eps)) * (1 - lr * hp.weightDecay));
+    expect(compareClose(got, decayAfter, P_TOL).ok).toBe(false);
   });
 
   it('a block not dispatched stays bit-identical (params, m, v) while another block updates', async () => {

@@ -3,6 +3,8 @@
  * every entry point documents and validates the same flags. Flags win over `--config FILE.json`.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
 import { PRESETS } from '../model/presets.js';
 import { ConfigError, readConfigFile, resolveConfig, type TrainConfig } from '../train/config.js';
@@ -109,3 +111,9 @@ export async function runCli(main: () => Promise<void>): Promise<void> {
 }
 
 export { ConfigError };
+
+/** Accepts a run folder or its checkpoint folder. */
+export function checkpointFolder(path: string): string {
+  const p = resolve(path);
+  return existsSync(join(p, 'checkpoint')) ? join(p, 'checkpoint') : p;
+}

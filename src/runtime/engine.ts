@@ -21,9 +21,18 @@ export interface DispatchRecord {
   /** Layer index the dispatch belongs to, or null for embedding, head, loss and the like. */
   layer: number | null;
   phase: Phase;
-  /** GPU time from timestamp queries (only while timing). */
+  /** GPU time of the dispatch (only while timing). */
   gpuNs?: number;
+  /** Start of the dispatch relative to the first timed one, ns (only while timing). */
+  startNs?: number;
 }
+
+/**
+ * `timestamps`: every dispatch in its own pass bracketed by timestamp queries (exact GPU time).
+ * `serialized`: for adapters without timestamp queries, every dispatch is submitted alone and timed from the
+ * host by when the queue reports it done; includes submission overhead, so it over-states small kernels.
+ */
+export type TimingMode = 'timestamps' | 'serialized';
 
 export interface Counters {
   dispatches: number;
@@ -89,6 +98,7 @@ export class Engine {
     inFlight: { records: DispatchRecord[]; readback: GPUBuffer }[];
     current: DispatchRecord[];
   } | null = null;
+  private serialTiming: { records: DispatchRecord[]; done: Promise<number>[]; t0: number } | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -164,9 +174,13 @@ export class Engine {
     return new Tensor(buffer, shape, dtype, 0, label);
   }
 
-  /** Returns every arena buffer for reuse. Tensors allocated before are invalid afterwards. */
+  /**
+   * Returns every arena buffer for reuse and clears the tape (its entries refer to arena tensors). Tensors
+   * allocated before are invalid afterwards.
+   */
   resetArena(): void {
     this.releaseArena(0);
+    this.tape.clear();
   }
 
   /** A mark for `releaseArena`: the number of arena buffers handed out so far. */
@@ -287,6 +301,11 @@ export class Engine {
     pass.setBindGroup(0, bindGroup);
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
     if (this.timing) pass.end();
+    if (this.serialTiming) {
+      this.flush();
+      this.serialTiming.records.push(record);
+      this.serialTiming.done.push(this.device.queue.onSubmittedWorkDone().then(() => performance.now()));
+    }
     this.counters.dispatches++;
     this.dispatchLog?.push(record);
     if (this.debug >= 2) console.error(`[dispatch] ${name} [${x},${y},${z}] layer=${record.layer} ${record.phase}`);
@@ -436,10 +455,15 @@ export class Engine {
     return this.gpu.features.has('timestamp-query');
   }
 
-  /** From now on every dispatch runs in its own pass bracketed by timestamp queries. */
-  beginTiming(): void {
-    if (!this.timestampsSupported) throw new GpuError('the adapter has no timestamp-query feature');
+  /** From now on every dispatch is timed (see `TimingMode`); `endTiming` returns the records. */
+  beginTiming(mode: TimingMode = this.timestampsSupported ? 'timestamps' : 'serialized'): void {
+    if (this.timing || this.serialTiming) throw new GpuError('beginTiming: already timing');
     this.flush();
+    if (mode === 'serialized') {
+      this.serialTiming = { records: [], done: [], t0: performance.now() };
+      return;
+    }
+    if (!this.timestampsSupported) throw new GpuError('the adapter has no timestamp-query feature; use serialized timing');
     this.timing = {
       querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_TIMED_DISPATCHES }),
       resolve: this.device.createBuffer({
@@ -453,17 +477,33 @@ export class Engine {
 
   /** Stops timing and returns the timed dispatches in order, each with `gpuNs`. */
   async endTiming(): Promise<DispatchRecord[]> {
+    if (this.serialTiming) {
+      const st = this.serialTiming;
+      this.serialTiming = null;
+      const ends = await Promise.all(st.done);
+      let prev = st.t0;
+      st.records.forEach((r, i) => {
+        r.startNs = (prev - st.t0) * 1e6;
+        r.gpuNs = Math.max(0, ends[i]! - prev) * 1e6;
+        prev = ends[i]!;
+      });
+      return st.records;
+    }
     const timing = this.timing;
     if (!timing) throw new GpuError('endTiming without beginTiming');
     this.flush();
     this.timing = null;
     const out: DispatchRecord[] = [];
+    let first: bigint | null = null;
     for (const batch of timing.inFlight) {
       await batch.readback.mapAsync(GPUMapMode.READ);
       const stamps = new BigInt64Array(batch.readback.getMappedRange());
       batch.records.forEach((r, i) => {
-        const dt = Number(stamps[2 * i + 1]! - stamps[2 * i]!);
+        const begin = stamps[2 * i]!;
+        first ??= begin;
+        const dt = Number(stamps[2 * i + 1]! - begin);
         r.gpuNs = dt > 0 ? dt : 0;
+        r.startNs = Number(begin - first);
         out.push(r);
       });
       batch.readback.unmap();

@@ -6,26 +6,20 @@
  * sensitivity lines), checkpoint/ (model.safetensors + HF config.json, optimizer.safetensors,
  * trainer_state.json), written atomically every `checkpointEvery` steps and at the end.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadCorpus } from '../data/corpus.js';
-import { BatchLoader, validationBatches, type BatchLoaderState } from '../data/loader.js';
+import type { BatchLoaderState } from '../data/loader.js';
 import { decode } from '../data/tokenizer.js';
-import { VOCAB_SIZE } from '../data/tokenizer.js';
-import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
-import { drawPlan, keepProbabilities, planBitString } from '../drop/policy.js';
+import { planBitString } from '../drop/policy.js';
 import { SbldState } from '../drop/sbld.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
-import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
 import { generate } from '../model/sample.js';
 import { readWeights, writeWeights } from '../model/weights.js';
-import { Engine } from '../runtime/engine.js';
+import type { Engine } from '../runtime/engine.js';
 import type { TrainConfig } from './config.js';
-import { AdamW } from './optimizer.js';
 import { Progress } from './progress.js';
-import { learningRate } from './schedule.js';
-import { measureSkipLoss } from './sensitivity.js';
-import { evaluate, StepRunner } from './step.js';
+import { TrainingSession } from './session.js';
+import { evaluate } from './step.js';
 
 export interface RunOptions {
   /** Continue from this run folder's checkpoint. */
@@ -67,10 +61,6 @@ interface TrainerState {
   layerSteps: { run: number; total: number };
 }
 
-export function modelConfigOf(cfg: TrainConfig): GptConfig {
-  return { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, vocab_size: VOCAB_SIZE, n_positions: cfg.seqLen };
-}
-
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
   const say = (line: string) => progress ? progress.log(line) : opts.quiet || console.log(line);
   let progress: Progress | null = null;
@@ -79,31 +69,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   const metricsPath = join(out, 'metrics.jsonl');
   const ckptDir = join(out, 'checkpoint');
 
-  // ---- build
-  const e = opts.engine ?? (await Engine.create());
-  const B = cfg.batchSize;
-  const T = cfg.seqLen;
-  const modelConfig = modelConfigOf(cfg);
-  const model = new GPT(e, modelConfig);
-  model.initialize(cfg.seed);
-  const optimizer = new AdamW(e, model.blocks, {
-    beta1: cfg.beta1,
-    beta2: cfg.beta2,
-    eps: 1e-8,
-    weightDecay: cfg.weightDecay,
-    gradClip: cfg.gradClip,
-  });
-  const runner = new StepRunner(e, model, optimizer, cfg.gradAccum);
-  const drop: ResolvedDropConfig = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
-  let sbld = drop.policy === 'sbld' ? new SbldState(drop) : null;
-  const schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
-
-  // ---- data
-  const corpus = loadCorpus({ data: cfg.data, seqLen: T });
-  const loader = new BatchLoader(corpus.train, B, T, cfg.seed);
-  const valBatches = validationBatches(corpus.val, B, T, cfg.evalBatches);
-  // Probe batches for sensitivity: fixed windows of the training split, never changed.
-  const probes = validationBatches(corpus.train, B, T, drop.probeBatches);
+  // ---- build and data
+  const session = await TrainingSession.open(cfg, opts.engine);
+  const { e, model, drop, loader, valBatches, corpus, B, T, modelConfig } = session;
 
   let start = 0;
   let elapsedMs = 0;
@@ -113,11 +81,16 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     const state = ckpt.trainerState as TrainerState;
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
-    if (sbld && state.sbld) sbld = SbldState.fromJSON(drop, state.sbld);
+    if (session.sbld && state.sbld) session.sbld = SbldState.fromJSON(drop, state.sbld);
     start = state.step;
     elapsedMs = state.elapsedMs;
     Object.assign(layerSteps, state.layerSteps);
     if (start >= cfg.steps) throw new Error(`--resume ${opts.resume}: the checkpoint is at step ${start}, which is already --steps ${cfg.steps}`);
+    // Steps logged after the checkpoint are run again: drop their lines so metrics.jsonl has each step once.
+    if (existsSync(metricsPath)) {
+      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((line) => line && (JSON.parse(line) as { step?: number }).step! < start);
+      writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
+    }
   } else {
     writeFileSync(metricsPath, '');
   }
@@ -139,7 +112,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     const trainerState: TrainerState = {
       step,
       loader: loader.state,
-      sbld: sbld ? sbld.toJSON() : null,
+      sbld: session.sbld ? session.sbld.toJSON() : null,
       blockSteps: w.blockSteps,
       elapsedMs,
       layerSteps: { ...layerSteps },
@@ -156,23 +129,15 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   let valLoss = NaN;
   for (let step = start; step < end; step++) {
     const t0 = performance.now();
-    // Plan which layers run.
-    if (sbld?.needsMeasurement(step)) {
-      const m = await measureSkipLoss(e, model, probes, B, T);
-      const rec = sbld.applyMeasurement(step, m.values, m.ms);
-      log({ type: 'sensitivity', step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: m.ms });
-      say(`sensitivity at step ${step} (${m.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`);
+    // Plan which layers run (measuring sensitivities first when SBLD asks).
+    const rec = await session.measureIfDue(step);
+    if (rec) {
+      log({ type: 'sensitivity', step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
+      say(`sensitivity at step ${step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`);
     }
-    const keep = keepProbabilities(drop, step, sbld);
-    const plans: LayerPlan[] = [];
-    const batches = [];
-    for (let mb = 0; mb < cfg.gradAccum; mb++) {
-      plans.push({ run: drawPlan(keep.keep, cfg.seed, step, mb), scale: keep.scale });
-      batches.push(loader.next());
-    }
+    const { keep, plans } = session.plan(step);
     // Forward, backward, update.
-    const lr = learningRate(schedule, step);
-    const readLoss = runner.step(batches, plans, lr, B, T);
+    const { lr, readLoss } = session.step(step, plans);
     const loss = await readLoss();
     if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss is ${loss}. Try a lower --lr.`);
     const ms = performance.now() - t0;

@@ -28,8 +28,8 @@ export function embeddingBackwardRef(d: EmbeddingRef, tokens: ArrayLike<number>,
       const tok = tokens[b * d.T + t]!;
       for (let c = 0; c < d.C; c++) {
         const g = dout[(b * d.T + t) * d.C + c]!;
-        dwte[tok * d.C + c] += g;
-        dwpe[t * d.C + c] += g;
+        dwte[tok * d.C + c]! += g;
+        dwpe[t * d.C + c]! += g;
       }
     }
   return { dwte, dwpe };

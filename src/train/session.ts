@@ -1,0 +1,95 @@
+/**
+ * A training session: everything a run builds from its config (engine, model, optimizer, layer-dropping
+ * policy, data), with the three things a step needs: measure sensitivities when SBLD asks, plan which layers
+ * run in each micro-batch, and run the step. The trainer, the profiler and the benchmarks all drive this.
+ */
+import { loadCorpus, type Corpus } from '../data/corpus.js';
+import { BatchLoader, validationBatches, type Batch } from '../data/loader.js';
+import { VOCAB_SIZE } from '../data/tokenizer.js';
+import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
+import { drawPlan, keepProbabilities, type KeepPlan } from '../drop/policy.js';
+import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
+import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
+import { Engine } from '../runtime/engine.js';
+import type { TrainConfig } from './config.js';
+import { AdamW } from './optimizer.js';
+import { learningRate, type LrSchedule } from './schedule.js';
+import { measureSkipLoss } from './sensitivity.js';
+import { StepRunner } from './step.js';
+
+export function modelConfigOf(cfg: TrainConfig): GptConfig {
+  return { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, vocab_size: VOCAB_SIZE, n_positions: cfg.seqLen };
+}
+
+export class TrainingSession {
+  readonly B: number;
+  readonly T: number;
+  readonly modelConfig: GptConfig;
+  readonly model: GPT;
+  readonly optimizer: AdamW;
+  readonly runner: StepRunner;
+  readonly drop: ResolvedDropConfig;
+  sbld: SbldState | null;
+  readonly schedule: LrSchedule;
+  readonly corpus: Corpus;
+  readonly loader: BatchLoader;
+  readonly valBatches: Batch[];
+  /** Fixed windows of the training split for sensitivity probes. */
+  readonly probes: Batch[];
+
+  constructor(
+    readonly e: Engine,
+    readonly cfg: TrainConfig,
+  ) {
+    this.B = cfg.batchSize;
+    this.T = cfg.seqLen;
+    this.modelConfig = modelConfigOf(cfg);
+    this.drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+    this.corpus = loadCorpus({ data: cfg.data, seqLen: this.T });
+    this.model = new GPT(e, this.modelConfig);
+    this.model.initialize(cfg.seed);
+    this.optimizer = new AdamW(e, this.model.blocks, {
+      beta1: cfg.beta1,
+      beta2: cfg.beta2,
+      eps: 1e-8,
+      weightDecay: cfg.weightDecay,
+      gradClip: cfg.gradClip,
+    });
+    this.runner = new StepRunner(e, this.model, this.optimizer, cfg.gradAccum);
+    this.sbld = this.drop.policy === 'sbld' ? new SbldState(this.drop) : null;
+    this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
+    this.loader = new BatchLoader(this.corpus.train, this.B, this.T, cfg.seed);
+    this.valBatches = validationBatches(this.corpus.val, this.B, this.T, cfg.evalBatches);
+    this.probes = validationBatches(this.corpus.train, this.B, this.T, this.drop.probeBatches);
+  }
+
+  /** Opens an engine (unless given) and builds the session. */
+  static async open(cfg: TrainConfig, engine?: Engine): Promise<TrainingSession> {
+    return new TrainingSession(engine ?? (await Engine.create()), cfg);
+  }
+
+  /** Measures sensitivities if SBLD wants a measurement at `step` (its time counts in the run's wall clock). */
+  async measureIfDue(step: number): Promise<SbldMeasurement | null> {
+    if (!this.sbld?.needsMeasurement(step)) return null;
+    if (this.drop.sensitivity === 'taylor') {
+      throw new Error('--drop-sensitivity taylor is not wired to the GPU trainer yet; use skip_loss');
+    }
+    const m = await measureSkipLoss(this.e, this.model, this.probes, this.B, this.T);
+    return this.sbld.applyMeasurement(step, m.values, m.ms);
+  }
+
+  /** Keep probabilities at `step` and the drawn plan of each micro-batch. */
+  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
+    const keep = keepProbabilities(this.drop, step, this.sbld);
+    const plans: LayerPlan[] = [];
+    for (let mb = 0; mb < this.cfg.gradAccum; mb++) plans.push({ run: drawPlan(keep.keep, this.cfg.seed, step, mb), scale: keep.scale });
+    return { keep, plans };
+  }
+
+  /** Records and submits optimizer step `step` with the given plans; returns the mean-loss reader. */
+  step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
+    const batches = plans.map(() => this.loader.next());
+    const lr = learningRate(this.schedule, step);
+    return { lr, readLoss: this.runner.step(batches, plans, lr, this.B, this.T) };
+  }
+}
