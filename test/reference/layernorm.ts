@@ -54,8 +54,8 @@ export function layernormBackwardRef(
       const g = dout[i]! * weight[c]!;
       meanG += g;
       meanGx += g * xhat;
-      dweight[c] += dout[i]! * xhat;
-      dbias[c] += dout[i]!;
+      dweight[c] = dweight[c]! + dout[i]! * xhat;
+      dbias[c] = dbias[c]! + dout[i]!;
     }
     meanG /= C;
     meanGx /= C;
