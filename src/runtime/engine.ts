@@ -57,7 +57,8 @@ function GPUBufferUsageFlags(): number {
   return 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x0008 /* COPY_DST */;
 }
 
-const MAX_TIMED_DISPATCHES = 4096;
+/** Two timestamps per dispatch; WebGPU caps a query set at 4096 queries, so 2048 dispatches per submit. */
+const MAX_TIMED_DISPATCHES = 2048;
 
 export class Engine {
   readonly device: GPUDevice;
@@ -327,6 +328,7 @@ export class Engine {
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
     const align = this.gpu.limits.minStorageBufferOffsetAlignment;
     const entries: GPUBindGroupEntry[] = [];
+    const bound: { name: string; kind: string; buffer: GPUBuffer; offset: number; size: number }[] = [];
     let key = `${kernel.id}`;
     for (const b of kernel.bindings) {
       const arg = args[b.name]!;
@@ -339,7 +341,8 @@ export class Engine {
         if (arg.byteOffset % align !== 0) {
           throw new KernelBindingError(`${kernel.name}: ${b.name} starts at byte ${arg.byteOffset}, not a multiple of ${align}`);
         }
-        const size = Math.max(4, Math.ceil(arg.byteLength / 4) * 4);
+        // Bind the 16-byte padded extent (every buffer is allocated padded), so vec4 kernels can read the tail.
+        const size = Math.min(arg.buffer.size - arg.byteOffset, Math.max(16, Math.ceil(arg.byteLength / 16) * 16));
         if (size > limit) {
           throw new KernelBindingError(
             `${kernel.name}: ${b.name} ${fmtShape(arg.shape)} is ${size} bytes, over the device's maxStorageBufferBindingSize ${limit}; use a smaller batch or model`,
@@ -349,6 +352,15 @@ export class Engine {
       } else {
         resource = { buffer: arg };
       }
+      for (const prev of bound) {
+        if (prev.buffer !== resource.buffer || (prev.kind !== 'storage' && b.kind !== 'storage')) continue;
+        const [a0, a1] = [prev.offset, prev.offset + prev.size];
+        const [b0, b1] = [resource.offset ?? 0, (resource.offset ?? 0) + (resource.size ?? resource.buffer.size)];
+        if (a0 < b1 && b0 < a1) {
+          throw new KernelBindingError(`${kernel.name}: ${prev.name} and ${b.name} overlap in one buffer and one is written; pass distinct tensors`);
+        }
+      }
+      bound.push({ name: b.name, kind: b.kind, buffer: resource.buffer, offset: resource.offset ?? 0, size: resource.size ?? resource.buffer.size });
       entries.push({ binding: b.binding, resource });
       this.pendingBuffers.add(resource.buffer);
       key += `|${this.bufferId(resource.buffer)}:${resource.offset ?? 0}:${resource.size ?? -1}`;
