@@ -15,6 +15,7 @@ import { gelu } from '../ops/gelu.js';
 import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
 import { residualAdd } from '../ops/residual.js';
+import { taylorProbe } from '../ops/taylor.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
@@ -26,6 +27,11 @@ export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd
 export interface LayerPlan {
   run: readonly boolean[];
   scale: readonly number[];
+  /**
+   * When set, each layer that runs adds its taylor sensitivity |<dL/dh_out, h_out - h_in>| (summed over tokens)
+   * into `taylor[l]` during backward (SBLD's online estimate; `src/ops/taylor.ts`).
+   */
+  taylor?: Tensor;
 }
 
 /** A batch on the device: token ids (B, T), their index for the embedding backward, and targets (B, T). */
@@ -106,7 +112,9 @@ export class GPT {
     let x = e.inLayer(null, () => embedding(e, batch.tokens, batch.index, r.get('transformer.wte.weight'), r.get('transformer.wpe.weight')), 'forward');
     for (let l = 0; l < this.config.n_layer; l++) {
       if (!plan.run[l]) continue; // skipped: identity on the residual stream, nothing dispatched or recorded
-      x = e.inLayer(l, () => this.block(l, x, plan.scale[l] ?? 1), 'forward');
+      const hIn = x;
+      x = e.inLayer(l, () => this.block(l, hIn, plan.scale[l] ?? 1), 'forward');
+      if (plan.taylor) e.inLayer(l, () => taylorProbe(e, hIn, x, plan.taylor!, l));
     }
     return e.inLayer(
       null,

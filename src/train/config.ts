@@ -3,7 +3,7 @@
  * value is validated here, at the boundary, with a message that names the flag and says how to fix it.
  */
 import { readFileSync } from 'node:fs';
-import type { DropConfig } from '../drop/config.js';
+import { resolveDropConfig, type DropConfig } from '../drop/config.js';
 import { PRESETS, type PresetName } from '../model/presets.js';
 
 export interface TrainConfig {
@@ -153,4 +153,7 @@ export function validateConfig(c: TrainConfig): void {
   check(c.seqLen <= 1024, 'seqLen', c.seqLen, 'at most 1024 is supported');
   check(c.gradAccum <= 64, 'gradAccum', c.gradAccum, 'at most 64 micro-batches per step');
   check(typeof c.out === 'string' && c.out.length > 0, 'out', c.out, 'must be a folder path');
+  // The layer-dropping block too, so a bad drop value (flag or config file) is refused before anything is built;
+  // DropConfigError lists every problem, each naming its --drop-* flag.
+  resolveDropConfig(c.drop, { nLayer: c.n_layer, totalSteps: c.steps });
 }

@@ -11,6 +11,7 @@ import { drawPlan, keepProbabilities, type KeepPlan } from '../drop/policy.js';
 import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
 import { Engine } from '../runtime/engine.js';
+import type { Tensor } from '../runtime/tensor.js';
 import type { TrainConfig } from './config.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type LrSchedule } from './schedule.js';
@@ -36,6 +37,8 @@ export class TrainingSession {
   readonly valBatches: Batch[];
   /** Fixed windows of the training split for sensitivity probes. */
   readonly probes: Batch[];
+  /** (L) per-layer online sensitivity of the last step, when SBLD uses `taylor`. */
+  readonly taylor: Tensor | null;
 
   constructor(
     readonly e: Engine,
@@ -61,6 +64,7 @@ export class TrainingSession {
     this.loader = new BatchLoader(this.corpus.train, this.B, this.T, cfg.seed);
     this.valBatches = validationBatches(this.corpus.val, this.B, this.T, cfg.evalBatches);
     this.probes = validationBatches(this.corpus.train, this.B, this.T, this.drop.probeBatches);
+    this.taylor = this.sbld && this.drop.sensitivity === 'taylor' ? e.persistent([cfg.n_layer], 'f32', 'taylor') : null;
   }
 
   /** Opens an engine (unless given) and builds the session. */
@@ -68,12 +72,13 @@ export class TrainingSession {
     return new TrainingSession(engine ?? (await Engine.create()), cfg);
   }
 
-  /** Measures sensitivities if SBLD wants a measurement at `step` (its time counts in the run's wall clock). */
+  /**
+   * Measures sensitivities if SBLD wants a measurement at `step` (its time counts in the run's wall clock):
+   * `skip_loss` runs the probe forwards; `taylor` takes the online estimate gathered by earlier steps.
+   */
   async measureIfDue(step: number): Promise<SbldMeasurement | null> {
     if (!this.sbld?.needsMeasurement(step)) return null;
-    if (this.drop.sensitivity === 'taylor') {
-      throw new Error('--drop-sensitivity taylor is not wired to the GPU trainer yet; use skip_loss');
-    }
+    if (this.taylor) return this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
     const m = await measureSkipLoss(this.e, this.model, this.probes, this.B, this.T);
     return this.sbld.applyMeasurement(step, m.values, m.ms);
   }
@@ -86,10 +91,26 @@ export class TrainingSession {
     return { keep, plans };
   }
 
-  /** Records and submits optimizer step `step` with the given plans; returns the mean-loss reader. */
+  /**
+   * Records and submits optimizer step `step` with the given plans; returns the mean-loss reader. In taylor mode
+   * reading the loss also reads the layers' online sensitivities and feeds those of the layers that ran to SBLD.
+   */
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
     const batches = plans.map(() => this.loader.next());
     const lr = learningRate(this.schedule, step);
-    return { lr, readLoss: this.runner.step(batches, plans, lr, this.B, this.T) };
+    const read = this.runner.step(batches, plans, lr, this.B, this.T, this.taylor ?? undefined);
+    const { taylor, sbld, e } = this;
+    if (!taylor || !sbld) return { lr, readLoss: read };
+    return {
+      lr,
+      readLoss: async () => {
+        const loss = await read();
+        const values = await e.readFloat(taylor);
+        plans[0]!.run.forEach((_, l) => {
+          if (plans.some((p) => p.run[l])) sbld.updateTaylor(l, values[l]!);
+        });
+        return loss;
+      },
+    };
   }
 }

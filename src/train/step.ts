@@ -43,9 +43,10 @@ export class StepRunner {
 
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans.
+   * With `taylor` (L), every layer that runs adds its online sensitivity there (SBLD's taylor mode).
    * Returns a function that reads the step's mean loss (a sync point; call it only when logging).
    */
-  step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number): () => Promise<number> {
+  step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): () => Promise<number> {
     const { e, model } = this;
     const n = batches.length;
     if (n < 1 || n > this.maxMicro) throw new Error(`step: ${n} micro-batches; between 1 and ${this.maxMicro} supported`);
@@ -53,10 +54,12 @@ export class StepRunner {
     e.resetArena();
     const active = activeBlocks(plans, model.config.n_layer);
     this.optimizer.zeroGrad(active);
+    if (taylor) e.zero(taylor);
     for (let mb = 0; mb < n; mb++) {
       const mark = e.arenaMark();
       const batch = uploadBatch(e, batches[mb]!, B, T, model.config.vocab_size);
-      const { loss } = model.forward(batch, plans[mb]!);
+      const plan = taylor ? { ...plans[mb]!, taylor } : plans[mb]!;
+      const { loss } = model.forward(batch, plan);
       e.copy(loss!, new Tensor(this.losses.buffer, [1], 'f32', mb * 4, 'loss'));
       e.backward(loss!, 1 / n);
       e.releaseArena(mark); // this micro-batch's activations and their gradients are dead now

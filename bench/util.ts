@@ -1,0 +1,169 @@
+/**
+ * Helpers shared by the benchmarks (`bench/main.ts`): statistics, the timing loop, seeded inputs, fixed-width
+ * tables and the machine-load line every report starts with. Nothing here is a test: benchmarks measure and
+ * print, they never assert.
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import type { Engine } from '../src/runtime/engine.js';
+import { Tensor, type DType } from '../src/runtime/tensor.js';
+import { Rng } from '../src/util/rng.js';
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function min(xs: readonly number[]): number {
+  return xs.reduce((a, b) => Math.min(a, b), Infinity);
+}
+
+/** (max - min) / median: how far apart the trials were (0.05 = 5%). */
+export function spread(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  return (Math.max(...xs) - min(xs)) / median(xs);
+}
+
+export interface TimeOptions {
+  /** Timed trials; the report is their median. */
+  trials: number;
+  /** Aim for trials of about this long: R = ceil(targetMs / ms of one call), clamped to [1, maxReps]. */
+  targetMs: number;
+  maxReps: number;
+}
+
+export interface Timing {
+  /** Median over trials of (trial wall time / R): ms per call. */
+  ms: number;
+  /** Fastest trial / R. */
+  minMs: number;
+  /** Spread of the trials (see `spread`). */
+  spread: number;
+  reps: number;
+  trials: number;
+}
+
+/**
+ * Times `record`, which records one call's dispatches (no submit, no readback). Untimed: one call synced, to
+ * compile late pipelines, create bind groups and arena buffers and to size R. Timed, per trial: record R calls
+ * into the engine's one open encoder, then `await e.sync()` (submit and wait for the GPU). The host's recording
+ * time is inside the timed region, as it is in training.
+ */
+export async function timeCalls(e: Engine, record: () => void, opts: TimeOptions): Promise<Timing> {
+  await e.sync();
+  let t0 = performance.now();
+  record();
+  await e.sync();
+  const once = performance.now() - t0;
+  const reps = Math.max(1, Math.min(opts.maxReps, Math.ceil(opts.targetMs / Math.max(once, 1e-3))));
+  const perCall: number[] = [];
+  for (let t = 0; t < opts.trials; t++) {
+    t0 = performance.now();
+    for (let r = 0; r < reps; r++) record();
+    await e.sync();
+    perCall.push((performance.now() - t0) / reps);
+  }
+  return { ms: median(perCall), minMs: min(perCall), spread: spread(perCall), reps, trials: opts.trials };
+}
+
+/** A persistent f32 tensor filled with seeded N(0, std) values (or a constant), uploaded outside timing. */
+export function randomTensor(e: Engine, shape: readonly number[], rng: Rng, label: string, std = 1): Tensor {
+  const t = e.persistent(shape, 'f32', label);
+  const data = new Float32Array(t.size);
+  for (let i = 0; i < data.length; i++) data[i] = std * rng.normal();
+  e.write(t, data);
+  return t;
+}
+
+export function constTensor(e: Engine, shape: readonly number[], value: number, label: string): Tensor {
+  const t = e.persistent(shape, 'f32', label);
+  e.write(t, new Float32Array(t.size).fill(value));
+  return t;
+}
+
+/** A persistent i32 tensor of seeded ids in [0, n). */
+export function randomIds(e: Engine, shape: readonly number[], n: number, rng: Rng, label: string): { t: Tensor; host: Int32Array } {
+  const t = e.persistent(shape, 'i32', label);
+  const host = new Int32Array(t.size);
+  for (let i = 0; i < host.length; i++) host[i] = rng.int(n);
+  e.write(t, host);
+  return { t, host };
+}
+
+export function intTensor(e: Engine, data: Int32Array, label: string, dtype: DType = 'i32'): Tensor {
+  const t = e.persistent([data.length], dtype, label);
+  e.write(t, data);
+  return t;
+}
+
+// ---------------------------------------------------------------- tables
+
+export interface Column {
+  title: string;
+  width: number;
+  /** Right-align (numbers). */
+  right?: boolean;
+}
+
+/** A fixed-width table printed row by row as results arrive. */
+export class Table {
+  constructor(private readonly columns: readonly Column[]) {}
+
+  header(): void {
+    console.log(this.line(this.columns.map((c) => c.title)));
+    console.log(this.columns.map((c) => '-'.repeat(c.width)).join('  '));
+  }
+
+  row(cells: readonly string[]): void {
+    console.log(this.line(cells));
+  }
+
+  private line(cells: readonly string[]): string {
+    return this.columns
+      .map((c, i) => {
+        const s = cells[i] ?? '';
+        return c.right ? s.padStart(c.width) : s.padEnd(c.width);
+      })
+      .join('  ')
+      .trimEnd();
+  }
+}
+
+/** A number with `digits` decimals, or '-' when not finite. */
+export function fmt(x: number | null | undefined, digits = 2): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+export function pct(x: number | null | undefined, digits = 1): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(digits)}%`;
+}
+
+/** Rounds for JSON output (keeps lines short and diffable). */
+export function round(x: number, digits = 4): number {
+  return Number.isFinite(x) ? Number(x.toFixed(digits)) : x;
+}
+
+// ---------------------------------------------------------------- machine state
+
+/** The 1-minute load average and core count: a load well above 0 before the run means other work shares the CPU. */
+export function machineLoad(): { load1: number; cores: number } {
+  return { load1: round(loadavg()[0]!, 2), cores: availableParallelism() };
+}
+
+/** One line for the report header: adapter, optional features and the machine's load. */
+export function describeMachine(e: Engine): string {
+  const { load1, cores } = machineLoad();
+  return `adapter: ${e.gpu.adapterName} [${[...e.features].join(', ') || 'no optional features'}]; load average ${load1.toFixed(2)} on ${cores} cores`;
+}
+
+/** Which layers to skip when skipping k of L "evenly": the centres of k equal slices of [0, L). */
+export function evenSkips(L: number, k: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < k; i++) out.push(Math.min(L - 1, Math.floor(((i + 0.5) * L) / k)));
+  return [...new Set(out)];
+}
+
+export function seededRng(seed = 1234): Rng {
+  return new Rng(seed);
+}

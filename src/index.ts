@@ -1,0 +1,336 @@
+/**
+ * The library surface of sbld-webgpu: `import { Engine, GPT, ... } from 'sbld-webgpu'`.
+ *
+ * The package ships TypeScript sources (package.json `exports` points here), so run programs that use it with
+ * `tsx` (`npx tsx train.ts`). Layers, from the bottom: the device and engine (buffers, dispatch, counters,
+ * tape), tensors, ops (each an autograd function plus its kernel-level forward and backward), the GPT model,
+ * data, the optimizer and training step, the whole training program, layer-dropping policies, the profiler's
+ * reports, and checkpoint IO. Every name below is documented at its definition; the line here says what it is.
+ *
+ * Smallest training loop (see README for the full example):
+ *   const e = await Engine.create();
+ *   const model = new GPT(e, { n_layer: 2, n_head: 2, n_embd: 32, vocab_size: VOCAB_SIZE, n_positions: 32 });
+ *   model.initialize(1337);
+ *   const runner = new StepRunner(e, model, new AdamW(e, model.blocks, ADAMW_DEFAULTS));
+ *   const loss = await runner.step([loader.next()], [fullPlan(2)], 3e-3, B, T)();
+ */
+
+// ---------------------------------------------------------------- device and engine
+export {
+  /** Opens a WebGPU adapter and device through Dawn (`SBLD_ADAPTER` / `SBLD_BACKEND` pick one). */
+  acquireGpu,
+  /** No adapter, a lost device, or a device limit exceeded. */
+  GpuError,
+  /** Optional adapter features the engine uses when present (timestamp-query, shader-f16, subgroups). */
+  OPTIONAL_FEATURES,
+} from './runtime/device.js';
+/** The opened device, its adapter info, features and limits; options of `acquireGpu`. */
+export type { Gpu, GpuOptions, OptionalFeature } from './runtime/device.js';
+export {
+  /** One device with its kernels, buffer arena, command recording, autograd tape and counters. */
+  Engine,
+} from './runtime/engine.js';
+/** Engine options, counters, profiler dispatch records, phases and timing modes. */
+export type { Bindable, Counters, DispatchRecord, EngineOptions, Phase, TimingMode } from './runtime/engine.js';
+export {
+  /** A WGSL kernel failed to compile (file, line, column and source in the message). */
+  KernelCompileError,
+  /** A dispatch's bindings or params do not match what its kernel declares. */
+  KernelBindingError,
+} from './runtime/kernels.js';
+
+// ---------------------------------------------------------------- tensors
+export {
+  /** A typed, shaped view of an engine-owned GPU buffer; `grad` holds its gradient after backward. */
+  Tensor,
+  /** Bytes per element of each dtype. */
+  DTYPE_BYTES,
+  /** Number of elements of a shape. */
+  numel,
+  /** True when two shapes are equal. */
+  shapeEq,
+  /** Formats a shape as `[a, b, c]`. */
+  fmtShape,
+  /** Throws a ShapeError naming the op when a tensor does not have the expected shape. */
+  expectShape,
+  /** A shape or dtype mismatch; the message names the op and the input. */
+  ShapeError,
+} from './runtime/tensor.js';
+/** Element types: f32, i32, u32 (f16 reserved). */
+export type { DType } from './runtime/tensor.js';
+
+// ---------------------------------------------------------------- ops (autograd form, then kernel-level forward / backward)
+export {
+  /** Autograd op(a) @ op(w) + bias (optional transposes, batched). */
+  matmul,
+  /** Kernel-level matmul forward into a given output. */
+  matmul_forward,
+  /** Kernel-level bias gradient: column sums of dout. */
+  bias_backward,
+} from './ops/matmul.js';
+export {
+  /** Autograd fused multi-head causal self-attention on qkv (B, T, 3C). */
+  attention,
+  /** Kernel-level attention forward: out and the per-row log-sum-exp. */
+  attention_forward,
+  /** Kernel-level attention backward: dqkv from dout, recomputing scores from the saved lse. */
+  attention_backward,
+} from './ops/attention.js';
+export type { AttentionOptions } from './ops/attention.js';
+export {
+  /** Autograd LayerNorm over the last dimension with weight and bias. */
+  layernorm,
+  /** Kernel-level LayerNorm forward; writes mean and rstd for backward. */
+  layernorm_forward,
+  /** Kernel-level LayerNorm backward: dx, dweight, dbias. */
+  layernorm_backward,
+} from './ops/layernorm.js';
+export {
+  /** Autograd GELU (tanh approximation, GPT-2's gelu_new). */
+  gelu,
+  /** Kernel-level GELU forward. */
+  gelu_forward,
+  /** Kernel-level GELU backward. */
+  gelu_backward,
+} from './ops/gelu.js';
+export {
+  /** Autograd residual add h + scale * branch. */
+  residualAdd,
+  /** Kernel-level residual forward. */
+  residual_forward,
+  /** Kernel-level residual backward: dh and dbranch in one dispatch. */
+  residual_backward,
+} from './ops/residual.js';
+export {
+  /** Autograd token + position embedding. */
+  embedding,
+  /** Uploads a (B, T) batch of token ids and its token index for the embedding backward. */
+  uploadTokens,
+  /** Builds the host-side CSR token index (positions grouped by token id). */
+  buildTokenIndex,
+  /** Kernel-level embedding forward. */
+  embedding_forward,
+  /** Kernel-level token-embedding gradient (gather-sum over the token index, no atomics). */
+  embedding_backward_wte,
+  /** Kernel-level position-embedding gradient. */
+  embedding_backward_wpe,
+} from './ops/embedding.js';
+export type { TokenIndex, TokenIndexHost } from './ops/embedding.js';
+export {
+  /** Autograd mean softmax cross-entropy of logits (..., V) against i32 targets (out-of-range = ignored). */
+  crossEntropy,
+  /** Autograd per-row cross-entropy (no mean). */
+  crossEntropyRows,
+  /** Kernel-level cross-entropy forward: lse and per-row losses. */
+  crossentropy_forward,
+  /** Kernel-level mean of per-row losses over rows with a valid target. */
+  crossentropy_mean,
+  /** Kernel-level cross-entropy backward into dlogits. */
+  crossentropy_backward,
+} from './ops/crossentropy.js';
+export {
+  /** Squared gradient norm of one parameter block into a slot of `sumsq`. */
+  grad_sumsq,
+  /** Global-norm clip scale from the per-block squared norms. */
+  grad_clip_scale,
+  /** One fused AdamW update of a parameter block. */
+  adamw_update,
+  /** Uploads per-block learning rate and bias corrections for one step. */
+  writeStepScalars,
+} from './ops/adamw.js';
+export type { AdamWHyper, OptimBlock, StepEntry } from './ops/adamw.js';
+
+// ---------------------------------------------------------------- model
+export {
+  /** GPT-2 with an explicit layer loop that a layer plan can skip layers in; HF parameter names. */
+  GPT,
+  /** The plan that runs every layer unscaled. */
+  fullPlan,
+} from './model/gpt.js';
+/** Model sizes, a per-forward layer plan, and a batch on the device. */
+export type { DeviceBatch, GptConfig, LayerPlan } from './model/gpt.js';
+export {
+  /** One flat block of parameters, gradients and AdamW moments (one per layer, one for the rest). */
+  ParamBlock,
+} from './model/params.js';
+export {
+  /** Named model and batch sizes: tiny (tests), small (default), deep (12 layers). */
+  PRESETS,
+} from './model/presets.js';
+export type { Preset, PresetName } from './model/presets.js';
+export {
+  /** Reads every parameter (and AdamW moments) to named host arrays. */
+  readWeights,
+  /** Uploads named host arrays (and moments) into a model. */
+  writeWeights,
+} from './model/weights.js';
+export type { NamedWeights } from './model/weights.js';
+export {
+  /** Autoregressive sampling with temperature and top-k; returns prompt + continuation token ids. */
+  generate,
+  /** Samples one index from logits with temperature and top-k. */
+  pick,
+} from './model/sample.js';
+export type { SampleOptions } from './model/sample.js';
+
+// ---------------------------------------------------------------- data
+export {
+  /** Vocabulary size of the byte tokenizer (256). */
+  VOCAB_SIZE,
+  /** Text to byte tokens (UTF-8). */
+  encode,
+  /** Byte tokens to text (invalid sequences become U+FFFD). */
+  decode,
+} from './data/tokenizer.js';
+export {
+  /** Loads and splits a corpus: the Brown corpus by default, or a text file or folder; cached tokens. */
+  loadCorpus,
+} from './data/corpus.js';
+export type { Corpus, LoadCorpusOptions } from './data/corpus.js';
+export {
+  /** Seeded random training windows with saveable state (for bit-exact resume). */
+  BatchLoader,
+  /** Fixed validation windows spread evenly over a split. */
+  validationBatches,
+} from './data/loader.js';
+export type { Batch, BatchLoaderState } from './data/loader.js';
+export {
+  /** Bad or missing training data; the message says how to fix it. */
+  DataError,
+} from './data/errors.js';
+
+// ---------------------------------------------------------------- optimizer, step, training
+export {
+  /** AdamW with global-norm clipping over parameter blocks; skipped blocks get no update. */
+  AdamW,
+  /** GPT-2-style AdamW defaults (beta 0.9 / 0.95, eps 1e-8, weight decay 0.1, clip 1). */
+  ADAMW_DEFAULTS,
+} from './train/optimizer.js';
+export type { AdamWConfig } from './train/optimizer.js';
+export {
+  /** Records and submits one optimizer step over micro-batches with their layer plans. */
+  StepRunner,
+  /** Mean loss over batches, forward only, every layer running (unless a plan says otherwise). */
+  evaluate,
+  /** Mean loss for several plans over the same batches, read back once. */
+  evaluateMany,
+  /** Uploads a host batch (tokens, token index, targets) to the device. */
+  uploadBatch,
+} from './train/step.js';
+export {
+  /** Everything a run builds from its config: engine, model, optimizer, policy, data; measure, plan, step. */
+  TrainingSession,
+  /** The GptConfig a TrainConfig trains. */
+  modelConfigOf,
+} from './train/session.js';
+export {
+  /** The whole training program: step loop, evaluation, metrics.jsonl, checkpoints, resume. */
+  runTraining,
+} from './train/run.js';
+export type { RunOptions, RunSummary } from './train/run.js';
+export {
+  /** Defaults <- preset <- config file <- flags, validated. */
+  resolveConfig,
+  /** Reads a `--config` JSON file. */
+  readConfigFile,
+  /** Throws a ConfigError naming the flag of the first bad value. */
+  validateConfig,
+  /** Training defaults (besides the preset's sizes). */
+  DEFAULT_CONFIG,
+  /** A bad training setting; the message names the flag. */
+  ConfigError,
+} from './train/config.js';
+export type { TrainConfig } from './train/config.js';
+export {
+  /** Linear warm-up then cosine decay. */
+  learningRate,
+} from './train/schedule.js';
+export type { LrSchedule } from './train/schedule.js';
+export {
+  /** SBLD's skip_loss sensitivity: loss increase when each layer alone is skipped. */
+  measureSkipLoss,
+} from './train/sensitivity.js';
+
+// ---------------------------------------------------------------- layer dropping (spec: /work/shared/SBLD.md)
+export {
+  /** Policy names: none, layerdrop, pld, sbld. */
+  DROP_POLICIES,
+  /** Every layer-dropping hyperparameter's default. */
+  DEFAULT_DROP_CONFIG,
+  /** The `--drop-*` flag table (flag, kind, help). */
+  DROP_FLAGS,
+  /** Parses one `--drop-*` value. */
+  parseDropFlag,
+  /** Fills run-dependent defaults (lists, T_pre, equal-compute rho_peak) and validates. */
+  resolveDropConfig,
+  /** A refused layer-dropping setting; lists every problem with its flag. */
+  DropConfigError,
+} from './drop/config.js';
+export type { DropConfig, DropContext, DropPolicyName, ResolvedDropConfig } from './drop/config.js';
+export {
+  /** PLD's global keep theta(t). */
+  pldTheta,
+  /** PLD's per-layer keep and scale lists at a given theta. */
+  pldLayerLists,
+  /** SBLD's target drop fraction rho(t) = rho_peak * g(t). */
+  sbldRho,
+  /** Expected fraction of layers a config drops at step t. */
+  scheduledDropFraction,
+  /** The SBLD rho_peak that gives PLD's expected compute. */
+  matchPldRhoPeak,
+} from './drop/schedule.js';
+export {
+  /** SBLD's "update keep probability list": drop probabilities from sensitivities and a target count. */
+  allocateKeep,
+} from './drop/allocate.js';
+export {
+  /** SBLD's measured state (sensitivities, block/allow lists, history); JSON for checkpoints. */
+  SbldState,
+} from './drop/sbld.js';
+export type { SbldMeasurement, SbldStateJSON } from './drop/sbld.js';
+export {
+  /** Keep probabilities and scales of every layer at step t, for any policy. */
+  keepProbabilities,
+  /** The seeded per-micro-batch Bernoulli draw of which layers run. */
+  drawPlan,
+  /** A plan as a bit string, e.g. `1101`. */
+  planBitString,
+} from './drop/policy.js';
+export type { KeepPlan } from './drop/policy.js';
+
+// ---------------------------------------------------------------- profiler reports
+export {
+  /** Rows per (step, layer, phase, kernel) with dispatch counts and GPU ms; skipped layers listed. */
+  profileRows,
+  /** Per-layer totals of profile rows. */
+  layerTotals,
+  /** Per-kernel totals of profile rows, most expensive first. */
+  kernelTotals,
+  /** Chrome trace-event JSON (Perfetto, chrome://tracing) of timed steps. */
+  chromeTrace,
+} from './profile/report.js';
+export type { LayerTotal, ProfileRow, StepProfile } from './profile/report.js';
+
+// ---------------------------------------------------------------- checkpoints
+export {
+  /** Writes a training checkpoint folder atomically (HF GPT-2 safetensors + config, moments, trainer state). */
+  saveCheckpoint,
+  /** Loads and validates a training checkpoint (sizes, hashes, names, shapes); throws CheckpointError. */
+  loadCheckpoint,
+  /** Loads only config.json and model.safetensors (eval, sampling, weights from other tools). */
+  loadModelWeights,
+  /** A checkpoint that cannot be written or read; the message names the file and tensor. */
+  CheckpointError,
+} from './io/checkpoint.js';
+export type { Checkpoint, ModelWeights } from './io/checkpoint.js';
+export {
+  /** HF GPT-2 parameter names and shapes of a config. */
+  gpt2TensorSpecs,
+} from './io/gpt2.js';
+export type { Gpt2Config, TensorSpec } from './io/gpt2.js';
+export {
+  /** Encodes tensors as a safetensors file. */
+  encodeSafetensors,
+  /** Decodes and validates a safetensors file. */
+  decodeSafetensors,
+} from './io/safetensors.js';
