@@ -76,6 +76,7 @@ export {
   /** Kernel-level attention backward: dqkv from dout, recomputing scores from the saved lse. */
   attention_backward,
 } from './ops/attention.js';
+/** Attention options (causal or bidirectional). */
 export type { AttentionOptions } from './ops/attention.js';
 export {
   /** Autograd LayerNorm over the last dimension with weight and bias. */
@@ -115,6 +116,7 @@ export {
   /** Kernel-level position-embedding gradient. */
   embedding_backward_wpe,
 } from './ops/embedding.js';
+/** The CSR token index on the device and on the host. */
 export type { TokenIndex, TokenIndexHost } from './ops/embedding.js';
 export {
   /** Autograd mean softmax cross-entropy of logits (..., V) against i32 targets (out-of-range = ignored). */
@@ -138,6 +140,7 @@ export {
   /** Uploads per-block learning rate and bias corrections for one step. */
   writeStepScalars,
 } from './ops/adamw.js';
+/** AdamW kernel hyperparameters, a parameter block as the kernels see it, per-block step scalars. */
 export type { AdamWHyper, OptimBlock, StepEntry } from './ops/adamw.js';
 
 // ---------------------------------------------------------------- model
@@ -157,6 +160,7 @@ export {
   /** Named model and batch sizes: tiny (tests), small (default), deep (12 layers). */
   PRESETS,
 } from './model/presets.js';
+/** A preset's sizes and the preset names. */
 export type { Preset, PresetName } from './model/presets.js';
 export {
   /** Reads every parameter (and AdamW moments) to named host arrays. */
@@ -164,6 +168,7 @@ export {
   /** Uploads named host arrays (and moments) into a model. */
   writeWeights,
 } from './model/weights.js';
+/** Parameters and moments as named host arrays, with per-block step counts. */
 export type { NamedWeights } from './model/weights.js';
 export {
   /** Autoregressive sampling with temperature and top-k; returns prompt + continuation token ids. */
@@ -171,6 +176,7 @@ export {
   /** Samples one index from logits with temperature and top-k. */
   pick,
 } from './model/sample.js';
+/** Prompt, length, temperature, top-k and seed of `generate`. */
 export type { SampleOptions } from './model/sample.js';
 
 // ---------------------------------------------------------------- data
@@ -186,6 +192,7 @@ export {
   /** Loads and splits a corpus: the Brown corpus by default, or a text file or folder; cached tokens. */
   loadCorpus,
 } from './data/corpus.js';
+/** A tokenized, split corpus and the options of `loadCorpus`. */
 export type { Corpus, LoadCorpusOptions } from './data/corpus.js';
 export {
   /** Seeded random training windows with saveable state (for bit-exact resume). */
@@ -193,6 +200,7 @@ export {
   /** Fixed validation windows spread evenly over a split. */
   validationBatches,
 } from './data/loader.js';
+/** A host batch of (inputs, targets) and a loader's saveable state. */
 export type { Batch, BatchLoaderState } from './data/loader.js';
 export {
   /** Bad or missing training data; the message says how to fix it. */
@@ -206,6 +214,7 @@ export {
   /** GPT-2-style AdamW defaults (beta 0.9 / 0.95, eps 1e-8, weight decay 0.1, clip 1). */
   ADAMW_DEFAULTS,
 } from './train/optimizer.js';
+/** AdamW hyperparameters (betas, eps, weight decay, gradient clip). */
 export type { AdamWConfig } from './train/optimizer.js';
 export {
   /** Records and submits one optimizer step over micro-batches with their layer plans. */
@@ -227,6 +236,7 @@ export {
   /** The whole training program: step loop, evaluation, metrics.jsonl, checkpoints, resume. */
   runTraining,
 } from './train/run.js';
+/** Options of `runTraining` (resume, stopAfter, engine, quiet) and its summary. */
 export type { RunOptions, RunSummary } from './train/run.js';
 export {
   /** Defaults <- preset <- config file <- flags, validated. */
@@ -240,11 +250,13 @@ export {
   /** A bad training setting; the message names the flag. */
   ConfigError,
 } from './train/config.js';
+/** Every training setting (model, batch, schedule, data, output, layer dropping). */
 export type { TrainConfig } from './train/config.js';
 export {
   /** Linear warm-up then cosine decay. */
   learningRate,
 } from './train/schedule.js';
+/** Peak and final learning rate, warm-up and total steps. */
 export type { LrSchedule } from './train/schedule.js';
 export {
   /** SBLD's skip_loss sensitivity: loss increase when each layer alone is skipped. */
@@ -252,42 +264,108 @@ export {
 } from './train/sensitivity.js';
 
 // ---------------------------------------------------------------- layer dropping (spec: /work/shared/SBLD.md)
+// Everything `src/drop/index.ts` exports (test/library.test.ts checks none is missing).
 export {
   /** Policy names: none, layerdrop, pld, sbld. */
   DROP_POLICIES,
+  /** Rescale modes of kept layers: inverse_keep, none. */
+  RESCALES,
+  /** Time curves: pwegd (SBLD), pld. */
+  CURVES,
+  /** Sensitivity modes: skip_loss, taylor. */
+  SENSITIVITIES,
+  /** Allocation modes: proportional (water-filling), ordered. */
+  ALLOCS,
+  /** Each policy's default rescale (pld: inverse_keep, others: none). */
+  DEFAULT_RESCALE,
   /** Every layer-dropping hyperparameter's default. */
   DEFAULT_DROP_CONFIG,
-  /** The `--drop-*` flag table (flag, kind, help). */
+  /** The `--drop-*` flag table (flag, kind, help) the CLIs build their options from. */
   DROP_FLAGS,
-  /** Parses one `--drop-*` value. */
+  /** Parses one `--drop-*` value; throws DropConfigError naming the flag. */
   parseDropFlag,
   /** Fills run-dependent defaults (lists, T_pre, equal-compute rho_peak) and validates. */
   resolveDropConfig,
   /** A refused layer-dropping setting; lists every problem with its flag. */
   DropConfigError,
 } from './drop/config.js';
-export type { DropConfig, DropContext, DropPolicyName, ResolvedDropConfig } from './drop/config.js';
+/** Layer-dropping config, its resolved form, flag specs and enumerations. */
+export type {
+  AllocMode,
+  CurveName,
+  DropConfig,
+  DropContext,
+  DropFlagKind,
+  DropFlagSpec,
+  DropPolicyName,
+  Rescale,
+  ResolvedDropConfig,
+  SensitivityMode,
+} from './drop/config.js';
 export {
-  /** PLD's global keep theta(t). */
+  /** PLD's global keep theta(t) = (1 - thetaBar) exp(-gamma t) + thetaBar. */
   pldTheta,
-  /** PLD's per-layer keep and scale lists at a given theta. */
+  /** PLD's theta at step t for a resolved config (its own curve or the pwegd ablation). */
+  pldThetaAt,
+  /** PLD's per-layer keep and scale lists at a given theta (with the reference's off-by-one). */
   pldLayerLists,
+  /** Expected fraction of layers PLD drops at a given theta. */
+  pldExpectedDropFraction,
+  /** The theta at which PLD drops a given fraction of the layers. */
+  pldThetaForDropFraction,
+  /** Expected dropped layer-steps of PLD over a run. */
+  pldTotalDropped,
+  /** Unnormalised PWEGD g(x). */
+  pwegdG,
+  /** d(log g)/dx of the PWEGD curve. */
+  pwegdDLogG,
+  /** Location and value of the PWEGD maximum. */
+  pwegdMax,
+  /** Normalised PWEGD g(t) / max g at step t. */
+  pwegdHat,
+  /** SBLD's time shape g(t) in [0, 1] (0 before T_pre). */
+  timeShape,
+  /** Time-shape parameters from a resolved config. */
+  shapeFromConfig,
   /** SBLD's target drop fraction rho(t) = rho_peak * g(t). */
   sbldRho,
-  /** Expected fraction of layers a config drops at step t. */
+  /** Expected fraction SBLD drops at a target rho, given the per-layer caps. */
+  sbldExpectedDropFraction,
+  /** The most layers SBLD can drop per step: q_max * droppable layers. */
+  sbldCapacityLayers,
+  /** Expected fraction of layers a resolved config drops at step t. */
   scheduledDropFraction,
-  /** The SBLD rho_peak that gives PLD's expected compute. */
+  /** Expected dropped layer-steps of a resolved config over its run. */
+  scheduledTotalDropped,
+  /** The SBLD rho_peak that gives PLD's expected compute over the run. */
   matchPldRhoPeak,
 } from './drop/schedule.js';
+/** Schedule parameters and the equal-compute solve's result. */
+export type { PldParams, PwegdParams, RhoMatch, ShapeParams } from './drop/schedule.js';
 export {
   /** SBLD's "update keep probability list": drop probabilities from sensitivities and a target count. */
   allocateKeep,
+  /** SBLD weights w_l = s_l^(-alpha), 0 on the block list, kappa x on the allow list. */
+  dropWeights,
+  /** Proportional water-filling of a drop target under a per-layer cap. */
+  waterFill,
+  /** Ordered fill: least sensitive layers to the cap first. */
+  orderedFill,
 } from './drop/allocate.js';
+/** Allocation input and result. */
+export type { Allocation, AllocationInput } from './drop/allocate.js';
 export {
   /** SBLD's measured state (sensitivities, block/allow lists, history); JSON for checkpoints. */
   SbldState,
+  /** Relative clamp s_l >= eps * max(s). */
+  clampSensitivities,
+  /** Block and allow lists from sensitivities. */
+  computeLists,
+  /** The seeded layer permutation of the shuffled-sensitivities ablation. */
+  seededPermutation,
 } from './drop/sbld.js';
-export type { SbldMeasurement, SbldStateJSON } from './drop/sbld.js';
+/** SBLD state config, a measurement record, the state's JSON and read-only view. */
+export type { SbldMeasurement, SbldStateConfig, SbldStateJSON, SbldView } from './drop/sbld.js';
 export {
   /** Keep probabilities and scales of every layer at step t, for any policy. */
   keepProbabilities,
@@ -296,6 +374,7 @@ export {
   /** A plan as a bit string, e.g. `1101`. */
   planBitString,
 } from './drop/policy.js';
+/** Keep probabilities, scales and expected kept fraction at one step. */
 export type { KeepPlan } from './drop/policy.js';
 
 // ---------------------------------------------------------------- profiler reports
@@ -309,6 +388,7 @@ export {
   /** Chrome trace-event JSON (Perfetto, chrome://tracing) of timed steps. */
   chromeTrace,
 } from './profile/report.js';
+/** Profiler rows, per-layer totals, and one timed step. */
 export type { LayerTotal, ProfileRow, StepProfile } from './profile/report.js';
 
 // ---------------------------------------------------------------- checkpoints
@@ -322,11 +402,13 @@ export {
   /** A checkpoint that cannot be written or read; the message names the file and tensor. */
   CheckpointError,
 } from './io/checkpoint.js';
+/** A training checkpoint in memory, and the weights alone. */
 export type { Checkpoint, ModelWeights } from './io/checkpoint.js';
 export {
   /** HF GPT-2 parameter names and shapes of a config. */
   gpt2TensorSpecs,
 } from './io/gpt2.js';
+/** HF GPT-2 config sizes and one parameter's name and shape. */
 export type { Gpt2Config, TensorSpec } from './io/gpt2.js';
 export {
   /** Encodes tensors as a safetensors file. */

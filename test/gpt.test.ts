@@ -48,8 +48,8 @@ const LOSS_TOL: Tolerance = { atol: 1e-5, rtol: 1e-5 };
 const GRAD_RTOL = 1e-3;
 const GRAD_ATOL_FRAC = 1e-4;
 
-/** Largest error seen per compared quantity, printed at the end. */
-const report: { what: string; maxAbsErr: number; maxRef: number; atol: number }[] = [];
+/** Largest error seen per compared quantity, summarised at the end (every line with DEBUG=1). */
+const report: { group: string; what: string; maxAbsErr: number; maxRef: number }[] = [];
 
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
@@ -57,21 +57,26 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: Tolerance): void {
+function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: Tolerance, group = what): void {
   const r = compareClose(got, ref, tol);
-  report.push({ what, maxAbsErr: r.maxAbsErr, maxRef: maxAbs(ref), atol: tol.atol });
+  report.push({ group, what, maxAbsErr: r.maxAbsErr, maxRef: maxAbs(ref) });
   if (process.env.DEBUG) console.log(`${what}: ${r.message}`);
   expectClose(what, got, ref, tol);
 }
 
-function checkGrad(what: string, got: ArrayLike<number>, ref: ArrayLike<number>): void {
-  check(what, got, ref, { atol: GRAD_ATOL_FRAC * maxAbs(ref), rtol: GRAD_RTOL });
+function checkGrad(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, group = 'gradients'): void {
+  check(what, got, ref, { atol: GRAD_ATOL_FRAC * maxAbs(ref), rtol: GRAD_RTOL }, group);
 }
 
 afterAll(() => {
-  if (report.length === 0) return;
-  const rows = report.map((r) => `  ${r.what.padEnd(52)} max|err| ${r.maxAbsErr.toExponential(2)}  max|ref| ${r.maxRef.toExponential(2)}`);
-  console.log(`gpt golden test, max errors:\n${rows.join('\n')}`);
+  // Per group, the worst tensor by max |err| / max |ref| (its error relative to its own scale).
+  const worst = new Map<string, (typeof report)[number]>();
+  for (const r of report) {
+    const w = worst.get(r.group);
+    if (!w || r.maxAbsErr / (r.maxRef || 1) > w.maxAbsErr / (w.maxRef || 1)) worst.set(r.group, r);
+  }
+  const line = (r: (typeof report)[number]) => `  ${r.what.padEnd(54)} max|err| ${r.maxAbsErr.toExponential(2)}  max|ref| ${r.maxRef.toExponential(2)}`;
+  if (worst.size > 0) console.log(`gpt golden test, worst tensor per group:\n${[...worst.values()].map(line).join('\n')}`);
 });
 
 /**
@@ -227,13 +232,13 @@ describe('GPT on the GPU vs the float64 reference', () => {
     expect(sub.kept).toEqual([1, 2]);
     const f = gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan);
     const ref = gptBackwardRef(sub.cfg, sub.params, f);
-    check('skip: logits', gpu.logits, f.logits, LOGITS_TOL);
-    check('skip: loss', [gpu.loss], [f.loss], LOSS_TOL);
+    check('skip: logits', gpu.logits, f.logits, LOGITS_TOL, 'logits');
+    check('skip: loss', [gpu.loss], [f.loss], LOSS_TOL, 'loss');
     expect(Math.abs(f.loss - gptForwardRef(REF, params, batch.inputs, batch.targets, B, T).loss)).toBeGreaterThan(1e-2);
     for (const { name } of gptParamShapesRef(sub.cfg)) {
       const m = /^transformer\.h\.(\d+)\.(.*)$/.exec(name);
       const gpuName = m ? `transformer.h.${sub.kept[Number(m[1])]}.${m[2]}` : name;
-      checkGrad(`skip: d${gpuName}`, gpu.grads[gpuName]!, ref[name]!);
+      checkGrad(`skip: d${gpuName}`, gpu.grads[gpuName]!, ref[name]!, 'skip: gradients');
     }
     // The skipped layer's gradient block is bit-identical to what was there before.
     expect(new Uint32Array(gpu.rawGrads[0]!.buffer)).toEqual(new Uint32Array(sentinel.buffer));
@@ -263,8 +268,8 @@ describe('training', () => {
       const gpuLoss = await runner.step(batches, plans, lr, B, T)();
       const gpuClip = await e.readFloat(opt.clip);
       const ref = trainStepRef(REF, params, optRef, batches, plans as RefPlan[], B, T, lr, HP);
-      check(`train: loss at step ${step}`, [gpuLoss], [ref.loss], { atol: 1e-4, rtol: 1e-4 });
-      check(`train: grad norm at step ${step}`, [gpuClip[1]!], [ref.clip[1]], { atol: 0, rtol: 1e-4 });
+      check(`train: loss at step ${step}`, [gpuLoss], [ref.loss], { atol: 1e-4, rtol: 1e-4 }, 'train: losses');
+      check(`train: grad norm at step ${step}`, [gpuClip[1]!], [ref.clip[1]], { atol: 0, rtol: 1e-4 }, 'train: grad norms');
       losses.push([gpuLoss, ref.loss]);
       clips.push([gpuClip[0]!, ref.clip[0]]);
     }
@@ -279,11 +284,14 @@ describe('training', () => {
     // score of a row, which softmax ignores, so its gradient is exactly 0 in exact arithmetic and f32 rounding
     // noise (~1e-8) on both sides; AdamW divides m by sqrt(v), so its update is noise / noise, up to ~lr per step.
     // Measured: 2e-2 there, <= 1.3e-6 everywhere else.
-    const got = (await readWeights(e, model, false)).params;
+    // The moments are compared like gradients (their noise there is ~1e-8, far below 1e-4 x the tensor's max).
+    const got = await readWeights(e, model, true);
     const C = CFG.n_embd;
     for (const { name } of gptParamShapesRef(REF)) {
       const keep = (_: number, i: number) => !(name.endsWith('c_attn.bias') && i >= C && i < 2 * C);
-      check(`train: ${name} after 5 steps`, got[name]!.filter(keep), params[name]!.filter(keep), { atol: 2e-5, rtol: 1e-4 });
+      check(`train: ${name} after 5 steps`, got.params[name]!.filter(keep), params[name]!.filter(keep), { atol: 2e-5, rtol: 1e-4 }, 'train: params');
+      checkGrad(`train: m.${name} after 5 steps`, got.optimizer[`m.${name}`]!, optRef.m[name]!, 'train: m');
+      checkGrad(`train: v.${name} after 5 steps`, got.optimizer[`v.${name}`]!, optRef.v[name]!, 'train: v');
     }
   });
 
@@ -304,7 +312,10 @@ describe('training', () => {
     }
     const last = await read();
     console.log(`overfit: loss ${first.toFixed(4)} -> ${last.toFixed(4)} after 100 steps`);
+    // Measured on lavapipe: 5.58 at step 1 (GPT-2 init, ~ln 256 = 5.55), 2.29 at 10, 0.38 at 20, 0.035 at 30,
+    // 0.0056 at 40, 5.1e-4 at 100. The bound 0.02 is 40x above the measured end value and is met by step ~35, so
+    // a device with a different summation order passes, while training that does not fit the batch fails.
     expect(first).toBeGreaterThan(5);
-    expect(last).toBeLessThan(0.5);
+    expect(last).toBeLessThan(0.02);
   });
 });

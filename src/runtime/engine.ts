@@ -341,13 +341,16 @@ export class Engine {
         if (arg.byteOffset % align !== 0) {
           throw new KernelBindingError(`${kernel.name}: ${b.name} starts at byte ${arg.byteOffset}, not a multiple of ${align}`);
         }
-        // Bind the 16-byte padded extent (every buffer is allocated padded), so vec4 kernels can read the tail.
-        const size = Math.min(arg.buffer.size - arg.byteOffset, Math.max(16, Math.ceil(arg.byteLength / 16) * 16));
-        if (size > limit) {
+        if (arg.byteLength > limit) {
           throw new KernelBindingError(
-            `${kernel.name}: ${b.name} ${fmtShape(arg.shape)} is ${size} bytes, over the device's maxStorageBufferBindingSize ${limit}; use a smaller batch or model`,
+            `${kernel.name}: ${b.name} ${fmtShape(arg.shape)} is ${arg.byteLength} bytes, over the device's maxStorageBufferBindingSize ${limit}; use a smaller batch or model`,
           );
         }
+        if (arg.byteOffset + arg.byteLength > arg.buffer.size) {
+          throw new KernelBindingError(`${kernel.name}: ${b.name} ${arg} extends past the end of its ${arg.buffer.size}-byte buffer`);
+        }
+        // Bind the 16-byte padded extent (every buffer is allocated padded), so vec4 kernels can read the tail.
+        const size = Math.min(arg.buffer.size - arg.byteOffset, Math.max(16, Math.ceil(arg.byteLength / 16) * 16));
         resource = { buffer: arg.buffer, offset: arg.byteOffset, size };
       } else {
         resource = { buffer: arg };

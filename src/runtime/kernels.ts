@@ -89,7 +89,10 @@ export class KernelRegistry {
 
   /** Adds the kernels of one WGSL source; throws `KernelCompileError` naming file, line and column. */
   async addSource(file: string, source: string): Promise<KernelInfo[]> {
+    // The error scope keeps a compile error out of the device's uncaptured-error log: it is thrown below instead.
+    this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code: source, label: file });
+    void this.device.popErrorScope();
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === 'error');
     if (errors.length > 0) {
