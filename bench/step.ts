@@ -40,9 +40,12 @@ export interface StepBenchOptions {
 }
 
 /** Training flags with policy `none` unless the user chose one; `--steps` is ours, not the schedule's. */
-export function benchConfig(o: Record<string, unknown>, defaults: Partial<Record<string, unknown>> = {}): TrainConfig {
+export function benchConfig(o: Record<string, unknown>, defaults: Record<string, unknown> = {}): TrainConfig {
   const chosen = o.drop ?? o.dropPolicy;
-  return configFromOptions({ ...defaults, ...o, steps: undefined, evalBatches: 1, drop: chosen ?? 'none' });
+  // Our defaults (skip's preset deep) give way to flags and to a --config file.
+  const merged: Record<string, unknown> = o.config === undefined ? { ...defaults } : {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) merged[k] = v;
+  return configFromOptions({ ...merged, steps: undefined, evalBatches: 1, drop: chosen ?? 'none' });
 }
 
 type CounterDelta = Pick<Counters, 'dispatches' | 'submits' | 'readbacks' | 'bindGroupsCreated' | 'bytesAllocated'>;

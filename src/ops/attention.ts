@@ -11,7 +11,7 @@
  * Cost: forward one dispatch, backward two (dq per query row, then dk/dv per key row); about 2 B NH T^2 HS
  * multiply-adds forward (half that when causal) and 3.5x that backward (both backward kernels recompute scores).
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 
 /** The kernels keep head vectors in private arrays of this size (MAX_HS in the WGSL). */
@@ -45,12 +45,6 @@ function checkDims(op: string, B: number, T: number, C: number, NH: number): Dim
   return { B, T, C, NH, HS };
 }
 
-/** One invocation per (b, h, t) row: a 1-D grid folded into y past the per-dimension limit (the kernels use num_workgroups). */
-function rowGrid(e: Engine, rows: number): [number, number] {
-  const n = Math.ceil(rows / WG);
-  const x = Math.min(n, e.gpu.limits.maxComputeWorkgroupsPerDimension);
-  return [x, Math.ceil(n / x)];
-}
 
 function params(d: Dims, causal: boolean) {
   return { B: d.B, T: d.T, C: d.C, NH: d.NH, HS: d.HS, causal: causal ? 1 : 0, scale: 1 / Math.sqrt(d.HS) };
@@ -65,7 +59,7 @@ export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tens
   for (const [name, t] of [['qkv', qkv], ['out', out], ['lse', lse]] as const) expectDType('attention', name, t, 'f32');
   const rows = B * NH * T;
   if (rows === 0 || C === 0) return;
-  e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), rowGrid(e, rows));
+  e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), foldGrid(rows));
 }
 
 /**
@@ -99,7 +93,7 @@ export function attention_backward(
   if (rows === 0 || C === 0) return;
   const dsum = e.alloc([B, NH, T], 'f32', 'attention.dsum'); // (B, NH, T)
   const p = { ...params(d, causal), accumulate: accumulate ? 1 : 0 };
-  const grid = rowGrid(e, rows);
+  const grid = foldGrid(rows);
   // dq first: it writes D_t, which the dk/dv kernel reads.
   e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
   e.dispatch('attention_backward_dkv', { qkv, dout, lse, dsum, dqkv }, p, grid);

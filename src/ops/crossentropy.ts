@@ -20,7 +20,7 @@
  *
  * Run the tests: npx vitest run --config test/vitest.config.ts test/crossentropy.test.ts
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 interface Dims {
@@ -43,20 +43,13 @@ function crossEntropyDims(op: string, logits: Tensor, targets: Tensor): Dims {
   return { N: targets.size, V, rows };
 }
 
-/** Workgroup grid for one-workgroup-per-row kernels: x up to the device limit, the rest folded into y. */
-function rowGrid(e: Engine, rows: number): [number, number] {
-  const max = e.gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (rows <= max) return [rows, 1];
-  const y = Math.ceil(rows / max);
-  return [Math.ceil(rows / y), y];
-}
 
 /** Kernel-level forward: lse (N) and losses (N) of logits (N, V) against targets (N). Outputs first. */
 export function crossentropy_forward(e: Engine, lse: Tensor, losses: Tensor, logits: Tensor, targets: Tensor): void {
   const { N, V } = crossEntropyDims('crossEntropy', logits, targets);
   expectShape('crossEntropy', 'lse', lse, [N]);
   expectShape('crossEntropy', 'losses', losses, targets.shape);
-  e.dispatch('crossentropy_forward', { logits, targets, lse, losses }, { N, V, per_row: 0, accumulate: 0 }, rowGrid(e, N));
+  e.dispatch('crossentropy_forward', { logits, targets, lse, losses }, { N, V, per_row: 0, accumulate: 0 }, foldGrid(N));
 }
 
 /** Kernel-level mean: loss (1) = sum(losses) / count and count (1) = rows whose target is in [0, V). */
@@ -92,7 +85,7 @@ export function crossentropy_backward(
     'crossentropy_backward',
     { logits, targets, lse, dloss, count: count ?? e.unused, dlogits },
     { N, V, per_row: count ? 0 : 1, accumulate: accumulate ? 1 : 0 },
-    rowGrid(e, N),
+    foldGrid(N),
   );
 }
 

@@ -16,7 +16,7 @@
  *
  * Run the tests: npx vitest run --config test/vitest.config.ts test/embedding.test.ts
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 
 /** The CSR token index of one batch: the positions holding token v are `positions[offsets[v] .. offsets[v+1])`. */
@@ -107,20 +107,13 @@ function checkIndex(index: TokenIndex, d: Dims): void {
   expectDType('embedding', 'index.positions', index.positions, 'i32');
 }
 
-/** Workgroup grid for `rows` one-workgroup-per-row kernels: x up to the device limit, the rest folded into y. */
-function rowGrid(e: Engine, rows: number): [number, number] {
-  const max = e.gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (rows <= max) return [rows, 1];
-  const y = Math.ceil(rows / max);
-  return [Math.ceil(rows / y), y];
-}
 
 /** Kernel-level forward: out (B, T, C) = wte[tokens] + wpe[t]. Output first. */
 export function embedding_forward(e: Engine, out: Tensor, tokens: Tensor, wte: Tensor, wpe: Tensor): void {
   const d = embeddingDims(tokens, wte, wpe);
   expectShape('embedding', 'out', out, [d.B, d.T, d.C]);
   expectDType('embedding', 'out', out, 'f32');
-  e.dispatch('embedding_forward', { tokens, wte, wpe, out }, { ...d, accumulate: 0 }, rowGrid(e, d.B * d.T));
+  e.dispatch('embedding_forward', { tokens, wte, wpe, out }, { ...d, accumulate: 0 }, foldGrid(d.B * d.T));
 }
 
 /** Kernel-level dwte (V, C) (+)= per-token sums of dout (B, T, C) over the token index's lists. */
@@ -135,7 +128,7 @@ export function embedding_backward_wte(e: Engine, dwte: Tensor, dout: Tensor, in
     'embedding_backward_wte',
     { dout, offsets: index.offsets, positions: index.positions, dwte },
     { B, T, C, V, maxT: 0, accumulate: accumulate ? 1 : 0 },
-    rowGrid(e, V),
+    foldGrid(V),
   );
 }
 
@@ -146,7 +139,7 @@ export function embedding_backward_wpe(e: Engine, dwpe: Tensor, dout: Tensor, ac
   }
   const [B, T, C] = dout.shape as [number, number, number];
   const maxT = dwpe.shape[0]!;
-  e.dispatch('embedding_backward_wpe', { dout, dwpe }, { B, T, C, V: 0, maxT, accumulate: accumulate ? 1 : 0 }, rowGrid(e, maxT));
+  e.dispatch('embedding_backward_wpe', { dout, dwpe }, { B, T, C, V: 0, maxT, accumulate: accumulate ? 1 : 0 }, foldGrid(maxT));
 }
 
 /**

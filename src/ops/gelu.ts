@@ -10,7 +10,7 @@
  *
  * Cost: one dispatch each way, one read and one write per element (plus a read of dout backward).
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 const WG = 64;
@@ -19,10 +19,6 @@ const PER_INVOCATION = 4;
 /** The per-dimension workgroup limit every device supports. */
 const MAX_GROUPS = 65535;
 
-/** `groups` workgroups folded into y past the limit; the kernels number them wid.x + wid.y * num_workgroups.x. */
-function grid(groups: number): [number, number] {
-  return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
-}
 
 function expectSameSize(op: string, what: string, t: Tensor, x: Tensor): void {
   if (t.size !== x.size) throw new ShapeError(`${op}: ${what} has shape ${fmtShape(t.shape)}, but x has ${fmtShape(x.shape)}`);
@@ -35,7 +31,7 @@ export function gelu_forward(e: Engine, out: Tensor, x: Tensor, accumulate = fal
   expectSameSize('gelu_forward', 'out', out, x);
   const n = x.size;
   if (n === 0) return;
-  e.dispatch('gelu_forward', { x, out }, { n, accumulate: accumulate ? 1 : 0 }, grid(Math.ceil(n / (WG * PER_INVOCATION))));
+  e.dispatch('gelu_forward', { x, out }, { n, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / (WG * PER_INVOCATION))));
 }
 
 /** Kernel-level backward: dx (+)= dout * gelu'(x) by `accumulate`. */
@@ -45,7 +41,7 @@ export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Ten
   expectSameSize('gelu_backward', 'dout', dout, x);
   const n = x.size;
   if (n === 0) return;
-  e.dispatch('gelu_backward', { x, dout, dx }, { n, accumulate: accumulate ? 1 : 0 }, grid(Math.ceil(n / (WG * PER_INVOCATION))));
+  e.dispatch('gelu_backward', { x, dout, dx }, { n, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / (WG * PER_INVOCATION))));
 }
 
 /** Autograd GELU: returns gelu(x) shaped like x and records dx (+)= dout * gelu'(x). */

@@ -11,17 +11,13 @@
  * Cost: forward reads x three times (mean, variance, output) and backward twice, one invocation per row;
  * the parameter gradients are a second dispatch with one invocation per column looping over all N rows.
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 const WG = 64;
 /** The per-dimension workgroup limit every device supports. */
 const MAX_GROUPS = 65535;
 
-/** `groups` workgroups folded into y past the limit; the kernels number them wid.x + wid.y * num_workgroups.x. */
-function grid(groups: number): [number, number] {
-  return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
-}
 
 /** Reads (N, C) from x and checks weight and bias; errors name the op and the shapes. */
 export function layernormDims(op: string, x: Tensor, weight: Tensor, bias: Tensor): { N: number; C: number } {
@@ -67,7 +63,7 @@ export function layernorm_forward(
   if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
   if (N === 0) return;
   // accumulate is read by the backward kernels only (one params struct per WGSL file).
-  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, grid(Math.ceil(N / WG)));
+  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, foldGrid(Math.ceil(N / WG)));
 }
 
 /**
@@ -105,7 +101,7 @@ export function layernorm_backward(
       'layernorm_backward',
       { x, weight, mean, rstd, dout, dx },
       { N, C, eps: 0, accumulate: accumulateDx ? 1 : 0 }, // eps: forward only
-      grid(Math.ceil(N / WG)),
+      foldGrid(Math.ceil(N / WG)),
     );
   }
   // With N = 0 the sums are empty: still run it, so that an overwrite (=) writes zeros.
@@ -113,7 +109,7 @@ export function layernorm_backward(
     'layernorm_backward_params',
     { x, mean, rstd, dout, dweight, dbias },
     { N, C, eps: 0, accumulate: accumulateParams ? 1 : 0 },
-    grid(Math.ceil(C / WG)),
+    foldGrid(Math.ceil(C / WG)),
   );
 }
 

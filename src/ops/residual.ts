@@ -20,7 +20,7 @@
  * Cost: one dispatch each way; forward reads 2 and writes 1 value per element, backward reads 1 (+2 when
  * accumulating) and writes 2.
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 const WG = 64;
@@ -29,10 +29,6 @@ const PER_INVOCATION = 4;
 /** The per-dimension workgroup limit every device supports. */
 const MAX_GROUPS = 65535;
 
-/** `groups` workgroups folded into y past the limit; the kernels number them wid.x + wid.y * num_workgroups.x. */
-function grid(groups: number): [number, number] {
-  return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
-}
 
 function expectLike(op: string, what: string, t: Tensor, ref: Tensor, refName: string): void {
   if (t.size !== ref.size) {
@@ -58,7 +54,7 @@ export function residual_forward(e: Engine, out: Tensor, h: Tensor, branch: Tens
     'residual_forward',
     { h, branch, out },
     { n, scale, accumulate: accumulate ? 1 : 0, accumulate_branch: 0 }, // accumulate_branch: backward only
-    grid(Math.ceil(n / (WG * PER_INVOCATION))),
+    foldGrid(Math.ceil(n / (WG * PER_INVOCATION))),
   );
 }
 
@@ -86,7 +82,7 @@ export function residual_backward(
     'residual_backward',
     { dout, dh, dbranch },
     { n, scale, accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 },
-    grid(Math.ceil(n / (WG * PER_INVOCATION))),
+    foldGrid(Math.ceil(n / (WG * PER_INVOCATION))),
   );
 }
 

@@ -60,6 +60,16 @@ function GPUBufferUsageFlags(): number {
 /** Two timestamps per dispatch; WebGPU caps a query set at 4096 queries, so 2048 dispatches per submit. */
 const MAX_TIMED_DISPATCHES = 2048;
 
+/**
+ * Folds a count of workgroups into a 2-D grid [x, y] with x <= `max` (WebGPU's default per-dimension limit).
+ * Kernels recover the linear index as `wid.x + wid.y * num_workgroups.x` and skip indices past the end.
+ */
+export function foldGrid(workgroups: number, max = 65535): [number, number] {
+  if (workgroups <= max) return [workgroups, 1];
+  const y = Math.ceil(workgroups / max);
+  return [Math.ceil(workgroups / y), y];
+}
+
 export class Engine {
   readonly device: GPUDevice;
   readonly tape = new Tape();

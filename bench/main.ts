@@ -1,0 +1,115 @@
+/**
+ * The benchmark program: `npm run bench -- <name> [options]` (benchmarks are never tests: they measure and print).
+ *
+ *   kernels  ms per call and GFLOP/s or GB/s per kernel and shape               bench/kernels.ts
+ *   step     steady-state ms per training step, tokens/s, dispatches, layers    bench/step.ts
+ *   skip     ms per step with 0 / 25 / 50 / 75% of layers skipped vs predicted   bench/skip.ts
+ *
+ * Every subcommand takes --json (one object per line) and --quick (a fast smoke run); defaults finish in about
+ * three minutes or less on 2 CPU cores under lavapipe. `npm run bench -- <name> --help` lists the options.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { addTrainingOptions, runCli } from '../src/cli/options.js';
+import { benchKernels } from './kernels.js';
+import { benchSkip } from './skip.js';
+import { benchStep } from './step.js';
+
+const posInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`needs a positive integer, got '${v}'`);
+  return n;
+};
+const nonNeg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`needs a non-negative integer, got '${v}'`);
+  return n;
+};
+const seconds = (v: string) => {
+  const n = Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError(`needs a positive number of seconds, got '${v}'`);
+  return n;
+};
+const fractions = (v: string) => {
+  const fs = v.split(',').map(Number);
+  if (!fs.length || fs.some((f) => !(f >= 0 && f < 1))) throw new InvalidArgumentError(`needs fractions in [0, 1) separated by commas, got '${v}'`);
+  return fs;
+};
+const timingOption = () => new Option('--timing <mode>', 'profiler timing (default: timestamps when the adapter has them)').choices(['timestamps', 'serialized']);
+
+const program = new Command('sbld-bench').description('Benchmarks of the WebGPU engine: kernels, training steps, layer skipping.');
+
+program
+  .command('kernels')
+  .description('ms per call, GFLOP/s or GB/s of each kernel at the GPT shapes and a few larger ones')
+  .option('--json', 'one JSON object per line')
+  .option('--quick', 'fewer shapes and trials (smoke run)')
+  .option('--filter <text>', 'only rows whose kernel or description contains this')
+  .option('--trials <n>', 'timed trials per row (default 5; --quick 2)', posInt)
+  .option('--target-ms <ms>', 'aim for trials of about this long (default 150; --quick 20)', seconds)
+  .action(async (o: Record<string, unknown>) => {
+    await benchKernels({
+      json: !!o.json,
+      quick: !!o.quick,
+      filter: o.filter as string | undefined,
+      trials: o.trials as number | undefined,
+      targetMs: o.targetMs as number | undefined,
+    });
+  });
+
+addTrainingOptions(
+  program
+    .command('step')
+    .description('steady-state ms per training step, tokens/s, dispatches and submits per step, per-layer share')
+    .option('--json', 'one JSON object per line')
+    .option('--quick', 'fewer steps (smoke run)')
+    .option('--warmup <n>', 'untimed steps first (default 2; --quick 1)', nonNeg)
+    .option('--max-seconds <s>', 'stop timing after this long, keeping at least 3 steps (default 120; --quick 30)', seconds)
+    .option('--from-step <n>', 'schedule step of the first step (default 0; with a dropping policy, where it drops)', nonNeg)
+    .addOption(timingOption()),
+).action(async (o: Record<string, unknown>) => {
+  // --steps (a training flag) is the number of timed steps here, as in `npm run profile`.
+  const { json, quick, warmup, maxSeconds, timing, fromStep, steps, ...flags } = o;
+  await benchStep(
+    {
+      json: !!json,
+      quick: !!quick,
+      steps: steps as number | undefined,
+      warmup: warmup as number | undefined,
+      maxSeconds: maxSeconds as number | undefined,
+      timing: timing as 'timestamps' | 'serialized' | undefined,
+      fromStep: fromStep as number | undefined,
+    },
+    flags,
+  );
+});
+
+addTrainingOptions(
+  program
+    .command('skip')
+    .description('ms per step with fixed fractions of layers skipped, against the saving the layer share predicts')
+    .option('--json', 'one JSON object per line')
+    .option('--quick', 'two rounds (smoke run)')
+    .option('--fractions <list>', 'fractions of layers skipped, comma-separated (default 0,0.25,0.5,0.75)', fractions)
+    .option('--rounds <n>', 'interleaved rounds, one step per variant each (default 6; --quick 2)', posInt)
+    .option('--warmup <n>', 'untimed rounds first (default 1)', nonNeg)
+    .option('--max-seconds <s>', 'stop after the round that passes this, keeping at least 2 rounds (default 130; --quick 40)', seconds)
+    .addOption(timingOption()),
+).action(async (o: Record<string, unknown>) => {
+  const { json, quick, fractions: fs, rounds, warmup, maxSeconds, timing, steps: _steps, ...flags } = o;
+  await benchSkip(
+    {
+      json: !!json,
+      quick: !!quick,
+      fractions: fs as number[] | undefined,
+      rounds: rounds as number | undefined,
+      warmup: warmup as number | undefined,
+      maxSeconds: maxSeconds as number | undefined,
+      timing: timing as 'timestamps' | 'serialized' | undefined,
+    },
+    flags,
+  );
+});
+
+await runCli(async () => {
+  await program.parseAsync();
+});
