@@ -5,10 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadCorpus } from '../data/corpus.js';
 import { validationBatches } from '../data/loader.js';
-import { loadModelWeights } from '../io/checkpoint.js';
-import { GPT } from '../model/gpt.js';
-import { writeWeights } from '../model/weights.js';
-import { Engine } from '../runtime/engine.js';
+import { openCheckpointModel } from '../model/weights.js';
 import { evaluate } from '../train/step.js';
 import { checkpointFolder, runCli } from './options.js';
 
@@ -30,18 +27,8 @@ await runCli(async () => {
   program.parse();
   const o = program.opts();
   const dir = checkpointFolder(o.checkpoint as string);
-  const w = await loadModelWeights(dir);
-  const e = await Engine.create();
-  const cfg = w.modelConfig;
-  const model = new GPT(e, {
-    n_layer: cfg.n_layer,
-    n_head: cfg.n_head,
-    n_embd: cfg.n_embd,
-    vocab_size: cfg.vocab_size,
-    n_positions: cfg.n_positions,
-  });
-  writeWeights(e, model, w.params);
-  const T = cfg.n_positions;
+  const { e, model } = await openCheckpointModel(dir);
+  const T = model.config.n_positions;
   const corpus = loadCorpus({ data: o.data as string | undefined, seqLen: T });
   const batches = validationBatches(corpus.val, o.batchSize as number, T, o.batches as number);
   const loss = await evaluate(e, model, batches, o.batchSize as number, T);

@@ -4,11 +4,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { decode } from '../data/tokenizer.js';
-import { loadModelWeights } from '../io/checkpoint.js';
-import { GPT } from '../model/gpt.js';
 import { generate } from '../model/sample.js';
-import { writeWeights } from '../model/weights.js';
-import { Engine } from '../runtime/engine.js';
+import { openCheckpointModel } from '../model/weights.js';
 import { checkpointFolder, runCli } from './options.js';
 
 const number = (min: number, integer: boolean) => (v: string) => {
@@ -32,11 +29,7 @@ await runCli(async () => {
   program.parse();
   const o = program.opts();
   const dir = checkpointFolder(o.checkpoint as string);
-  const w = await loadModelWeights(dir);
-  const e = await Engine.create();
-  const c = w.modelConfig;
-  const model = new GPT(e, { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, vocab_size: c.vocab_size, n_positions: c.n_positions });
-  writeWeights(e, model, w.params);
+  const { e, model } = await openCheckpointModel(dir);
   const tokens = await generate(e, model, {
     prompt: o.prompt as string,
     tokens: o.tokens as number,

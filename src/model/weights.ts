@@ -2,8 +2,9 @@
  * Moving a model's parameters (and AdamW moments) between the device and named host arrays, the form
  * checkpoints use: `transformer.h.0.ln_1.weight` -> Float32Array, optimizer moments as `m.<name>` / `v.<name>`.
  */
-import type { Engine } from '../runtime/engine.js';
-import type { GPT } from './gpt.js';
+import { loadModelWeights } from '../io/checkpoint.js';
+import { Engine } from '../runtime/engine.js';
+import { GPT } from './gpt.js';
 
 export interface NamedWeights {
   params: Record<string, Float32Array>;
@@ -53,4 +54,14 @@ export function writeWeights(e: Engine, model: GPT, params: Record<string, Float
     }
     if (blockSteps) block.stepCount = blockSteps[i] ?? 0;
   });
+}
+
+/** Opens an engine and a GPT holding the weights of the checkpoint folder `dir` (for evaluation, sampling). */
+export async function openCheckpointModel(dir: string): Promise<{ e: Engine; model: GPT }> {
+  const w = await loadModelWeights(dir);
+  const e = await Engine.create();
+  const c = w.modelConfig;
+  const model = new GPT(e, { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, vocab_size: c.vocab_size, n_positions: c.n_positions });
+  writeWeights(e, model, w.params);
+  return { e, model };
 }
