@@ -63,7 +63,7 @@ addTrainingOptions(
     .option('--json', 'one JSON object per line')
     .option('--quick', 'fewer steps (smoke run)')
     .option('--warmup <n>', 'untimed steps first (default 2; --quick 1)', nonNeg)
-    .option('--max-seconds <s>', 'stop timing after this long, keeping at least 3 steps (default 120; --quick 30)', seconds)
+    .option('--max-seconds <s>', 'stop timing once the run has taken this long, keeping at least 3 timed steps (default 120; --quick 30)', seconds)
     .option('--from-step <n>', 'schedule step of the first step (default 0; with a dropping policy, where it drops)', nonNeg)
     .addOption(timingOption()),
 ).action(async (o: Record<string, unknown>) => {
@@ -92,7 +92,7 @@ addTrainingOptions(
     .option('--fractions <list>', 'fractions of layers skipped, comma-separated (default 0,0.25,0.5,0.75)', fractions)
     .option('--rounds <n>', 'interleaved rounds, one step per variant each (default 6; --quick 2)', posInt)
     .option('--warmup <n>', 'untimed rounds first (default 1)', nonNeg)
-    .option('--max-seconds <s>', 'stop after the round that passes this, keeping at least 2 rounds (default 130; --quick 40)', seconds)
+    .option('--max-seconds <s>', 'start no new round once the run has taken this long, keeping at least 2 rounds (default 150; --quick 40)', seconds)
     .addOption(timingOption()),
 ).action(async (o: Record<string, unknown>) => {
   const { json, quick, fractions: fs, rounds, warmup, maxSeconds, timing, steps: _steps, ...flags } = o;

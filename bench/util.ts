@@ -1,12 +1,10 @@
 /**
- * Helpers shared by the benchmarks (`bench/main.ts`): statistics, the timing loop, seeded inputs, fixed-width
- * tables and the machine-load line every report starts with. Nothing here is a test: benchmarks measure and
- * print, they never assert.
+ * Helpers shared by the benchmarks (`bench/main.ts`): statistics, the timing loop, fixed-width tables and the
+ * machine-load line every report starts with. Nothing here is a test: benchmarks measure and print, they never
+ * assert.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import type { Engine } from '../src/runtime/engine.js';
-import { Tensor, type DType } from '../src/runtime/tensor.js';
-import { Rng } from '../src/util/rng.js';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
@@ -46,55 +44,33 @@ export interface Timing {
 
 /**
  * Times `record`, which records one call's dispatches (no submit, no readback). Untimed: one call synced, to
- * compile late pipelines, create bind groups and arena buffers and to size R. Timed, per trial: record R calls
- * into the engine's one open encoder, then `await e.sync()` (submit and wait for the GPU). The host's recording
- * time is inside the timed region, as it is in training.
+ * compile late pipelines and create bind groups and arena buffers; then one more to size R (skipped when the
+ * first already took over 4x targetMs: R = 1). Timed, per trial: record R calls into the engine's one open
+ * encoder, then `await e.sync()` (submit and wait for the GPU). The host's recording time is inside the timed
+ * region, as it is in training. Calls of a second or more get 3 trials at most, to bound the run time.
  */
 export async function timeCalls(e: Engine, record: () => void, opts: TimeOptions): Promise<Timing> {
   await e.sync();
   let t0 = performance.now();
-  record();
+  record(); // warm
   await e.sync();
-  const once = performance.now() - t0;
+  let once = performance.now() - t0;
+  if (once <= 4 * opts.targetMs) {
+    t0 = performance.now();
+    record(); // sizing
+    await e.sync();
+    once = performance.now() - t0;
+  }
   const reps = Math.max(1, Math.min(opts.maxReps, Math.ceil(opts.targetMs / Math.max(once, 1e-3))));
+  const trials = once >= 1000 ? Math.min(opts.trials, 3) : opts.trials;
   const perCall: number[] = [];
-  for (let t = 0; t < opts.trials; t++) {
+  for (let t = 0; t < trials; t++) {
     t0 = performance.now();
     for (let r = 0; r < reps; r++) record();
     await e.sync();
     perCall.push((performance.now() - t0) / reps);
   }
-  return { ms: median(perCall), minMs: min(perCall), spread: spread(perCall), reps, trials: opts.trials };
-}
-
-/** A persistent f32 tensor filled with seeded N(0, std) values (or a constant), uploaded outside timing. */
-export function randomTensor(e: Engine, shape: readonly number[], rng: Rng, label: string, std = 1): Tensor {
-  const t = e.persistent(shape, 'f32', label);
-  const data = new Float32Array(t.size);
-  for (let i = 0; i < data.length; i++) data[i] = std * rng.normal();
-  e.write(t, data);
-  return t;
-}
-
-export function constTensor(e: Engine, shape: readonly number[], value: number, label: string): Tensor {
-  const t = e.persistent(shape, 'f32', label);
-  e.write(t, new Float32Array(t.size).fill(value));
-  return t;
-}
-
-/** A persistent i32 tensor of seeded ids in [0, n). */
-export function randomIds(e: Engine, shape: readonly number[], n: number, rng: Rng, label: string): { t: Tensor; host: Int32Array } {
-  const t = e.persistent(shape, 'i32', label);
-  const host = new Int32Array(t.size);
-  for (let i = 0; i < host.length; i++) host[i] = rng.int(n);
-  e.write(t, host);
-  return { t, host };
-}
-
-export function intTensor(e: Engine, data: Int32Array, label: string, dtype: DType = 'i32'): Tensor {
-  const t = e.persistent([data.length], dtype, label);
-  e.write(t, data);
-  return t;
+  return { ms: median(perCall), minMs: min(perCall), spread: spread(perCall), reps, trials };
 }
 
 // ---------------------------------------------------------------- tables
@@ -162,8 +138,4 @@ export function evenSkips(L: number, k: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < k; i++) out.push(Math.min(L - 1, Math.floor(((i + 0.5) * L) / k)));
   return [...new Set(out)];
-}
-
-export function seededRng(seed = 1234): Rng {
-  return new Rng(seed);
 }

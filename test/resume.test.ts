@@ -7,8 +7,7 @@
  * a message naming the file and the problem.
  * Run: npx vitest run --config test/vitest.config.ts test/resume.test.ts
  */
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -8,17 +8,15 @@
  * residual stream: the loop `continue`s, so it dispatches nothing and records nothing on the tape.
  */
 import { gpt2TensorSpecs, type Gpt2Config } from '../io/gpt2.js';
-import { attention } from '../ops/attention.js';
 import { crossEntropy } from '../ops/crossentropy.js';
 import { embedding, type TokenIndex } from '../ops/embedding.js';
-import { gelu } from '../ops/gelu.js';
 import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
-import { residualAdd } from '../ops/residual.js';
 import { taylorProbe } from '../ops/taylor.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
+import { preLnBlock, type BlockWeights } from './block.js';
 import { ParamBlock, type ParamSpec } from './params.js';
 
 export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
@@ -128,19 +126,23 @@ export class GPT {
     );
   }
 
-  /** One pre-LN transformer block on x (B, T, C). */
+  /** One pre-LN transformer block on x (B, T, C), causal (the block is shared with the ViT: ./block.ts). */
   private block(l: number, x: Tensor, scale: number): Tensor {
-    const { e } = this;
     const p = (name: string) => this.layers[l]!.get(`transformer.h.${l}.${name}`);
-    const h1 = layernorm(e, x, p('ln_1.weight'), p('ln_1.bias'));
-    const qkv = matmul(e, h1, p('attn.c_attn.weight'), p('attn.c_attn.bias')); // (B, T, 3C)
-    const att = attention(e, qkv, this.config.n_head); // (B, T, C)
-    const proj = matmul(e, att, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
-    x = residualAdd(e, x, proj, scale);
-    const h2 = layernorm(e, x, p('ln_2.weight'), p('ln_2.bias'));
-    const fc = matmul(e, h2, p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // (B, T, 4C)
-    const act = gelu(e, fc);
-    const mlp = matmul(e, act, p('mlp.c_proj.weight'), p('mlp.c_proj.bias'));
-    return residualAdd(e, x, mlp, scale);
+    const w: BlockWeights = {
+      ln1Weight: p('ln_1.weight'),
+      ln1Bias: p('ln_1.bias'),
+      qkvWeight: p('attn.c_attn.weight'),
+      qkvBias: p('attn.c_attn.bias'),
+      projWeight: p('attn.c_proj.weight'),
+      projBias: p('attn.c_proj.bias'),
+      ln2Weight: p('ln_2.weight'),
+      ln2Bias: p('ln_2.bias'),
+      fcWeight: p('mlp.c_fc.weight'),
+      fcBias: p('mlp.c_fc.bias'),
+      fc2Weight: p('mlp.c_proj.weight'),
+      fc2Bias: p('mlp.c_proj.bias'),
+    };
+    return preLnBlock(this.e, x, w, { nHead: this.config.n_head, scale, causal: true });
   }
 }

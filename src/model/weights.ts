@@ -5,6 +5,12 @@
 import { loadModelWeights } from '../io/checkpoint.js';
 import { Engine } from '../runtime/engine.js';
 import { GPT } from './gpt.js';
+import type { ParamBlock } from './params.js';
+
+/** Any model made of parameter blocks (GPT, the ViT): what reading and writing weights needs. */
+export interface HasBlocks {
+  readonly blocks: ParamBlock[];
+}
 
 export interface NamedWeights {
   params: Record<string, Float32Array>;
@@ -14,7 +20,7 @@ export interface NamedWeights {
 }
 
 /** Reads every parameter (and, with `withOptimizer`, both moments) back to the host. */
-export async function readWeights(e: Engine, model: GPT, withOptimizer = true): Promise<NamedWeights> {
+export async function readWeights(e: Engine, model: HasBlocks, withOptimizer = true): Promise<NamedWeights> {
   const params: Record<string, Float32Array> = {};
   const optimizer: Record<string, Float32Array> = {};
   for (const block of model.blocks) {
@@ -33,7 +39,7 @@ export async function readWeights(e: Engine, model: GPT, withOptimizer = true): 
 }
 
 /** Uploads named parameters (and moments, when given) into the model's blocks. */
-export function writeWeights(e: Engine, model: GPT, params: Record<string, Float32Array>, optimizer?: Record<string, Float32Array>, blockSteps?: number[]): void {
+export function writeWeights(e: Engine, model: HasBlocks, params: Record<string, Float32Array>, optimizer?: Record<string, Float32Array>, blockSteps?: number[]): void {
   model.blocks.forEach((block, i) => {
     const values = new Float32Array(block.size);
     const m = new Float32Array(block.size);

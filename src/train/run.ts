@@ -16,7 +16,7 @@ import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { generate } from '../model/sample.js';
 import { readWeights, writeWeights } from '../model/weights.js';
 import type { Engine } from '../runtime/engine.js';
-import type { TrainConfig } from './config.js';
+import { ConfigError, type TrainConfig } from './config.js';
 import { Progress } from './progress.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
@@ -85,7 +85,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     start = state.step;
     elapsedMs = state.elapsedMs;
     Object.assign(layerSteps, state.layerSteps);
-    if (start >= cfg.steps) throw new Error(`--resume ${opts.resume}: the checkpoint is at step ${start}, which is already --steps ${cfg.steps}`);
+    if (start >= cfg.steps) throw new ConfigError(`--resume ${opts.resume}: the checkpoint is at step ${start}, which is already --steps ${cfg.steps}; pass a larger --steps`);
     // Steps logged after the checkpoint are run again: drop their lines so metrics.jsonl has each step once.
     if (existsSync(metricsPath)) {
       const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((line) => line && (JSON.parse(line) as { step?: number }).step! < start);

@@ -1,0 +1,165 @@
+/**
+ * One ViT training step and evaluation on the device (the image counterpart of src/train/step.ts).
+ *
+ * A step: reset the arena; zero the gradients of the blocks that run in some micro-batch; for each micro-batch
+ * upload its patches and labels, run forward with its layer plan and backward with dloss = 1/micro-batches;
+ * clip and update the active blocks (src/train/optimizer.ts, unchanged); submit. The losses land in a device
+ * buffer read only when the caller asks.
+ *
+ * Evaluation runs forward only, copies every batch's logits into one buffer and reads it back once; loss, top-1
+ * and top-5 accuracy are computed on the host in float64 (padding rows, label -1, are left out).
+ */
+import type { LayerPlan } from '../model/gpt.js';
+import type { Engine } from '../runtime/engine.js';
+import { Tensor } from '../runtime/tensor.js';
+import type { AdamW } from '../train/optimizer.js';
+import { activeBlocks } from '../train/step.js';
+import type { ImageBatch } from './data.js';
+import type { ViT, VitDeviceBatch } from './model.js';
+
+/** Uploads a host batch into arena tensors (valid until the next reset): patches (B, T, K) f32, labels (B) i32. */
+export function uploadImages(e: Engine, batch: ImageBatch, T: number, K: number): VitDeviceBatch {
+  const B = batch.labels.length;
+  if (batch.patches.length !== B * T * K) throw new Error(`uploadImages: ${batch.patches.length} patch values for B=${B}, T=${T}, K=${K}`);
+  const patches = e.alloc([B, T, K], 'f32', 'patches');
+  e.write(patches, batch.patches);
+  const labels = e.alloc([B], 'i32', 'labels');
+  e.write(labels, batch.labels);
+  return { patches, labels };
+}
+
+export class VitStepRunner {
+  /** (maxMicro) loss of each micro-batch of the last step. */
+  private readonly losses: Tensor;
+
+  constructor(
+    private readonly e: Engine,
+    private readonly model: ViT,
+    private readonly optimizer: AdamW,
+    private readonly maxMicro = 64,
+  ) {
+    this.losses = e.persistent([maxMicro], 'f32', 'vit.step.losses');
+  }
+
+  /**
+   * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans; with
+   * `taylor` (L), each layer that runs adds its online sensitivity there. Returns the mean-loss reader (a sync point).
+   */
+  step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): () => Promise<number> {
+    const { e, model } = this;
+    const n = batches.length;
+    if (n < 1 || n > this.maxMicro) throw new Error(`step: ${n} micro-batches; between 1 and ${this.maxMicro} supported`);
+    if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
+    e.resetArena();
+    const active = activeBlocks(plans, model.config.n_layer);
+    this.optimizer.zeroGrad(active);
+    if (taylor) e.zero(taylor);
+    for (let mb = 0; mb < n; mb++) {
+      const mark = e.arenaMark();
+      const batch = uploadImages(e, batches[mb]!, model.T, model.K);
+      const plan = taylor ? { ...plans[mb]!, taylor } : plans[mb]!;
+      const { loss } = model.forward(batch, plan);
+      e.copy(loss!, new Tensor(this.losses.buffer, [1], 'f32', mb * 4, 'loss'));
+      e.backward(loss!, 1 / n);
+      e.releaseArena(mark);
+    }
+    this.optimizer.step(active, lr);
+    e.flush();
+    const losses = this.losses;
+    return async () => {
+      const all = await e.readFloat(losses);
+      let s = 0;
+      for (let i = 0; i < n; i++) s += all[i]!;
+      return s / n;
+    };
+  }
+}
+
+/** Classification metrics over a set of images. */
+export interface ClassifierMetrics {
+  /** Mean cross-entropy (nats) over the images. */
+  loss: number;
+  /** Fraction whose label has the highest logit (ties count for the label). */
+  top1: number;
+  /** Fraction whose label is among the 5 highest logits (all of them when there are fewer than 5 classes). */
+  top5: number;
+  /** Images counted (padding rows excluded). */
+  n: number;
+}
+
+/** Loss and top-1 / top-5 of logits (rows, NC) against labels (rows); rows with a label outside [0, NC) are skipped. */
+export function classifierMetrics(logits: ArrayLike<number>, labels: ArrayLike<number>, NC: number): ClassifierMetrics {
+  let loss = 0;
+  let top1 = 0;
+  let top5 = 0;
+  let n = 0;
+  for (let r = 0; r < labels.length; r++) {
+    const y = labels[r]!;
+    if (!(y >= 0 && y < NC)) continue;
+    let max = -Infinity;
+    for (let c = 0; c < NC; c++) max = Math.max(max, logits[r * NC + c]!);
+    let sum = 0;
+    let above = 0;
+    const target = logits[r * NC + y]!;
+    for (let c = 0; c < NC; c++) {
+      const v = logits[r * NC + c]!;
+      sum += Math.exp(v - max);
+      if (v > target) above++;
+    }
+    loss += max + Math.log(sum) - target;
+    if (above === 0) top1++;
+    if (above < 5) top5++;
+    n++;
+  }
+  return n === 0 ? { loss: NaN, top1: NaN, top5: NaN, n } : { loss: loss / n, top1: top1 / n, top5: top5 / n, n };
+}
+
+/**
+ * Metrics over `batches` (all of one size B) for each plan (undefined: every layer, unscaled). All forwards are
+ * recorded first, then one readback. No tape entries. Cost: plans x batches forwards.
+ */
+export async function evaluateVitMany(e: Engine, model: ViT, batches: readonly ImageBatch[], plans: readonly (LayerPlan | undefined)[]): Promise<ClassifierMetrics[]> {
+  if (batches.length === 0) throw new Error('evaluate: no batches');
+  const B = batches[0]!.labels.length;
+  const NC = model.config.n_classes;
+  e.resetArena();
+  const out = e.alloc([plans.length * batches.length * B * NC], 'f32', 'eval.logits');
+  e.noGrad(() => {
+    let i = 0;
+    for (const plan of plans) {
+      for (const batch of batches) {
+        if (batch.labels.length !== B) throw new Error(`evaluate: batches of ${B} and ${batch.labels.length} images`);
+        const mark = e.arenaMark();
+        const dev = uploadImages(e, batch, model.T, model.K);
+        const { logits } = model.forward({ patches: dev.patches, labels: null }, plan);
+        e.copy(logits, new Tensor(out.buffer, [B, NC], 'f32', i * B * NC * 4, 'logits'));
+        e.releaseArena(mark);
+        i++;
+      }
+    }
+  });
+  const all = await e.readFloat(out);
+  const labels = new Int32Array(batches.length * B);
+  batches.forEach((b, i) => labels.set(b.labels, i * B));
+  const per = batches.length * B * NC;
+  return plans.map((_, p) => classifierMetrics(all.subarray(p * per, (p + 1) * per), labels, NC));
+}
+
+/** Metrics over `batches` with every layer running (or with `plan`). */
+export async function evaluateVit(e: Engine, model: ViT, batches: readonly ImageBatch[], plan?: LayerPlan): Promise<ClassifierMetrics> {
+  return (await evaluateVitMany(e, model, batches, [plan]))[0]!;
+}
+
+/**
+ * SBLD's skip_loss sensitivity for the ViT: s_l = loss(layer l skipped) - loss(full) over fixed probe batches,
+ * forward only. Cost: (L + 1) x probes forwards, one readback.
+ */
+export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; fullLoss: number; ms: number }> {
+  const t0 = performance.now();
+  const L = model.config.n_layer;
+  const full = { run: Array<boolean>(L).fill(true), scale: Array<number>(L).fill(1) };
+  const plans: LayerPlan[] = [full, ...Array.from({ length: L }, (_, l) => ({ run: full.run.map((_, i) => i !== l), scale: full.scale }))];
+  const m = await evaluateVitMany(e, model, probes, plans);
+  const fullLoss = m[0]!.loss;
+  return { values: m.slice(1).map((x) => x.loss - fullLoss), fullLoss, ms: performance.now() - t0 };
+}
