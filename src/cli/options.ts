@@ -95,6 +95,16 @@ export function configFromOptions(o: Record<string, unknown>): TrainConfig {
 }
 
 /**
+ * For `--resume DIR` without `--config`: the run's own config.json, so the resumed run has the same model,
+ * data and schedule; flags given now still win.
+ */
+export function resumeConfigFile(o: Record<string, unknown>): void {
+  if (typeof o.resume !== 'string' || o.config !== undefined) return;
+  const path = join(resolve(o.resume), 'config.json');
+  if (existsSync(path)) o.config = path;
+}
+
+/**
  * Runs `main`, turning expected failures (bad flags, bad data, bad checkpoints) into one clear line on stderr
  * and exit code 1, without a stack trace. `DEBUG=1` shows the stack.
  */
@@ -103,7 +113,7 @@ export async function runCli(main: () => Promise<void>): Promise<void> {
     await main();
   } catch (err) {
     const e = err as Error;
-    const known = ['ConfigError', 'DataError', 'DropConfigError', 'CheckpointError', 'GpuError', 'ShapeError', 'KernelCompileError'];
+    const known = ['ConfigError', 'DataError', 'DropConfigError', 'CheckpointError', 'GpuError', 'ShapeError', 'KernelCompileError', 'TrainingError'];
     if (process.env.DEBUG || !known.includes(e.name)) console.error(e.stack ?? String(e));
     else console.error(`error: ${e.message}`);
     process.exitCode = 1;

@@ -4,19 +4,19 @@
  */
 import { Command } from 'commander';
 import { runTraining } from '../train/run.js';
-import { addTrainingOptions, configFromOptions, runCli } from './options.js';
+import { addTrainingOptions, configFromOptions, resumeConfigFile, runCli } from './options.js';
 
 const program = addTrainingOptions(
   new Command('sbld-train').description('Train a GPT on WebGPU with layer dropping (SBLD by default).'),
 )
   .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
-  .option('--json', 'print the summary as one JSON object on the last line of stdout')
-  .showHelpAfterError('(run with --help for every option)');
+  .option('--json', 'print the summary as one JSON object on the last line of stdout');
 
 await runCli(async () => {
   program.parse();
   const o = program.opts();
   if (o.resume && o.out === undefined) o.out = o.resume;
+  resumeConfigFile(o);
   const cfg = configFromOptions(o);
   const s = await runTraining(cfg, { resume: o.resume as string | undefined, plain: !!o.json });
   const json = { ...s, losses: undefined };
@@ -25,7 +25,11 @@ await runCli(async () => {
   console.log(`loss: train ${s.train_loss.toFixed(4)}, validation ${s.val_loss.toFixed(4)} nats/token (${(s.val_loss / Math.LN2).toFixed(3)} bits/byte)`);
   console.log(
     `layer dropping (${s.policy}): ${(100 * s.skipped_fraction).toFixed(1)}% of layer-steps skipped` +
-      (s.est_saved_s !== null ? `, about ${s.est_saved_s.toFixed(1)} s saved against running every layer` : ''),
+      (s.est_saved_s === null
+        ? ''
+        : s.est_saved_s >= 0
+          ? `, about ${s.est_saved_s.toFixed(1)} s saved against running every layer`
+          : `, no net time saved (${(-s.est_saved_s).toFixed(1)} s more than full-depth steps would take)`),
   );
   console.log(`written: ${s.out}/config.json, metrics.jsonl, checkpoint/`);
   if (s.sample) console.log(`sample:\n${s.sample}\n`);

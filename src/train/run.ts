@@ -21,6 +21,11 @@ import { Progress } from './progress.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
 
+/** A run that cannot go on (divergence): reported as one line by the CLI. */
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
 export interface RunOptions {
   /** Continue from this run folder's checkpoint. */
   resume?: string;
@@ -94,7 +99,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   } else {
     writeFileSync(metricsPath, '');
   }
-  writeFileSync(join(out, 'config.json'), JSON.stringify({ ...cfg, drop }, null, 2) + '\n');
+  // The config as given (so `--resume` can read it back as a config file), and the resolved policy beside it.
+  writeFileSync(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeFileSync(join(out, 'drop_resolved.json'), JSON.stringify(drop, null, 2) + '\n');
   const log = (obj: object) => appendFileSync(metricsPath, JSON.stringify(obj) + '\n');
 
   if (!opts.quiet) {
@@ -139,7 +146,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
     const loss = await readLoss();
-    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss is ${loss}. Try a lower --lr.`);
+    if (!Number.isFinite(loss)) throw new TrainingError(`training diverged at step ${step}: loss is ${loss}. Try a lower --lr.`);
     const ms = performance.now() - t0;
     elapsedMs += ms;
     // Log.

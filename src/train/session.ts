@@ -43,12 +43,13 @@ export class TrainingSession {
   constructor(
     readonly e: Engine,
     readonly cfg: TrainConfig,
+    corpus?: Corpus,
   ) {
     this.B = cfg.batchSize;
     this.T = cfg.seqLen;
     this.modelConfig = modelConfigOf(cfg);
     this.drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
-    this.corpus = loadCorpus({ data: cfg.data, seqLen: this.T });
+    this.corpus = corpus ?? loadCorpus({ data: cfg.data, seqLen: this.T });
     this.model = new GPT(e, this.modelConfig);
     this.model.initialize(cfg.seed);
     this.optimizer = new AdamW(e, this.model.blocks, {
@@ -69,7 +70,9 @@ export class TrainingSession {
 
   /** Opens an engine (unless given) and builds the session. */
   static async open(cfg: TrainConfig, engine?: Engine): Promise<TrainingSession> {
-    return new TrainingSession(engine ?? (await Engine.create()), cfg);
+    // Data first: a bad --data path is reported before a device is opened.
+    const corpus = loadCorpus({ data: cfg.data, seqLen: cfg.seqLen });
+    return new TrainingSession(engine ?? (await Engine.create()), cfg, corpus);
   }
 
   /**
