@@ -86,7 +86,7 @@ addTrainingOptions(
 addTrainingOptions(
   program
     .command('skip')
-    .description('ms per step with fixed fractions of layers skipped, against the saving the layer share predicts')
+    .description('ms per step (preset deep unless given) with fixed fractions of layers skipped, against the predicted saving')
     .option('--json', 'one JSON object per line')
     .option('--quick', 'two rounds (smoke run)')
     .option('--fractions <list>', 'fractions of layers skipped, comma-separated (default 0,0.25,0.5,0.75)', fractions)

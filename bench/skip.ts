@@ -3,16 +3,16 @@
  * [--warmup N] [--max-seconds S] [--quick] [--json]`: does skipping layers save the time it should?
  *
  * For each fraction f, k = round(f L) layers are skipped (one variant per distinct k) with a fixed plan: the
- * centres of k equal slices of [0, L) (L = 12, k = 3: layers 2, 6, 10). Steps are driven with `TrainingSession` + `session.step(step, plans)`
- * and timed as the trainer runs them (record, submit, loss readback). The variants run interleaved, one step
- * each per round, the order rotated every round (ABCD, BCDA, ...), so load from other work on the machine
- * falls on all of them alike; after --warmup untimed rounds (new plans need bind groups), the median of each
- * variant's steps is reported.
+ * centres of k equal slices of [0, L) (L = 12, k = 3: layers 2, 6, 10). Steps are driven with `TrainingSession`
+ * + `session.step(step, plans)` and timed as the trainer runs them (record, submit, loss readback). The variants
+ * run interleaved, one step each per round, the order rotated every round (ABCD, BCDA, ...), so load from other
+ * work on the machine falls on all of them alike; after --warmup untimed rounds (new plans need bind groups),
+ * the median of each variant's steps is reported.
  *
  * Prediction: two full steps (one with --quick) are profiled (GPU time per dispatch, attributed to layers); the
- * layers' share s of their GPU time gives the predicted saving of skipping k layers, k / L x s, as a fraction of the full step.
- * The measured saving is 1 - ms(k) / ms(0); the report gives measured / predicted (goal: at least 90%), and
- * checks the dispatch count: full - k x (one layer's dispatches).
+ * layers' share s of their GPU time gives the predicted saving of skipping k layers, k / L x s, as a fraction
+ * of the full step. The measured saving is 1 - ms(k) / ms(0); the report gives measured / predicted (goal: at
+ * least 90%), and checks the dispatch count: full - k x (one layer's dispatches).
  */
 import { evenSkips, describeMachine, fmt, machineLoad, median, pct, round, spread, Table } from './util.js';
 import type { LayerPlan } from '../src/model/gpt.js';
