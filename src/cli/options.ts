@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
 import { PRESETS } from '../model/presets.js';
 import { ConfigError, readConfigFile, resolveConfig, type TrainConfig } from '../train/config.js';
+import { resolveVitConfig } from '../vit/config.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -73,7 +74,17 @@ export function addTrainingOptions(cmd: Command): Command {
 const FLAG_KEYS: (keyof TrainConfig)[] = [
   'preset', 'n_layer', 'n_head', 'n_embd', 'seqLen', 'batchSize', 'gradAccum', 'steps', 'lr', 'minLrFrac', 'warmupSteps',
   'weightDecay', 'beta1', 'beta2', 'gradClip', 'seed', 'evalEvery', 'evalBatches', 'checkpointEvery', 'sampleTokens', 'out', 'data',
+  'task', 'patchSize', 'augment',
 ];
+
+/** `--task gpt|vit` and the ViT's own flags (only `npm start` takes them; src/vit/config.ts resolves a ViT config). */
+export function addTaskOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--task <name>', 'what to train: gpt (language model, default) or vit (Fashion-MNIST image classifier)').choices(['gpt', 'vit']))
+    .option('--patch-size <n>', '--task vit: side of the square image patches (7: 16 tokens per 28x28 image)', int('--patch-size'))
+    .option('--augment', '--task vit: random crop (2 px padding) and horizontal flips of training images')
+    .option('--no-augment', '--task vit: no augmentation (the default)');
+}
 
 /** commander's camel-cased option values -> TrainConfig (validated). */
 export function configFromOptions(o: Record<string, unknown>): TrainConfig {
@@ -91,6 +102,7 @@ export function configFromOptions(o: Record<string, unknown>): TrainConfig {
   if (o.drop !== undefined) drop.policy = o.drop as DropConfig['policy'];
   flags.drop = drop;
   const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
+  if ((flags.task ?? file.task) === 'vit') return resolveVitConfig(file, flags);
   return resolveConfig(file, flags);
 }
 

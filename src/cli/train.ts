@@ -1,14 +1,17 @@
 /**
  * `npm start [-- options]`: trains a GPT (default: the `small` preset on the Brown corpus with SBLD) and prints
- * a summary; `--json` makes the last stdout line one JSON object. `--help` lists every option.
+ * a summary; `--json` makes the last stdout line one JSON object. `--help` lists every option. With `--task vit`
+ * it trains a ViT classifier on Fashion-MNIST instead (src/vit/cli.ts), with the same options and policies.
  */
 import { Command } from 'commander';
 import { runTraining } from '../train/run.js';
-import { addTrainingOptions, configFromOptions, resumeConfigFile, runCli } from './options.js';
+import { runVitCli } from '../vit/cli.js';
+import { isVitConfig } from '../vit/config.js';
+import { addTaskOptions, addTrainingOptions, configFromOptions, resumeConfigFile, runCli } from './options.js';
 
-const program = addTrainingOptions(
-  new Command('sbld-train').description('Train a GPT on WebGPU with layer dropping (SBLD by default).'),
-)
+const program = addTaskOptions(addTrainingOptions(
+  new Command('sbld-train').description('Train a GPT (or, with --task vit, a ViT on Fashion-MNIST) on WebGPU with layer dropping (SBLD by default).'),
+))
   .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
   .option('--json', 'print the summary as one JSON object on the last line of stdout');
 
@@ -18,6 +21,7 @@ await runCli(async () => {
   if (o.resume && o.out === undefined) o.out = o.resume;
   resumeConfigFile(o);
   const cfg = configFromOptions(o);
+  if (isVitConfig(cfg)) return runVitCli(cfg, { resume: o.resume as string | undefined, json: !!o.json });
   const s = await runTraining(cfg, { resume: o.resume as string | undefined, plain: !!o.json });
   const json = { ...s, losses: undefined };
   console.log('');

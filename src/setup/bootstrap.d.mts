@@ -88,3 +88,19 @@ export declare function stepCommand(step: Step, sudo: boolean): string;
 export declare function planAdapterFix(s: AdapterSituation): AdapterPlan;
 /** Runs the adapter probe in a child node process (about 0.2 s on lavapipe). */
 export declare function probeAdapter(wanted: { adapter?: string; backend?: string }): Probe;
+
+export declare const VISION_DATA_DIR: string;
+export declare const VISION_DATA_FILES: string[];
+export interface VisionSituation {
+  /** The VISION_DATA_FILES absent from VISION_DATA_DIR (neither plain nor .gz). */
+  missing: string[];
+  os: OsRelease | null;
+  isRoot: boolean;
+}
+export type VisionPlan =
+  | { action: 'ok' }
+  | { action: 'install'; reason: string; steps: Step[] }
+  | { action: 'manual'; reason: string; commands: string[] };
+export declare function planVisionData(s: VisionSituation): VisionPlan;
+/** Installs Fashion-MNIST with apt where it can (Debian/Ubuntu as root); never throws for a missing dataset. */
+export declare function ensureVisionData(dryRun: boolean): { ready: boolean; message: string };

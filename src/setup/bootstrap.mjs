@@ -18,7 +18,13 @@
  * Idempotent. The only thing remembered between runs is the lockfile stamp, which is checked against the
  * lockfile's hash every time; the adapter is probed every time. Fast path: about 0.3 s.
  *
- * Run:  node src/setup/bootstrap.mjs [--dry-run]
+ * 4. With --vision (what `npm start -- --task vit` needs): Fashion-MNIST under /usr/share/datasets/fashion-mnist/,
+ *    installed as Debian's `dataset-fashion-mnist` package with apt on Debian/Ubuntu as root; elsewhere, or
+ *    without root, it prints the commands (or where to download the files for `--data DIR`) and exits 1.
+ *    The ViT trainer calls `ensureVisionData` itself when it is asked for Fashion-MNIST and the files are missing.
+ *
+ * Run:  node src/setup/bootstrap.mjs [--dry-run] [--vision]
+ *   --vision   also make sure the Fashion-MNIST files are installed (step 4)
  *   --dry-run  say what would be installed, change nothing (exit 1 only where a real run would stop with no
  *              attempt at a fix)
  * Env:  SBLD_SKIP_BOOTSTRAP=1  skip everything: for users who manage node_modules and GPU drivers themselves.
@@ -39,6 +45,12 @@ export const OPTIONAL_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'];
 /** Dawn's lavapipe requirements are met from this Mesa major version on. */
 export const MIN_LAVAPIPE_MESA = 25;
 const APT_PACKAGES = ['mesa-vulkan-drivers', 'libvulkan1'];
+/** Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST (the ViT reads it there: src/vit/data.ts). */
+export const VISION_DATA_DIR = '/usr/share/datasets/fashion-mnist';
+/** The four IDX files (each may also be present uncompressed, without `.gz`). */
+export const VISION_DATA_FILES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
+const VISION_APT_PACKAGE = 'dataset-fashion-mnist';
+const VISION_DOWNLOAD_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com';
 const BACKPORTS_SOURCES_FILE = '/etc/apt/sources.list.d/bookworm-backports.sources';
 const BACKPORTS_SOURCES = [
   'Types: deb',
@@ -411,6 +423,42 @@ export function planAdapterFix(s) {
   };
 }
 
+/**
+ * @typedef {object} VisionSituation
+ * @property {string[]} missing      the VISION_DATA_FILES absent from VISION_DATA_DIR (neither plain nor .gz)
+ * @property {OsRelease | null} os   null when /etc/os-release is absent
+ * @property {boolean} isRoot
+ */
+
+/**
+ * @typedef {{ action: 'ok' } | { action: 'install', reason: string, steps: Step[] } | { action: 'manual', reason: string, commands: string[] }} VisionPlan
+ */
+
+/**
+ * Decides what to do about the Fashion-MNIST files: nothing, install Debian's package with apt (Debian/Ubuntu as
+ * root), or tell the user what to run (apt with sudo; elsewhere, where to download the files for --data DIR).
+ * @param {VisionSituation} s
+ * @returns {VisionPlan}
+ */
+export function planVisionData(s) {
+  if (s.missing.length === 0) return { action: 'ok' };
+  const reason = `Fashion-MNIST is not installed (${VISION_DATA_DIR} lacks ${s.missing.join(', ')})`;
+  if (s.os && isDebianLike(s.os)) {
+    /** @type {Step[]} */
+    const steps = [
+      { say: 'updating the apt package lists', argv: ['apt-get', 'update'] },
+      { say: `installing Fashion-MNIST (${VISION_APT_PACKAGE}, about 30 MB)`, argv: ['apt-get', 'install', '-y', VISION_APT_PACKAGE], env: { DEBIAN_FRONTEND: 'noninteractive' } },
+    ];
+    if (s.isRoot) return { action: 'install', reason, steps };
+    return { action: 'manual', reason, commands: steps.map((st) => stepCommand(st, true)) };
+  }
+  return {
+    action: 'manual',
+    reason: `${reason}. Download the four files into a folder and pass it to the trainer with --data DIR, for example`,
+    commands: ['mkdir -p fashion-mnist && cd fashion-mnist', ...VISION_DATA_FILES.map((f) => `curl -fLO ${VISION_DOWNLOAD_URL}/${f}`)],
+  };
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Effects
 // ------------------------------------------------------------------------------------------------------------
@@ -626,6 +674,36 @@ function withDawnOutput(msg, probe) {
   return lines.length ? `${msg}\nDawn said:\n${lines.slice(-20).join('\n')}` : msg;
 }
 
+/** @returns {string[]} the VISION_DATA_FILES missing from VISION_DATA_DIR (neither plain nor gzipped) */
+function missingVisionFiles() {
+  return VISION_DATA_FILES.filter((f) => !existsSync(join(VISION_DATA_DIR, f)) && !existsSync(join(VISION_DATA_DIR, f.replace(/\.gz$/, ''))));
+}
+
+/**
+ * Step 4 (--vision, or called by the ViT trainer): the Fashion-MNIST files, installed with apt when possible.
+ * Never throws for a missing dataset: returns whether the files are there, and otherwise what to do.
+ * @param {boolean} dryRun
+ * @returns {{ ready: boolean, message: string }}
+ */
+export function ensureVisionData(dryRun) {
+  const osText = readOrNull('/etc/os-release');
+  const situation = { missing: missingVisionFiles(), os: osText === null ? null : parseOsRelease(osText), isRoot: process.getuid?.() === 0 };
+  const plan = planVisionData(situation);
+  if (plan.action === 'ok') return { ready: true, message: `Fashion-MNIST: ${VISION_DATA_DIR}` };
+  if (plan.action === 'manual') return { ready: false, message: `${plan.reason}. Run:\n\n${plan.commands.join('\n')}\n` };
+  if (dryRun) return { ready: false, message: `(dry run) ${plan.reason}; would run:\n${plan.steps.map((st) => stepCommand(st, false)).join('\n')}` };
+  say(`${plan.reason}. Installing it with apt.`);
+  try {
+    for (const step of plan.steps) runStep(step);
+  } catch (e) {
+    if (!(e instanceof BootstrapError)) throw e;
+    return { ready: false, message: `${e.message} Install ${VISION_APT_PACKAGE} yourself, or pass --data DIR with the four IDX files (${VISION_DATA_FILES.join(', ')}).` };
+  }
+  const still = missingVisionFiles();
+  if (still.length > 0) return { ready: false, message: `${VISION_APT_PACKAGE} is installed but ${VISION_DATA_DIR} still lacks ${still.join(', ')}` };
+  return { ready: true, message: `Fashion-MNIST installed: ${VISION_DATA_DIR}` };
+}
+
 /** @returns {number} exit code */
 function main() {
   // SBLD_SKIP_BOOTSTRAP=1: skip everything, for users who manage their own node_modules and GPU drivers.
@@ -641,6 +719,11 @@ function main() {
       return 0;
     }
     ensureAdapter(dryRun);
+    if (process.argv.includes('--vision')) {
+      const v = ensureVisionData(dryRun);
+      if (!v.ready && !dryRun) throw new BootstrapError(v.message);
+      say(v.message);
+    }
     return 0;
   } catch (e) {
     if (!(e instanceof BootstrapError)) throw e;

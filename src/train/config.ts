@@ -39,6 +39,12 @@ export interface TrainConfig {
   sampleTokens: number;
   /** Layer dropping: policy name and hyperparameters. */
   drop: Partial<DropConfig>;
+  /** What to train: 'gpt' (default, language model) or 'vit' (image classifier, resolved by src/vit/config.ts). */
+  task?: 'gpt' | 'vit';
+  /** --task vit only: side P of the square patches the images are cut into. */
+  patchSize?: number;
+  /** --task vit only: random crop (2 px padding) and horizontal flips of training images. */
+  augment?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -90,6 +96,9 @@ export const FLAG_NAMES: Record<keyof TrainConfig, string> = {
   checkpointEvery: '--checkpoint-every',
   sampleTokens: '--sample-tokens',
   drop: '--drop',
+  task: '--task',
+  patchSize: '--patch-size',
+  augment: '--augment',
 };
 
 /** Reads a `--config` JSON file (keys as in TrainConfig, `drop` as a block). */
@@ -130,6 +139,7 @@ export function resolveConfig(file: Partial<TrainConfig>, flags: Partial<TrainCo
     preset: presetName,
   };
   const cfg: TrainConfig = { ...base, ...file, ...flags, drop: { ...base.drop, ...file.drop, ...flags.drop } };
+  if (cfg.task === 'vit') throw new ConfigError('--task vit: resolve a ViT config with resolveVitConfig (src/vit/config.ts); this path trains GPT');
   validateConfig(cfg);
   return cfg;
 }
@@ -153,6 +163,8 @@ export function validateConfig(c: TrainConfig): void {
   check(c.seqLen <= 1024, 'seqLen', c.seqLen, 'at most 1024 is supported');
   check(c.gradAccum <= 64, 'gradAccum', c.gradAccum, 'at most 64 micro-batches per step');
   check(typeof c.out === 'string' && c.out.length > 0, 'out', c.out, 'must be a folder path');
+  check(c.task === undefined || c.task === 'gpt' || c.task === 'vit', 'task', c.task, "must be 'gpt' or 'vit'");
+  if (c.task !== 'vit') for (const k of ['patchSize', 'augment'] as const) check(c[k] === undefined, k, c[k], 'applies to --task vit only');
   // The layer-dropping block too, so a bad drop value (flag or config file) is refused before anything is built;
   // DropConfigError lists every problem, each naming its --drop-* flag.
   resolveDropConfig(c.drop, { nLayer: c.n_layer, totalSteps: c.steps });

@@ -119,7 +119,7 @@ export interface ImageSet {
 }
 
 /** Pairs an image array (N, H, W) with a label array (N); checks the counts agree and labels are below `nClasses`. */
-export function imageSetFromIdx(images: IdxArray, labels: IdxArray, sources: { images: string; labels: string }, nClasses = 10): ImageSet {
+export function imageSetFromIdx(images: IdxArray, labels: IdxArray, sources: { images: string; labels: string }, nClasses = FASHION_MNIST_CLASSES.length): ImageSet {
   if (images.dims.length !== 3) {
     throw new DataError(`${sources.images}: expected an image array (N, rows, columns), found ${images.dims.length} dimensions [${images.dims.join(', ')}]`);
   }

@@ -1,0 +1,130 @@
+/**
+ * A ViT training session: everything a run builds from its config (engine, model, optimizer, layer-dropping
+ * policy, data), with the three things a step needs, as `TrainingSession` has for GPT: measure sensitivities
+ * when SBLD asks, plan which layers run in each micro-batch, and run the step. The policies (src/drop/*), the
+ * optimizer and the learning-rate schedule are the same code GPT uses.
+ */
+import { DataError } from '../data/errors.js';
+import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
+import { drawPlan, keepProbabilities, type KeepPlan } from '../drop/policy.js';
+import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/gpt.js';
+import { Engine } from '../runtime/engine.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { AdamW } from '../train/optimizer.js';
+import { learningRate, type LrSchedule } from '../train/schedule.js';
+import type { VitTrainConfig } from './config.js';
+import {
+  DEFAULT_AUGMENT,
+  FASHION_MNIST_CLASSES,
+  ImageLoader,
+  loadFashionMnist,
+  NO_AUGMENT,
+  orderedBatches,
+  patchGeometry,
+  splitTrainVal,
+  type ImageBatch,
+  type ImageSet,
+  type PatchGeometry,
+  type VisionData,
+} from './data.js';
+import { ViT, type VitConfig } from './model.js';
+import { measureVitSkipLoss, VitStepRunner } from './step.js';
+
+export class VitSession {
+  readonly B: number;
+  readonly geometry: PatchGeometry;
+  readonly modelConfig: VitConfig;
+  readonly model: ViT;
+  readonly optimizer: AdamW;
+  readonly runner: VitStepRunner;
+  readonly drop: ResolvedDropConfig;
+  sbld: SbldState | null;
+  readonly schedule: LrSchedule;
+  readonly data: VisionData;
+  readonly train: ImageSet;
+  readonly val: ImageSet;
+  readonly loader: ImageLoader;
+  /** The fixed validation images of a periodic evaluation: the first `evalBatches` batches of the split. */
+  readonly valBatches: ImageBatch[];
+  /** Fixed training images for sensitivity probes (not augmented). */
+  readonly probes: ImageBatch[];
+  /** (L) per-layer online sensitivity of the last step, when SBLD uses `taylor`. */
+  readonly taylor: Tensor | null;
+
+  /** `data` defaults to `loadFashionMnist(cfg.data)`; tests pass their own. */
+  constructor(
+    readonly e: Engine,
+    readonly cfg: VitTrainConfig,
+    data?: VisionData,
+  ) {
+    this.B = cfg.batchSize;
+    this.data = data ?? loadFashionMnist(cfg.data);
+    const { train: full } = this.data;
+    if (full.H !== full.W) throw new DataError(`${this.data.dir}: images are ${full.H}x${full.W}; the ViT takes square images`);
+    this.geometry = patchGeometry(full.H, full.W, cfg.patchSize);
+    this.modelConfig = { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, image_size: full.H, patch_size: cfg.patchSize, n_classes: FASHION_MNIST_CLASSES.length };
+    this.drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+    ({ train: this.train, val: this.val } = splitTrainVal(full, cfg.seed));
+    this.model = new ViT(e, this.modelConfig);
+    this.model.initialize(cfg.seed);
+    this.optimizer = new AdamW(e, this.model.blocks, { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
+    this.runner = new VitStepRunner(e, this.model, this.optimizer, cfg.gradAccum);
+    this.sbld = this.drop.policy === 'sbld' ? new SbldState(this.drop) : null;
+    this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
+    this.loader = new ImageLoader(this.train, this.B, this.geometry, cfg.seed, cfg.augment ? DEFAULT_AUGMENT : NO_AUGMENT);
+    this.valBatches = [...orderedBatches(this.val, this.B, this.geometry, cfg.evalBatches * this.B)];
+    this.probes = [...orderedBatches(this.train, this.B, this.geometry, this.drop.probeBatches * this.B)];
+    this.taylor = this.sbld && this.drop.sensitivity === 'taylor' ? e.persistent([cfg.n_layer], 'f32', 'taylor') : null;
+  }
+
+  static async open(cfg: VitTrainConfig, engine?: Engine, data?: VisionData): Promise<VitSession> {
+    return new VitSession(engine ?? (await Engine.create()), cfg, data);
+  }
+
+  /** Every validation image, in batches (the last one padded): the final evaluation. */
+  allValBatches(): ImageBatch[] {
+    return [...orderedBatches(this.val, this.B, this.geometry)];
+  }
+
+  /** Every test image, in batches: evaluated once, at the end of a run. */
+  testBatches(): ImageBatch[] {
+    return [...orderedBatches(this.data.test, this.B, this.geometry)];
+  }
+
+  /** Measures sensitivities if SBLD wants a measurement at `step` (skip_loss: probe forwards; taylor: the online estimate). */
+  async measureIfDue(step: number): Promise<SbldMeasurement | null> {
+    if (!this.sbld?.needsMeasurement(step)) return null;
+    if (this.taylor) return this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
+    const m = await measureVitSkipLoss(this.e, this.model, this.probes);
+    return this.sbld.applyMeasurement(step, m.values, m.ms);
+  }
+
+  /** Keep probabilities at `step` and the drawn plan of each micro-batch (the policy code GPT uses). */
+  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
+    const keep = keepProbabilities(this.drop, step, this.sbld);
+    const plans: LayerPlan[] = [];
+    for (let mb = 0; mb < this.cfg.gradAccum; mb++) plans.push({ run: drawPlan(keep.keep, this.cfg.seed, step, mb), scale: keep.scale });
+    return { keep, plans };
+  }
+
+  /** Records and submits optimizer step `step`; returns the mean-loss reader (taylor mode also feeds SBLD). */
+  step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
+    const batches = plans.map(() => this.loader.next());
+    const lr = learningRate(this.schedule, step);
+    const read = this.runner.step(batches, plans, lr, this.taylor ?? undefined);
+    const { taylor, sbld, e } = this;
+    if (!taylor || !sbld) return { lr, readLoss: read };
+    return {
+      lr,
+      readLoss: async () => {
+        const loss = await read();
+        const values = await e.readFloat(taylor);
+        plans[0]!.run.forEach((_, l) => {
+          if (plans.some((p) => p.run[l])) sbld.updateTaylor(l, values[l]!);
+        });
+        return loss;
+      },
+    };
+  }
+}
