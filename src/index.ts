@@ -416,3 +416,33 @@ export {
   /** Decodes and validates a safetensors file. */
   decodeSafetensors,
 } from './io/safetensors.js';
+
+// ---------------------------------------------------------------- vision
+export {
+  /** Vision transformer: patch embedding, learned positions, pre-LN encoder blocks, mean pooling, linear head. */
+  ViT,
+  /** timm-style parameter names and shapes of a ViT config. */
+  vitTensorSpecs,
+} from './vit/model.js';
+/** ViT sizes and a device batch of images. */
+export type { VitConfig, VitDeviceBatch } from './vit/model.js';
+export {
+  /** Trains a ViT on Fashion-MNIST (or IDX files in --data) with a layer-dropping policy; returns the summary. */
+  runVitTraining,
+} from './vit/run.js';
+export {
+  /** Parses and validates an IDX file (magic, counts, dimensions). */
+  parseIdx,
+} from './vit/data.js';
+export {
+  /** Mean over tokens: (B, T, C) -> (B, C), with its backward. */
+  meanPool,
+} from './ops/meanpool.js';
+export {
+  /** Adds a learned (T, C) position table to every batch row of (B, T, C). */
+  posEmbed,
+} from './ops/posembed.js';
+export {
+  /** The pre-LN transformer block shared by GPT (causal) and ViT (bidirectional). */
+  preLnBlock,
+} from './model/block.js';
