@@ -4,6 +4,7 @@
  *   kernels  ms per call and GFLOP/s or GB/s per kernel and shape               bench/kernels.ts
  *   step     steady-state ms per training step, tokens/s, dispatches, layers    bench/step.ts
  *   skip     ms per step with 0 / 25 / 50 / 75% of layers skipped vs predicted   bench/skip.ts
+ *   compare  every layer-dropping policy end to end: report.md, results.json, SVG   bench/compare/
  *
  * Every subcommand takes --json (one object per line) and --quick (a fast smoke run); defaults finish in about
  * three minutes or less on 2 CPU cores under lavapipe. `npm run bench -- <name> --help` lists the options.
@@ -13,6 +14,7 @@ import { addTrainingOptions, runCli } from '../src/cli/options.js';
 import { benchKernels } from './kernels.js';
 import { benchSkip } from './skip.js';
 import { benchStep } from './step.js';
+import { compareMain } from './compare/main.js';
 
 const posInt = (v: string) => {
   const n = Number(v);
@@ -110,6 +112,8 @@ addTrainingOptions(
   );
 });
 
+// `compare` has its own commander program (every training flag passes through to each run).
 await runCli(async () => {
-  await program.parseAsync();
+  if (process.argv[2] === 'compare') await compareMain(process.argv.slice(3));
+  else await program.parseAsync();
 });

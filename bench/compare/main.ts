@@ -1,0 +1,209 @@
+/**
+ * `npm run bench -- compare [--preset deep] [--steps N] [--seeds K] [--policies none,layerdrop,pld,sbld]
+ * [--ablations] [--out DIR] [--reuse] [--plain] [--quick] [--json] [any training flag]`, or directly
+ * `npx tsx bench/compare/main.ts [options]`: trains each layer-dropping policy on the same model, data order,
+ * learning-rate schedule and seeds (PLD and SBLD at equal expected compute: SBLD's ρ_peak 'match_pld'),
+ * evaluates validation loss every --eval-every steps, and writes DIR/report.md, DIR/results.json and SVG plots
+ * (see report.ts). Runs go one after another, seeds outermost; each run's folder is DIR/runs/<policy>/seed-<s>/.
+ *
+ * Training flags (src/cli/options.ts) pass through to every run; `--drop-*` flags apply to every run (the
+ * variant's own settings win), `--drop`/`--drop-policy` are refused (use --policies). `--seed S` is the first
+ * seed; the K seeds are S..S+K-1. `--out` is the comparison folder. Defaults differ from `npm start`: preset
+ * deep, DEFAULT_STEPS steps, an evaluation every steps/EVALS_PER_RUN steps, checkpoints only at the end, no
+ * text sample.
+ *
+ * Cost: about DEFAULT_STEPS x (the four policies' step times) plus evaluations; the default is sized to about
+ * 45 minutes for one seed on 2 CPU cores under lavapipe (see DEFAULT_STEPS). --ablations adds 8 runs per seed.
+ * The progress line shows the running run and ETAs for it and for the whole comparison.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { resolveDropConfig } from '../../src/drop/config.js';
+import { addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
+import { ConfigError, readConfigFile, type TrainConfig } from '../../src/train/config.js';
+import { runTraining } from '../../src/train/run.js';
+import { markdownTable, fmtStat } from './analysis.js';
+import { parseMetrics, runCurves, type Metrics } from './metrics.js';
+import { CompareProgress, fmtDuration } from './progress.js';
+import { writeReport, type CompletedRun } from './report.js';
+import { estimateRunSeconds, parsePolicies, planRuns, planVariants, type PlannedRun } from './runs.js';
+
+/**
+ * Default optimizer steps per run: about 45 minutes for the four policies, one seed, preset deep, on this 2-core
+ * machine (lavapipe), measured on it while otherwise idle (DEEP_COSTS in runs.ts): a full-depth step 2.0 s, a
+ * half-depth step 1.0 s (the cost scales with the layers run), one evaluation (8 batches) 4.8 s, one skip_loss
+ * measurement (13 x 4 forwards) about 45 s. So 350 steps: 350 x 2.0 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none,
+ * layerdrop, pld, sbld) = 39 min, plus 4 x 14 evaluations 4.5 min, the measurement and four engine starts 1 min:
+ * about 45 min. Other work on the cores stretches this (the progress line's ETA tells). When steps get faster
+ * (a faster matmul is expected to halve them), raise this in proportion.
+ */
+export const DEFAULT_STEPS = 350;
+/**
+ * Evaluations per run when --eval-every is not given (the last lands on the final step). Each costs about 2.4
+ * full-depth steps at preset deep, so 14 keep them near 10% of the comparison's time.
+ */
+export const EVALS_PER_RUN = 14;
+/** --quick: a smoke run of the whole pipeline (preset tiny), seconds per run. */
+export const QUICK_STEPS = 60;
+export const DEFAULT_OUT = 'runs/compare';
+export const DEFAULT_POLICIES = 'none,layerdrop,pld,sbld';
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} needs a positive integer, got '${v}'`);
+    return n;
+  };
+}
+
+/** The training config shared by every run: compare's defaults where neither a flag nor --config sets the key. */
+function baseConfig(o: Record<string, unknown>, out: string): TrainConfig {
+  const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
+  const fileKeys = file as Record<string, unknown>;
+  const steps = (o.steps ?? file.steps ?? (o.quick ? QUICK_STEPS : DEFAULT_STEPS)) as number;
+  const defaults: Record<string, unknown> = {
+    preset: o.quick ? 'tiny' : 'deep',
+    steps,
+    evalEvery: Math.max(1, Math.round(steps / EVALS_PER_RUN)),
+    checkpointEvery: 0,
+    sampleTokens: 0,
+  };
+  const flags: Record<string, unknown> = { ...o, out };
+  for (const [k, v] of Object.entries(defaults)) if (flags[k] === undefined && fileKeys[k] === undefined) flags[k] = v;
+  return configFromOptions(flags);
+}
+
+/** Written into a run's folder once it has finished: the exact TrainConfig compare planned for it. */
+const STAMP = 'compare-run.json';
+
+/** metrics.jsonl of a finished run whose stamp holds exactly the config this comparison plans; else null. */
+function reusable(cfg: TrainConfig): Metrics | null {
+  const stampPath = join(cfg.out, STAMP);
+  const metricsPath = join(cfg.out, 'metrics.jsonl');
+  if (!existsSync(stampPath) || !existsSync(metricsPath)) return null;
+  if (readFileSync(stampPath, 'utf8') !== JSON.stringify(cfg, null, 2) + '\n') return null;
+  const m = parseMetrics(readFileSync(metricsPath, 'utf8'), metricsPath);
+  return m.summary && m.summary.steps === cfg.steps ? m : null;
+}
+
+export async function compareMain(argv: string[]): Promise<void> {
+  const program = addTrainingOptions(
+    new Command('compare').description(
+      'Train every layer-dropping policy with the same model, data order, schedule and seeds; write report.md, results.json and SVG plots. ' +
+        `Defaults: --preset deep --steps ${DEFAULT_STEPS} (about 45 min for one seed on 2 idle cores), an evaluation every steps/${EVALS_PER_RUN}, ` +
+        `--out ${DEFAULT_OUT}.`,
+    ),
+  )
+    .option('--seeds <k>', 'seeds per policy: --seed, --seed + 1, ...', positiveInt('--seeds'), 1)
+    .option('--policies <list>', 'comma-separated policies to compare', DEFAULT_POLICIES)
+    .option('--ablations', "add SBLD's ablation runs (8 more per seed)")
+    .option('--reuse', 'keep finished runs in --out planned with the identical config instead of training them again (re-renders the report)')
+    .option('--plain', 'plain progress lines instead of a bar')
+    .option('--quick', `smoke run: --preset tiny --steps ${QUICK_STEPS} unless given`)
+    .option('--json', 'end with one JSON object per policy per line (the results.json entries, per-seed detail left out)')
+    .showHelpAfterError('(run with --help for every option)');
+  program.parse(argv, { from: 'user' });
+  const o = program.opts();
+  if (o.drop !== undefined || o.dropPolicy !== undefined) {
+    throw new ConfigError('--drop / --drop-policy: compare sets each run\'s policy; choose them with --policies');
+  }
+  const out = resolve((o.out as string | undefined) ?? DEFAULT_OUT);
+  const base = baseConfig(o, out);
+  const policies = parsePolicies(o.policies as string);
+  const variants = planVariants(policies, !!o.ablations, base);
+  const K = o.seeds as number;
+  const planned = planRuns(base, variants, K, out);
+  const seeds = Array.from({ length: K }, (_, k) => base.seed + k);
+  const baseline = variants.some((v) => v.name === 'none') ? 'none' : variants[0]!.name;
+  const command = `npm run bench -- compare ${argv.join(' ')}`.trim();
+
+  mkdirSync(out, { recursive: true });
+  const sbld = resolveDropConfig({ ...base.drop, policy: 'sbld' }, { nLayer: base.n_layer, totalSteps: base.steps });
+  console.log(
+    `compare: ${variants.length} variant(s) × ${K} seed(s) = ${planned.length} runs of ${base.steps} steps, preset ${base.preset} ` +
+      `(L${base.n_layer} C${base.n_embd} T${base.seqLen} B${base.batchSize}), eval every ${base.evalEvery} steps -> ${out}`,
+  );
+  console.log(
+    `equal compute: SBLD rho_peak = ${sbld.rhoPeak.toFixed(4)} (${sbld.rhoPeakSource}` +
+      (sbld.rhoMatch ? `; expected dropped layer-steps: PLD ${sbld.rhoMatch.pldDropped.toFixed(1)}, SBLD ${sbld.rhoMatch.sbldDropped.toFixed(1)}${sbld.rhoMatch.note ? `; ${sbld.rhoMatch.note}` : ''}` : '') +
+      ')',
+  );
+  const estimates = planned.map((p) => estimateRunSeconds(p.cfg));
+  console.log(
+    `baseline for time-to-loss: ${baseline}. Estimate on an idle 2-core machine: ${fmtDuration(estimates.reduce((a, b) => a + b, 0))} ` +
+      `(rough: DEEP_COSTS scaled to this model); the ETA follows the measured pace`,
+  );
+
+  const progress = new CompareProgress(
+    planned.map((p, i) => ({ name: p.variant.name, steps: p.cfg.steps, est_s: estimates[i]! })),
+    !!o.plain || !process.stderr.isTTY,
+  );
+  const started = new Date();
+  const done: CompletedRun[] = [];
+  const failed: { variant: string; seed: number; error: string }[] = [];
+  let adapter = '';
+  const tokensPerStep = base.batchSize * base.seqLen * base.gradAccum;
+  const finish = (p: PlannedRun, metrics: Metrics, total_s: number, load: [number, number], reused: boolean) => {
+    const curves = runCurves(metrics, p.variant.name, p.seed, tokensPerStep);
+    done.push({ planned: p, metrics, curves, total_s, load, reused });
+    return curves;
+  };
+
+  for (const [i, p] of planned.entries()) {
+    const info = { index: i, name: p.variant.name, seed: p.seed, steps: p.cfg.steps, metricsPath: join(p.cfg.out, 'metrics.jsonl') };
+    const old = o.reuse ? reusable(p.cfg) : null;
+    if (old) {
+      const c = finish(p, old, NaN, [NaN, NaN], true);
+      adapter ||= (old.summary as { adapter?: string }).adapter ?? '';
+      progress.skipRun(info, `reused (${c.train_s.toFixed(1)} s, val loss ${old.summary!.val_loss.toFixed(4)})`);
+      continue;
+    }
+    rmSync(p.cfg.out, { recursive: true, force: true }); // a stale metrics.jsonl would feed the progress display
+    const load0 = loadavg()[0]!;
+    const t0 = performance.now();
+    progress.startRun(info);
+    try {
+      const s = await runTraining(p.cfg, { quiet: true });
+      const total = (performance.now() - t0) / 1000;
+      adapter ||= s.adapter;
+      const metrics = parseMetrics(readFileSync(info.metricsPath, 'utf8'), info.metricsPath);
+      const c = finish(p, metrics, total, [load0, loadavg()[0]!], false);
+      writeFileSync(join(p.cfg.out, STAMP), JSON.stringify(p.cfg, null, 2) + '\n');
+      progress.endRun(
+        total,
+        `done in ${fmtDuration(total)}: train ${c.train_s.toFixed(1)} s, val loss ${s.val_loss.toFixed(4)}, ` +
+          `${(100 * c.skipped_fraction).toFixed(1)}% of layer-steps skipped, ${Math.round(c.tokens_per_s)} tokens/s`,
+      );
+    } catch (err) {
+      const e = err as Error;
+      progress.endRun(undefined, `FAILED: ${e.message}`);
+      if (['ConfigError', 'DropConfigError', 'DataError'].includes(e.name)) throw e; // the same for every run
+      failed.push({ variant: p.variant.name, seed: p.seed, error: e.message });
+    }
+  }
+  if (done.length === 0) throw new Error('compare: every run failed; nothing to report');
+
+  const r = await writeReport({ out, command, started, finished: new Date(), adapter, base, variants, seeds, baseline, runs: done, failed });
+  console.log('');
+  console.log(
+    markdownTable(
+      ['policy', 'wall s', `time to ${baseline} loss, s`, 'final val loss', 'skipped'],
+      r.summaries.map((s) => [
+        s.policy,
+        fmtStat(s.wall_s, 1),
+        s.reached === 0 ? 'never' : fmtStat(s.time_to_baseline_loss_s, 1) + (s.reached < s.seeds.length ? ` (${s.reached}/${s.seeds.length})` : ''),
+        fmtStat(s.final_val_loss, 4),
+        `${(100 * s.skipped_fraction.mean).toFixed(1)}%`,
+      ]),
+    ),
+  );
+  console.log(`written: ${r.files.map((f) => join(out, f)).join(', ')}`);
+  if (o.json) for (const p of r.results.policies) console.log(JSON.stringify({ ...p, per_seed: undefined }));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  await runCli(() => compareMain(process.argv.slice(2)));
+}
