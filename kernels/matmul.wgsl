@@ -1,7 +1,14 @@
 // Batched matrix multiply: out[b] = op(a[b]) @ op(w[b]) (+ bias) (+ out[b] when accumulating).
 // op() transposes when TRANS_A / TRANS_B is set: a is stored (M, K), or (K, M) when transposed; w is stored
-// (K, N), or (N, K) when transposed. Each invocation computes a TM x TN register tile; rows and columns past
-// the edge are clamped for loads (so the inner loop has no branches) and skipped for stores.
+// (K, N), or (N, K) when transposed. Two entry points, any size and layout; src/ops/matmul.ts picks one per
+// dispatch (and matmul_subgroup.wgsl, the fast path on CPU adapters):
+//   matmul_forward: register tiles, no workgroup memory. Each invocation computes a TM x TN tile; rows and
+//     columns past the edge are clamped for loads (so the inner loop has no branches) and skipped for stores.
+//     The general path on CPU adapters (llvmpipe), where workgroup memory and barriers only add cost.
+//   matmul_tiled: workgroup-memory tiles for GPUs. A 16 x 16 workgroup computes a 64 x 64 tile of out; per
+//     16 steps of k it stages op(a) and op(w) in workgroup memory (bounds-checked, zero-filled loads that
+//     follow each layout's contiguous dimension), so every global value is read once per workgroup. The usual
+//     GPU recipe; correct everywhere (tests run it on llvmpipe, where it is slow), not yet timed on a GPU.
 
 struct Params {
   M: u32,
@@ -79,6 +86,90 @@ fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
       var v = acc[i][j];
       if (params.has_bias == 1u) { v += bias[col]; }
       let idx = base_out + row * N + col;
+      if (params.accumulate == 1u) { v += out[idx]; }
+      out[idx] = v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// matmul_tiled: grid (ceil(N / 64), ceil(M / 64), batch).
+
+const TILE: u32 = 64u; // rows and columns of out per workgroup
+const BK: u32 = 16u;   // steps of k staged at a time
+const TPI: u32 = 4u;   // rows (and columns) per invocation: rows ty + 16 i, columns tx + 16 j
+
+// [k][row] of op(a) and [k][col] of op(w); rows padded to 65 so that staging 16 k's of one row (a not transposed,
+// w transposed) spreads over the memory banks instead of hitting one.
+var<workgroup> tile_a: array<array<f32, 65>, 16>;
+var<workgroup> tile_w: array<array<f32, 65>, 16>;
+
+// op(a)[row][k] and op(w)[k][col], zero outside the matrix.
+fn load_a_or_zero(base: u32, row: u32, k: u32) -> f32 {
+  if (row >= params.M || k >= params.K) { return 0.0; }
+  return load_a(base, row, k);
+}
+
+fn load_w_or_zero(base: u32, k: u32, col: u32) -> f32 {
+  if (k >= params.K || col >= params.N) { return 0.0; }
+  return load_w(base, k, col);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul_tiled(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+) {
+  let row0 = wg.y * TILE;
+  let col0 = wg.x * TILE;
+  let batch = wg.z;
+  let base_a = batch * params.stride_a;
+  let base_w = batch * params.stride_w;
+
+  var acc: array<array<f32, 4>, 4>;
+  for (var k0 = 0u; k0 < params.K; k0 += BK) {
+    // Stage 64 x 16 values of each operand: 4 per invocation, neighbouring invocations on neighbouring
+    // addresses of the stored layout.
+    for (var i = 0u; i < 4u; i++) {
+      let e = li + i * 256u;
+      if (TRANS_A) {
+        tile_a[e / TILE][e % TILE] = load_a_or_zero(base_a, row0 + e % TILE, k0 + e / TILE);
+      } else {
+        tile_a[e % BK][e / BK] = load_a_or_zero(base_a, row0 + e / BK, k0 + e % BK);
+      }
+      if (TRANS_B) {
+        tile_w[e % BK][e / BK] = load_w_or_zero(base_w, k0 + e % BK, col0 + e / BK);
+      } else {
+        tile_w[e / TILE][e % TILE] = load_w_or_zero(base_w, k0 + e / TILE, col0 + e % TILE);
+      }
+    }
+    workgroupBarrier();
+    // A bound the compiler cannot unroll by: unrolling all 16 steps makes llvmpipe (which runs this in tests)
+    // compile for 10+ s; GPUs lose little. It also skips the zero padding of the last tile.
+    let steps = min(BK, params.K - k0);
+    for (var kk = 0u; kk < steps; kk++) {
+      var av: array<f32, 4>;
+      var wv: array<f32, 4>;
+      for (var i = 0u; i < TPI; i++) { av[i] = tile_a[kk][lid.y + 16u * i]; }
+      for (var j = 0u; j < TPI; j++) { wv[j] = tile_w[kk][lid.x + 16u * j]; }
+      for (var i = 0u; i < TPI; i++) {
+        for (var j = 0u; j < TPI; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  let base_out = batch * params.stride_out;
+  for (var i = 0u; i < TPI; i++) {
+    let row = row0 + lid.y + 16u * i;
+    if (row >= params.M) { break; }
+    for (var j = 0u; j < TPI; j++) {
+      let col = col0 + lid.x + 16u * j;
+      if (col >= params.N) { break; }
+      var v = acc[i][j];
+      if (params.has_bias == 1u) { v += bias[col]; }
+      let idx = base_out + row * params.N + col;
       if (params.accumulate == 1u) { v += out[idx]; }
       out[idx] = v;
     }

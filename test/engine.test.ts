@@ -71,6 +71,26 @@ describe('dispatch checks, before anything is recorded', () => {
   });
 });
 
+describe('adapters without an extension', () => {
+  it('a device without subgroups skips the subgroup kernels and matmul falls back to the portable kernel', async () => {
+    const { Engine } = await import('../src/runtime/engine.js');
+    const { matmul } = await import('../src/ops/matmul.js');
+    const e = await Engine.create({ disableFeatures: ['subgroups'] });
+    try {
+      expect(e.kernels.skipped.map((s) => s.file)).toContain('matmul_subgroup.wgsl');
+      expect(e.kernels.has('matmul_subgroup')).toBe(false);
+      const a = tensorFrom(e, [8, 8], randomArray(64, 1));
+      const w = tensorFrom(e, [8, 8], randomArray(64, 2));
+      e.dispatchLog = [];
+      const out = await e.readFloat(matmul(e, a, w));
+      expect(e.dispatchLog.map((r) => r.kernel)).not.toContain('matmul_subgroup');
+      expect(out.every(Number.isFinite)).toBe(true);
+    } finally {
+      e.destroy();
+    }
+  });
+});
+
 describe('counters and the tape', () => {
   it('a composed graph dispatches and records exactly what its ops say; no-grad records nothing', async () => {
     const e = await getEngine();
@@ -128,7 +148,9 @@ describe('counters and the tape', () => {
       e.inLayer(3, () => gelu(e, gelu(e, x)), 'forward');
       const records = await e.endTiming();
       expect(records.map((r) => `${r.kernel}@${r.layer}/${r.phase}`)).toEqual(['gelu_forward@3/forward', 'gelu_forward@3/forward']);
-      for (const r of records) expect(r.gpuNs).toBeGreaterThan(0);
+      // A tiny dispatch can read two equal timestamps on lavapipe under load; the pair cannot be negative.
+      for (const r of records) expect(r.gpuNs).toBeGreaterThanOrEqual(0);
+      expect(records.reduce((s, r) => s + r.gpuNs!, 0)).toBeGreaterThan(0);
     }
   });
 });

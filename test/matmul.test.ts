@@ -1,12 +1,46 @@
-import { describe, expect, it } from 'vitest';
-import { matmul, matmul_forward } from '../src/ops/matmul.js';
+/**
+ * matmul against the float64 plain-loop reference (test/reference/matmul.ts): every GEMM kernel (forced with
+ * useMatmulKernel) at awkward sizes (1, 31, 32, 33, 65, 129, non-multiples of 4, and multiples of 4 that are not
+ * multiples of the kernels' tiles), all four transpose combinations, batched and against a shared 2-D weight,
+ * with bias and with accumulation; forward and backward (driven by a random cotangent). The dispatch log checks
+ * that the kernel under test is the one that ran. Also: which kernel the adapter rule picks, and shape errors.
+ * Run: npx vitest run --config test/vitest.config.ts test/matmul.test.ts
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { isCpuAdapter, matmul, matmul_forward, matmulKernelFor, subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
+import type { Engine } from '../src/runtime/engine.js';
 import { expectClose } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
 import { f32, randomArray } from './helpers/random.js';
 import { matmulBackwardRef, matmulRef, type MatmulRef } from './reference/matmul.js';
 
+// f32 sums of at most 129 products of values in [-1, 1], in a different order than the float64 reference.
 const TOL = { atol: 1e-5, rtol: 1e-4 };
+
+const KERNELS: MatmulKernel[] = ['matmul_forward', 'matmul_tiled', 'matmul_subgroup'];
+
+/** Whether matmul_subgroup can run on this device at all (an aligned GEMM fits). */
+async function subgroupAvailable(): Promise<boolean> {
+  const e = await getEngine();
+  return subgroupKernelFits(e, { batch: 1, M: 4, N: 4, K: 4 }, false, false, []);
+}
+
+/** Runs `fn` with the dispatch log on; returns the GEMM kernels it dispatched. */
+function gemmKernelsIn(e: Engine, fn: () => void): string[] {
+  const prev = e.dispatchLog;
+  e.dispatchLog = [];
+  try {
+    fn();
+    return e.dispatchLog.map((r) => r.kernel).filter((k) => k.startsWith('matmul_'));
+  } finally {
+    e.dispatchLog = prev;
+  }
+}
+
+afterEach(async () => {
+  useMatmulKernel(await getEngine(), null);
+});
 
 describe('matmul reference', () => {
   it('backward matches finite differences (all transpose combinations)', () => {
@@ -25,75 +59,151 @@ describe('matmul reference', () => {
   });
 });
 
-describe('matmul kernel', () => {
-  const shapes: [number, number, number, number][] = [
-    [1, 1, 1, 1],
-    [1, 31, 33, 32],
-    [2, 33, 31, 17],
-    [1, 65, 70, 129],
-    [3, 5, 7, 1],
-  ];
-  for (const [batch, M, N, K] of shapes)
-    for (const transA of [false, true])
-      for (const transB of [false, true]) {
-        it(`forward and backward batch=${batch} M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
-          const e = await getEngine();
-          e.resetArena();
-          const d: MatmulRef = { batch, M, N, K, transA, transB };
-          const a = f32(randomArray(batch * M * K, 10 + M));
-          const w = f32(randomArray(batch * K * N, 20 + N));
-          const bias = f32(randomArray(N, 30));
-          const dout = f32(randomArray(batch * M * N, 40));
-          const aShape = transA ? [batch, K, M] : [batch, M, K];
-          const wShape = transB ? [batch, N, K] : [batch, K, N];
-          const ta = tensorFrom(e, aShape, a);
-          const tw = tensorFrom(e, wShape, w);
-          const tb = paramFrom(e, [N], bias);
-          const out = matmul(e, ta, tw, tb, { transA, transB });
-          expect(out.shape).toEqual([batch, M, N]);
-          expectClose('out', await e.readFloat(out), matmulRef(d, a, w, bias), TOL);
-          out.grad = tensorFrom(e, [batch, M, N], dout, 'f32', 'dout');
-          e.tape.replay();
-          const ref = matmulBackwardRef(d, a, w, dout);
-          expectClose('da', await e.readFloat(ta.grad!), ref.da, TOL);
-          expectClose('dw', await e.readFloat(tw.grad!), ref.dw, TOL);
-          expectClose('dbias', await e.readFloat(tb.grad!), ref.dbias, TOL);
-        });
-      }
+// [batch, M, N, K]. Unaligned sizes: matmul_subgroup falls back to matmul_forward for the dispatches whose
+// contiguous dimensions are not multiples of 4. Aligned sizes (every dimension a multiple of 4) run it for
+// forward and both backward GEMMs: 36 / 44 / 20 are not multiples of its 16 x 32 tile or 8-step k blocks,
+// 132 x 68 x 36 spans several tiles each way, 4 x 4 x 4 is one partial tile, and K = 33 with a transposed
+// (and so M-contiguous) a exercises the masked last k block.
+const UNALIGNED: [number, number, number, number][] = [
+  [1, 1, 1, 1],
+  [1, 31, 33, 32],
+  [2, 33, 31, 17],
+  [1, 65, 70, 129],
+  [3, 5, 7, 1],
+];
+const ALIGNED: [number, number, number, number][] = [
+  [1, 4, 4, 4],
+  [2, 36, 44, 20],
+  [1, 132, 68, 36],
+  [1, 36, 40, 33],
+];
 
-  it('accumulate adds to out', async () => {
-    const e = await getEngine();
-    e.resetArena();
-    const d: MatmulRef = { batch: 1, M: 9, N: 6, K: 3, transA: false, transB: false };
-    const a = f32(randomArray(27, 1));
-    const w = f32(randomArray(18, 2));
-    const prev = f32(randomArray(54, 3));
-    const out = tensorFrom(e, [9, 6], prev);
-    matmul_forward(e, out, tensorFrom(e, [9, 3], a), tensorFrom(e, [3, 6], w), null, { accumulate: true });
-    const ref = matmulRef(d, a, w, null).map((v, i) => v + prev[i]!);
-    expectClose('out', await e.readFloat(out), ref, TOL);
+for (const kernel of KERNELS) {
+  describe(`matmul kernel ${kernel}`, () => {
+    for (const [batch, M, N, K] of [...UNALIGNED, ...ALIGNED])
+      for (const transA of [false, true])
+        for (const transB of [false, true]) {
+          it(`forward and backward batch=${batch} M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async (ctx) => {
+            if (kernel === 'matmul_subgroup' && !(await subgroupAvailable())) ctx.skip();
+            const e = await getEngine();
+            e.resetArena();
+            useMatmulKernel(e, kernel);
+            const d: MatmulRef = { batch, M, N, K, transA, transB };
+            const a = f32(randomArray(batch * M * K, 10 + M));
+            const w = f32(randomArray(batch * K * N, 20 + N));
+            const bias = f32(randomArray(N, 30));
+            const dout = f32(randomArray(batch * M * N, 40));
+            const ta = tensorFrom(e, transA ? [batch, K, M] : [batch, M, K], a);
+            const tw = tensorFrom(e, transB ? [batch, N, K] : [batch, K, N], w);
+            const tb = paramFrom(e, [N], bias);
+            let out = ta;
+            const ran = gemmKernelsIn(e, () => {
+              out = matmul(e, ta, tw, tb, { transA, transB });
+              out.grad = tensorFrom(e, [batch, M, N], dout, 'f32', 'dout');
+              e.tape.replay();
+            });
+            expect(out.shape).toEqual([batch, M, N]);
+            expectClose('out', await e.readFloat(out), matmulRef(d, a, w, bias), TOL);
+            const ref = matmulBackwardRef(d, a, w, dout);
+            expectClose('da', await e.readFloat(ta.grad!), ref.da, TOL);
+            expectClose('dw', await e.readFloat(tw.grad!), ref.dw, TOL);
+            expectClose('dbias', await e.readFloat(tb.grad!), ref.dbias, TOL);
+            // Forward, dA and dW: three GEMMs by the kernel under test. matmul_subgroup runs all three when every
+            // stored layout's contiguous dimension is a multiple of 4: always when M, N, K are, and for transA
+            // without transB also with any K (then a, dout and the weight are all read along M or N).
+            expect(ran).toHaveLength(3);
+            const fits = [M, N, K].every((n) => n % 4 === 0) || (transA && !transB && M % 4 === 0 && N % 4 === 0);
+            if (kernel !== 'matmul_subgroup' || fits) expect(ran).toEqual([kernel, kernel, kernel]);
+            else expect(ran.every((k) => k === 'matmul_subgroup' || k === 'matmul_forward'), ran.join()).toBe(true);
+          });
+        }
+
+    it('accumulate adds to out, every transpose combination (aligned and unaligned)', async (ctx) => {
+      if (kernel === 'matmul_subgroup' && !(await subgroupAvailable())) ctx.skip();
+      const e = await getEngine();
+      useMatmulKernel(e, kernel);
+      for (const [M, N, K] of [
+        [9, 6, 3],
+        [20, 36, 12],
+      ] as const)
+        for (const transA of [false, true])
+          for (const transB of [false, true]) {
+            e.resetArena();
+            const d: MatmulRef = { batch: 1, M, N, K, transA, transB };
+            const a = f32(randomArray(M * K, 1));
+            const w = f32(randomArray(K * N, 2));
+            const prev = f32(randomArray(M * N, 3));
+            const out = tensorFrom(e, [M, N], prev);
+            const ta = tensorFrom(e, transA ? [K, M] : [M, K], a);
+            const tw = tensorFrom(e, transB ? [N, K] : [K, N], w);
+            matmul_forward(e, out, ta, tw, null, { transA, transB, accumulate: true });
+            const ref = matmulRef(d, a, w, null).map((v, i) => v + prev[i]!);
+            expectClose(`out ${M}x${N}x${K} transA=${transA} transB=${transB}`, await e.readFloat(out), ref, TOL);
+          }
+    });
+
+    for (const [B, T, K, N] of [
+      [2, 3, 5, 7],
+      [2, 18, 20, 36],
+      [3, 11, 32, 33],
+    ] as const) {
+      it(`linear layer: (${B}, ${T}, ${K}) input against a shared (${K}, ${N}) weight with bias, forward and backward`, async (ctx) => {
+        if (kernel === 'matmul_subgroup' && !(await subgroupAvailable())) ctx.skip();
+        const e = await getEngine();
+        e.resetArena();
+        useMatmulKernel(e, kernel);
+        const d: MatmulRef = { batch: 1, M: B * T, N, K, transA: false, transB: false };
+        const a = f32(randomArray(B * T * K, 5));
+        const w = f32(randomArray(K * N, 6));
+        const bias = f32(randomArray(N, 8));
+        const dout = f32(randomArray(B * T * N, 7));
+        const ta = tensorFrom(e, [B, T, K], a);
+        const tw = paramFrom(e, [K, N], w);
+        const tb = paramFrom(e, [N], bias);
+        const out = matmul(e, ta, tw, tb);
+        expect(out.shape).toEqual([B, T, N]);
+        expectClose('out', await e.readFloat(out), matmulRef(d, a, w, bias), TOL);
+        out.grad = tensorFrom(e, [B, T, N], dout, 'f32', 'dout');
+        e.tape.replay();
+        const ref = matmulBackwardRef(d, a, w, dout);
+        expectClose('da', await e.readFloat(ta.grad!), ref.da, TOL);
+        expectClose('dw', await e.readFloat(tw.grad!), ref.dw, TOL);
+        expectClose('dbias', await e.readFloat(tb.grad!), ref.dbias, TOL);
+      });
+    }
   });
+}
 
-  it('linear layer: 3-D input against a shared 2-D weight, forward and backward', async () => {
+describe('matmul kernel choice', () => {
+  it('a CPU adapter takes matmul_subgroup where it fits and matmul_forward elsewhere; GPUs take matmul_tiled', async () => {
     const e = await getEngine();
-    e.resetArena();
-    const [B, T, K, N] = [2, 3, 5, 7];
-    const d: MatmulRef = { batch: 1, M: B * T, N, K, transA: false, transB: false };
-    const a = f32(randomArray(B * T * K, 5));
-    const w = f32(randomArray(K * N, 6));
-    const dout = f32(randomArray(B * T * N, 7));
-    const ta = tensorFrom(e, [B, T, K], a);
-    const tw = paramFrom(e, [K, N], w);
-    const out = matmul(e, ta, tw);
-    expect(out.shape).toEqual([B, T, N]);
-    expectClose('out', await e.readFloat(out), matmulRef(d, a, w, null), TOL);
-    out.grad = tensorFrom(e, [B, T, N], dout, 'f32', 'dout');
-    e.tape.replay();
-    const ref = matmulBackwardRef(d, a, w, dout);
-    expectClose('da', await e.readFloat(ta.grad!), ref.da, TOL);
-    expectClose('dw', await e.readFloat(tw.grad!), ref.dw, TOL);
+    const a = e.alloc([4]);
+    const pick = (M: number, N: number, K: number, transA = false, transB = false) =>
+      matmulKernelFor(e, { batch: 1, M, N, K }, { transA, transB }, [a]);
+    if (!isCpuAdapter(e)) {
+      expect(pick(1024, 384, 128)).toBe('matmul_tiled');
+      expect(pick(33, 31, 17)).toBe('matmul_tiled');
+      return;
+    }
+    const sg = (await subgroupAvailable()) ? 'matmul_subgroup' : 'matmul_forward';
+    // The GPT's GEMMs: forward, dA (transB), dW (transA), the tied head (transB) and its dW (transA, transB).
+    expect(pick(1024, 384, 128)).toBe(sg);
+    expect(pick(1024, 128, 512, false, true)).toBe(sg);
+    expect(pick(128, 512, 1024, true, false)).toBe(sg);
+    expect(pick(256, 128, 1024, true, true)).toBe(sg);
+    // The contiguous dimension of a stored layout, or N, not a multiple of 4.
+    expect(pick(1024, 384, 130)).toBe('matmul_forward');
+    expect(pick(1024, 130, 128)).toBe('matmul_forward');
+    expect(pick(130, 128, 1024, true)).toBe('matmul_forward');
+    expect(pick(128, 128, 130, false, true)).toBe('matmul_forward');
+    // a transposed reads along M, so K may be odd.
+    expect(pick(128, 128, 33, true)).toBe(sg);
+    useMatmulKernel(e, 'matmul_tiled');
+    expect(pick(1024, 384, 128)).toBe('matmul_tiled');
   });
+});
 
+describe('matmul shape errors', () => {
   it('refuses mismatched shapes naming the op and shapes', async () => {
     const e = await getEngine();
     const a = e.alloc([4, 5]);

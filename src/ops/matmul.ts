@@ -8,6 +8,13 @@
  *   dA' = dout @ W'^T        dW' = A'^T @ dout        dbias = sum over rows of dout
  * and an operand stored transposed gets the transpose of its gradient.
  * Saves: a, w (its inputs; nothing extra).
+ *
+ * Kernels (chosen per dispatch by `matmulKernelFor`, all with the same bindings and params):
+ *   matmul_subgroup (kernels/matmul_subgroup.wgsl): CPU adapters (llvmpipe) with 8-wide subgroups, when the
+ *     operands can be read as vec4 (the contiguous dimension of each stored layout, and N, multiples of 4).
+ *     Shares op(a) across the 8 lanes by subgroupBroadcast: llvmpipe pays per float loaded per lane.
+ *   matmul_forward (kernels/matmul.wgsl): register tiles, any size; the rest of the CPU-adapter cases.
+ *   matmul_tiled (kernels/matmul.wgsl): workgroup-memory tiles, any size; every other adapter (GPUs).
  */
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
@@ -26,8 +33,75 @@ export interface GemmFlags {
   accumulate?: boolean;
 }
 
-const WG = 8;
-const TILE = 4;
+/** The GEMM kernels; see the header. */
+export type MatmulKernel = 'matmul_subgroup' | 'matmul_forward' | 'matmul_tiled';
+
+/** Rows and columns of out per workgroup, for the grid. */
+const KERNEL_TILE: Record<MatmulKernel, { rows: number; cols: number }> = {
+  matmul_subgroup: { rows: 16, cols: 32 }, // one subgroup of 8 lanes x (16 rows, 4 columns)
+  matmul_forward: { rows: 32, cols: 32 }, // 8 x 8 invocations x (4 rows, 4 columns)
+  matmul_tiled: { rows: 64, cols: 64 }, // 16 x 16 invocations x (4 rows, 4 columns)
+};
+
+const forcedKernel = new WeakMap<Engine, MatmulKernel>();
+const cpuAdapterCache = new WeakMap<Engine, boolean>();
+const subgroupReadyCache = new WeakMap<Engine, boolean>();
+
+/**
+ * Makes every later GEMM on `e` use `kernel` (null: back to the adapter's choice), for tests and benchmarks.
+ * A forced matmul_subgroup still falls back to matmul_forward where it cannot run (sizes, no subgroups).
+ */
+export function useMatmulKernel(e: Engine, kernel: MatmulKernel | null): void {
+  if (kernel) forcedKernel.set(e, kernel);
+  else forcedKernel.delete(e);
+}
+
+/**
+ * A CPU adapter (llvmpipe / lavapipe, SwiftShader, WARP, or one the browser marks as fallback): loads cost per
+ * lane and workgroup memory does not help, so GEMMs take the register paths.
+ */
+export function isCpuAdapter(e: Engine): boolean {
+  let cpu = cpuAdapterCache.get(e);
+  if (cpu === undefined) {
+    const info = e.gpu.adapterInfo;
+    const name = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+    cpu = e.device.adapterInfo?.isFallbackAdapter === true || /llvmpipe|lavapipe|softpipe|swiftshader|software|\bwarp\b/i.test(name);
+    cpuAdapterCache.set(e, cpu);
+  }
+  return cpu;
+}
+
+/**
+ * Whether the device can run matmul_subgroup at all: it has the subgroups feature with subgroups of at least 8
+ * lanes (so a workgroup of 8 is one subgroup), and the registry loaded kernels/matmul_subgroup.wgsl.
+ */
+function subgroupKernelReady(e: Engine): boolean {
+  let ready = subgroupReadyCache.get(e);
+  if (ready === undefined) {
+    ready = e.features.has('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8 && e.kernels.has('matmul_subgroup');
+    subgroupReadyCache.set(e, ready);
+  }
+  return ready;
+}
+
+/**
+ * Whether matmul_subgroup can run this GEMM: the device can run it at all, and a, w and out can be bound as vec4
+ * arrays, i.e. the contiguous dimension of each stored layout is a multiple of 4 (then every size and batch
+ * stride is too) and each starts on 16 bytes.
+ */
+export function subgroupKernelFits(e: Engine, d: GemmDims, transA: boolean, transB: boolean, tensors: Tensor[]): boolean {
+  if (!subgroupKernelReady(e)) return false;
+  const aContiguous = transA ? d.M : d.K;
+  const wContiguous = transB ? d.K : d.N;
+  return d.K > 0 && aContiguous % 4 === 0 && wContiguous % 4 === 0 && d.N % 4 === 0 && tensors.every((t) => t.byteOffset % 16 === 0);
+}
+
+/** The kernel `gemm` dispatches for these operands (the forced one, else by adapter, then by fit). */
+export function matmulKernelFor(e: Engine, d: GemmDims, flags: GemmFlags, tensors: Tensor[]): MatmulKernel {
+  const wanted = forcedKernel.get(e) ?? (isCpuAdapter(e) ? 'matmul_subgroup' : 'matmul_tiled');
+  if (wanted === 'matmul_subgroup' && !subgroupKernelFits(e, d, flags.transA ?? false, flags.transB ?? false, tensors)) return 'matmul_forward';
+  return wanted;
+}
 
 /** Reads (batch, M, N, K) from the operand shapes, checking they agree; errors name the op and shapes. */
 export function matmulDims(op: string, a: Tensor, w: Tensor, transA = false, transB = false): GemmDims {
@@ -74,7 +148,8 @@ export function matmulOutShape(a: Tensor, w: Tensor, d: GemmDims, transA = false
 
 /**
  * Kernel-level GEMM on explicit dimensions: out (batch, M, N) = op(a) @ op(w) (+ bias) (+ out).
- * Output first, as the kernels are. Sizes are checked against the dimensions before dispatch.
+ * Output first, as the kernels are. Sizes are checked against the dimensions before dispatch. One dispatch of
+ * the kernel `matmulKernelFor` picks; 2*batch*M*N*K flops.
  */
 export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, d: GemmDims, flags: GemmFlags = {}): void {
   const { transA = false, transB = false, accumulate = false } = flags;
@@ -89,9 +164,12 @@ export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor 
   }
   if (bias && bias.size !== d.N) throw new ShapeError(`matmul: bias has shape ${fmtShape(bias.shape)}, expected [${d.N}]`);
   if (d.M === 0 || d.N === 0 || d.batch === 0) return;
+  const b = bias ?? e.unused;
+  const kernel = matmulKernelFor(e, d, flags, [a, w, b, out]);
+  const tile = KERNEL_TILE[kernel];
   e.dispatch(
-    'matmul_forward',
-    { a, w, bias: bias ?? e.unused, out },
+    kernel,
+    { a, w, bias: b, out },
     {
       M: d.M,
       N: d.N,
@@ -102,7 +180,7 @@ export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor 
       has_bias: bias ? 1 : 0,
       accumulate: accumulate ? 1 : 0,
     },
-    [Math.ceil(d.N / (WG * TILE)), Math.ceil(d.M / (WG * TILE)), d.batch],
+    [Math.ceil(d.N / tile.cols), Math.ceil(d.M / tile.rows), d.batch],
     { TRANS_A: transA, TRANS_B: transB },
   );
 }

@@ -70,6 +70,16 @@ export function dtypeForElement(elementType: string): DType | null {
 
 export type Overrides = Record<string, number | boolean>;
 
+/** WebGPU feature that provides each WGSL `enable` extension. */
+const FEATURE_OF_EXTENSION: Record<string, string> = { f16: 'shader-f16', subgroups: 'subgroups' };
+
+/** Extensions named by the source's `enable` directives. */
+export function enabledExtensions(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/^\s*enable\s+([^;]+);/gm)) out.push(...m[1]!.split(',').map((x) => x.trim()).filter(Boolean));
+  return out;
+}
+
 export class KernelRegistry {
   private readonly kernels = new Map<string, KernelInfo>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -79,12 +89,29 @@ export class KernelRegistry {
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** Loads every `.wgsl` file in `dir` (default: the package's `kernels/`). */
+  /** Files skipped because they `enable` a WGSL extension the device lacks (ops fall back to other kernels). */
+  readonly skipped: { file: string; missing: string[] }[] = [];
+
+  /**
+   * Loads every `.wgsl` file in `dir` (default: the package's `kernels/`). A file that `enable`s an extension the
+   * device does not have (e.g. `subgroups`) is skipped and listed in `skipped`; ops check `has()` and fall back.
+   */
   static async load(device: GPUDevice, dir = KERNEL_DIR): Promise<KernelRegistry> {
     const registry = new KernelRegistry(device);
     const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
-    await Promise.all(files.map((f) => registry.addSource(f, readFileSync(join(dir, f), 'utf8'))));
+    const sources = files.map((f) => ({ file: f, source: readFileSync(join(dir, f), 'utf8') }));
+    const usable = sources.filter(({ file, source }) => {
+      const missing = enabledExtensions(source).filter((ext) => !device.features.has(FEATURE_OF_EXTENSION[ext] ?? ext));
+      if (missing.length) registry.skipped.push({ file, missing });
+      return missing.length === 0;
+    });
+    await Promise.all(usable.map(({ file, source }) => registry.addSource(file, source)));
     return registry;
+  }
+
+  /** Whether a kernel of this name was loaded. */
+  has(name: string): boolean {
+    return this.kernels.has(name);
   }
 
   /** Adds the kernels of one WGSL source; throws `KernelCompileError` naming file, line and column. */
