@@ -1,12 +1,16 @@
 /**
  * The comparison's analysis (bench/compare/analysis.ts, metrics.ts, runs.ts) on synthetic curves: no GPU.
- * Curves are built so every expected number can be worked out by hand in the comments.
+ * Curves are built so every expected number can be worked out by hand in the comments; the ViT's accuracy
+ * figures (--task vit) on curves with val_top1/val_top5 and a test line.
  */
 import { describe, expect, it } from 'vitest';
 import {
   ablationDeltas,
+  accuracyTable,
+  fmtPct,
   fmtReached,
   fmtStat,
+  hasAccuracy,
   interpolate,
   isClear,
   markdownTable,
@@ -17,14 +21,15 @@ import {
   timeToTarget,
   type RunCurves,
 } from '../bench/compare/analysis.js';
-import { lossCurveSpec, renderSvg } from '../bench/compare/charts.js';
+import { accuracyCurveSpec, lossCurveSpec, renderSvg } from '../bench/compare/charts.js';
 import { keepHistoryMismatch, parseMetrics, runCurves, sbldKeepHistory } from '../bench/compare/metrics.js';
 import { fmtDuration } from '../bench/compare/progress.js';
-import { DEEP_COSTS, estimateRunSeconds, parsePolicies, planRuns, planVariants } from '../bench/compare/runs.js';
-import { DEFAULT_STEPS, EVALS_PER_RUN } from '../bench/compare/main.js';
+import { DEEP_COSTS, estimateRunSeconds, parsePolicies, planRuns, planVariants, VIT_DEEP_COSTS } from '../bench/compare/runs.js';
+import { DEFAULT_STEPS, EVALS_PER_RUN, VIT_DEFAULT_STEPS } from '../bench/compare/main.js';
 import { resolveDropConfig } from '../src/drop/config.js';
 import { keepProbabilities } from '../src/drop/policy.js';
 import { resolveConfig } from '../src/train/config.js';
+import { resolveVitConfig } from '../src/vit/config.js';
 
 /** Loss falling linearly from y0 at the first eval to y1 at the last, `n` evals over `steps` steps taking `secs`. */
 function linearRun(variant: string, seed: number, y0: number, y1: number, secs: number, extra: Partial<RunCurves> = {}, n = 5, steps = 100): RunCurves {
@@ -34,6 +39,19 @@ function linearRun(variant: string, seed: number, y0: number, y1: number, secs: 
     val_loss: y0 + ((y1 - y0) * i) / (n - 1),
   }));
   return { variant, seed, evals, train_s: secs, measure_s: 0, tokens_per_s: 1000, expected_kept: 1, skipped_fraction: 0, ...extra };
+}
+
+/**
+ * A ViT run: linearRun's loss, with top-1 rising linearly from a0 to a1 over the evals (top-5 = top-1 + 0.1) and
+ * a test line (top-1 t1, top-5 t1 + 0.1, loss t1 + 1).
+ */
+function vitRun(variant: string, seed: number, a0: number, a1: number, secs: number, t1: number, n = 5): RunCurves {
+  const r = linearRun(variant, seed, 4, 2, secs, {}, n);
+  r.evals.forEach((e, i) => {
+    e.val_top1 = a0 + ((a1 - a0) * i) / (n - 1);
+    e.val_top5 = e.val_top1 + 0.1;
+  });
+  return { ...r, test: { top1: t1, top5: t1 + 0.1, loss: t1 + 1 } };
 }
 
 describe('interpolate', () => {
@@ -173,6 +191,72 @@ describe('summarize', () => {
   });
 });
 
+describe('accuracy (--task vit)', () => {
+  // Seed 1: none 0.5 -> 0.8 over 100 s (evals at 20..100 s: 0.5, 0.575, 0.65, 0.725, 0.8), test top-1 0.79;
+  //         sbld 0.5 -> 0.78 over 80 s (evals at 16..80 s: 0.5, 0.57, 0.64, 0.71, 0.78), test top-1 0.77.
+  // Seed 2: none 0.5 -> 0.82 over 100 s, test 0.81; sbld 0.5 -> 0.76 over 80 s, test 0.75.
+  // Equal wall time is 80 s (sbld's end) in both seeds: none's eval at 80 s is its 4th, 0.5 + 3/4 of the rise.
+  const runs = [vitRun('none', 1, 0.5, 0.8, 100, 0.79), vitRun('sbld', 1, 0.5, 0.78, 80, 0.77), vitRun('none', 2, 0.5, 0.82, 100, 0.81), vitRun('sbld', 2, 0.5, 0.76, 80, 0.75)];
+  const s = summarize(runs, 'none');
+  const by = (p: string) => s.find((x) => x.policy === p)!;
+
+  it('takes validation top-1/top-5 after the last step (equal steps), per seed and over seeds', () => {
+    expect(by('none').per_seed.map((p) => p.top1)).toEqual([0.8, 0.82]);
+    expect(by('none').top1.mean).toBeCloseTo(0.81, 12);
+    expect(by('none').top1.stderr).toBeCloseTo(0.01, 12); // sd of 0.80, 0.82 = 0.01414, / sqrt(2)
+    expect(by('sbld').top5.mean).toBeCloseTo(0.87, 12); // 0.88, 0.86
+    expect(by('sbld').top5.stderr).toBeCloseTo(0.01, 12);
+  });
+  it('interpolates them at the equal wall time of the seed', () => {
+    expect(by('none').per_seed[0]!.top1_at_equal_time).toBeCloseTo(0.5 + 0.75 * 0.3, 12); // 0.725
+    expect(by('none').per_seed[1]!.top1_at_equal_time).toBeCloseTo(0.5 + 0.75 * 0.32, 12); // 0.74
+    expect(by('none').top1_at_equal_time.mean).toBeCloseTo(0.7325, 12);
+    expect(by('sbld').top1_at_equal_time.mean).toBeCloseTo(0.77, 12); // its own ends: 0.78, 0.76
+    expect(by('sbld').top5_at_equal_time.mean).toBeCloseTo(0.87, 12);
+  });
+  it('between evaluations, linearly', () => {
+    // Seed 3: sbld ends at 70 s, so none (evals every 20 s) is read between 60 s (0.65) and 80 s (0.725).
+    const r = summarize([vitRun('none', 3, 0.5, 0.8, 100, 0.8), vitRun('sbld', 3, 0.5, 0.8, 70, 0.8)], 'none');
+    expect(r[0]!.per_seed[0]!.top1_at_equal_time).toBeCloseTo(0.65 + 0.5 * 0.075, 12);
+  });
+  it('averages the test figures', () => {
+    expect(by('none').test_top1.mean).toBeCloseTo(0.8, 12);
+    expect(by('none').test_top1.stderr).toBeCloseTo(0.01, 12);
+    expect(by('sbld').test_top5.mean).toBeCloseTo(0.86, 12);
+    expect(by('sbld').test_loss.mean).toBeCloseTo(1.76, 12);
+  });
+  it('gives null per seed and no value over seeds for GPT runs', () => {
+    const g = summarize([linearRun('none', 1, 4, 2, 100), linearRun('pld', 1, 4, 2.1, 90)], 'none');
+    expect(hasAccuracy(g)).toBe(false);
+    expect(hasAccuracy(s)).toBe(true);
+    const p = g[1]!.per_seed[0]!;
+    expect([p.top1, p.top5, p.top1_at_equal_time, p.top5_at_equal_time, p.test_top1, p.test_top5, p.test_loss]).toEqual([null, null, null, null, null, null, null]);
+    expect(g[1]!.top1.n).toBe(0);
+    expect(fmtPct(g[1]!.test_top1, 2)).toBe('—');
+  });
+  it('does not interpolate across an evaluation without accuracy', () => {
+    const r = vitRun('x', 1, 0.5, 0.8, 100, 0.8);
+    delete r.evals[2]!.val_top1;
+    const t = summarize([r, vitRun('y', 1, 0.5, 0.8, 90, 0.8)], 'x')[0]!.per_seed[0]!;
+    expect(t.top1_at_equal_time).toBeNull();
+    expect(t.top1).toBe(0.8); // the last evaluation still has it
+    expect(t.top5_at_equal_time).toBeCloseTo(0.725 + 0.5 * 0.075 + 0.1, 12); // 90 s: between 80 and 100 s
+  });
+  it('prints the accuracy table in percent with ± s.e.', () => {
+    const lines = accuracyTable(s).trim().split('\n');
+    expect(lines).toHaveLength(2 + 2);
+    expect(lines[0]).toBe('| policy | val top-1, equal steps | val top-5, equal steps | val top-1, equal wall time | val top-5, equal wall time | test top-1 | test top-5 | test loss |');
+    expect(lines[2]).toBe('| none | 81.00 ± 1.00% | 91.00 ± 1.00% | 73.25 ± 0.75% | 83.25 ± 0.75% | 80.00 ± 1.00% | 90.00 ± 1.00% | 1.8000 ± 0.0100 |');
+    expect(fmtPct({ mean: 0.5, stderr: NaN, n: 1 }, 1)).toBe('50.0%');
+  });
+  it('meanCurve follows the chosen metric', () => {
+    const m = meanCurve([vitRun('a', 1, 0.5, 0.8, 100, 0.8), vitRun('a', 2, 0.5, 0.9, 100, 0.8)], 'val_top1');
+    expect(m[4]!.mean).toBeCloseTo(0.85, 12);
+    expect([m[4]!.lo, m[4]!.hi]).toEqual([0.8, 0.9]);
+    expect(meanCurve([linearRun('g', 1, 4, 2, 100)], 'val_top1')[0]!.mean).toBeNaN(); // GPT: no accuracy
+  });
+});
+
 describe('ablationDeltas', () => {
   // Per seed, ablation - sbld final losses: +0.10, +0.12, +0.11 -> mean 0.11, s.e. 0.00577: clearly worse.
   const runs: RunCurves[] = [];
@@ -251,6 +335,27 @@ describe('metrics.jsonl', () => {
     expect(c.skipped_fraction).toBeCloseTo(2 / 8, 12); // '11', '10', '01 11'
     expect(c.expected_kept).toBeCloseTo(2.5 / 3, 12);
   });
+  it('reads the ViT accuracies of eval lines and its test line', () => {
+    const vit = [
+      { step: 0, loss: 2.3, lr: 1e-3, ms: 800, tokens_per_s: 1, images_per_s: 1, layers: '11', expected_kept: 1 },
+      { type: 'eval', step: 0, val_loss: 2.2, val_top1: 0.25, val_top5: 0.7, val_images: 512, elapsed_s: 2 },
+      { step: 1, loss: 2.1, lr: 1e-3, ms: 700, tokens_per_s: 1, images_per_s: 1, layers: '10', expected_kept: 0.5 },
+      { type: 'eval', step: 1, val_loss: 2.0, val_top1: 0.3, val_top5: 0.75, val_images: 5000, elapsed_s: 5 },
+      { type: 'test', step: 1, test_loss: 2.05, test_top1: 0.29, test_top5: 0.74, test_images: 10000, ms: 20000 },
+      { type: 'summary', task: 'vit', steps: 2, wall_s: 5, skipped_fraction: 0.25, val_loss: 2.0, top1: 0.3, top5: 0.75, test_top1: 0.29, test_top5: 0.74 },
+    ]
+      .map((o) => JSON.stringify(o))
+      .join('\n');
+    const m = parseMetrics(vit);
+    expect(m.test?.test_top1).toBe(0.29);
+    const c = runCurves(m, 'pld', 1, 64 * 16);
+    expect(c.evals).toEqual([
+      { steps: 1, train_s: 0.8, val_loss: 2.2, val_top1: 0.25, val_top5: 0.7 },
+      { steps: 2, train_s: 1.5, val_loss: 2.0, val_top1: 0.3, val_top5: 0.75 },
+    ]);
+    expect(c.test).toEqual({ loss: 2.05, top1: 0.29, top5: 0.74 });
+    expect(runCurves(parseMetrics(text), 'none', 1, 100).test).toBeNull(); // GPT: no test line
+  });
   it('names the line of bad JSON', () => {
     expect(() => parseMetrics('{}\n{oops', 'm.jsonl')).toThrow(/m\.jsonl:2: not JSON/);
   });
@@ -285,6 +390,17 @@ describe('the run plan', () => {
     expect(strip(runs[0]!.cfg)).toEqual(strip(runs[2]!.cfg));
     expect(runs[2]!.cfg.drop).toMatchObject({ policy: 'sbld', qMax: 0.4 }); // shared --drop-* flags pass through
     expect(runs[3]!.cfg.out).toBe('/tmp/cmp/runs/pld/seed-1338');
+  });
+  it('plans ViT runs through resolveVitConfig, same config per seed except drop', () => {
+    const vit = resolveVitConfig({}, { preset: 'tiny', steps: 40, out: '/tmp/x', drop: { policy: 'none' } });
+    const runs = planRuns(vit, planVariants(['none', 'sbld'], false, vit), 1, '/tmp/cmp');
+    expect(runs.map((r) => [r.cfg.task, r.cfg.seqLen, r.cfg.drop.policy])).toEqual([
+      ['vit', 16, 'none'],
+      ['vit', 16, 'sbld'],
+    ]);
+    const strip = (c: (typeof runs)[0]['cfg']) => ({ ...c, drop: undefined, out: undefined });
+    expect(strip(runs[0]!.cfg)).toEqual(strip(runs[1]!.cfg));
+    expect(runs[1]!.cfg).toMatchObject({ patchSize: 7, sampleTokens: 0, lr: vit.lr });
   });
   it('ablations add sbld and one switch each', () => {
     const vs = planVariants(['none'], true, base);
@@ -327,11 +443,37 @@ describe('the up-front estimate', () => {
   });
 });
 
+describe('the up-front estimate, --task vit', () => {
+  const deep = (drop: object, steps = 100, evalEvery = steps) => resolveVitConfig({}, { preset: 'deep', steps, evalEvery, out: '/tmp/x', drop });
+  // Deep: 12 layers, B64; 5000 validation images (1/12 of 60000), 10000 test images; forward of 64 images 0.43 s.
+  const perImage = VIT_DEEP_COSTS.evalBatch_s / 64;
+  it('is start + steps + the last evaluation (whole validation split) + the test set for one evaluation', () => {
+    expect(estimateRunSeconds(deep({ policy: 'none' }))).toBeCloseTo(VIT_DEEP_COSTS.start_s + 100 * VIT_DEEP_COSTS.fullStep_s + perImage * 15000, 9);
+  });
+  it('adds periodic evaluations of evalBatches x B images and SBLD measurements of (L+1) x 4 batches', () => {
+    const none = estimateRunSeconds(deep({ policy: 'none' }));
+    expect(estimateRunSeconds(deep({ policy: 'none' }, 100, 25))).toBeCloseTo(none + 3 * perImage * 512, 9);
+    expect(estimateRunSeconds(deep({ policy: 'sbld' })) - estimateRunSeconds(deep({ policy: 'pld' }))).toBeCloseTo(13 * 4 * VIT_DEEP_COSTS.evalBatch_s, 6);
+  });
+  it('puts the default ViT comparison near 45 minutes', () => {
+    const base = deep({}, VIT_DEFAULT_STEPS, Math.round(VIT_DEFAULT_STEPS / EVALS_PER_RUN));
+    const total = planRuns(base, planVariants(['none', 'layerdrop', 'pld', 'sbld'], false, base), 1, '/tmp/x').reduce((a, r) => a + estimateRunSeconds(r.cfg), 0);
+    expect(total / 60).toBeGreaterThan(40);
+    expect(total / 60).toBeLessThan(50);
+  });
+});
+
 describe('charts', () => {
   it('render to SVG headless', async () => {
     const rows = meanCurve([linearRun('a', 1, 4, 2, 100)]).map((p) => ({ ...p, variant: 'a' }));
     const svg = await renderSvg(lossCurveSpec(rows, 'train_s', ['a'], 'title', 'sub', 4));
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('validation loss');
+  });
+  it('render accuracy curves with percent labels', async () => {
+    const rows = meanCurve([vitRun('a', 1, 0.5, 0.8, 100, 0.8)], 'val_top1').map((p) => ({ ...p, variant: 'a' }));
+    const svg = await renderSvg(accuracyCurveSpec(rows, 'steps', ['a'], 'title', ['sub', 'line 2'], 0.5, 'validation top-1 accuracy'));
+    expect(svg).toContain('validation top-1 accuracy');
+    expect(svg).toMatch(/>80\.0%</);
   });
 });

@@ -2,8 +2,9 @@
  * The numbers of `npm run bench -- compare`, as pure functions of the runs' curves (no GPU, no files), so
  * `test/compare.test.ts` checks them on synthetic curves: linear interpolation on an eval curve, the time at
  * which a curve first reaches a target loss, mean and standard error over seeds, the per-policy summary
- * (time to the baseline's final loss, loss at equal steps and equal wall time, layer-steps skipped), the
- * paired ablation-vs-SBLD differences, and markdown tables.
+ * (time to the baseline's final loss, loss at equal steps and equal wall time, layer-steps skipped; for the ViT
+ * also validation top-1/top-5 accuracy at equal steps and equal wall time and the test figures), the paired
+ * ablation-vs-SBLD differences, and markdown tables.
  *
  * Conventions. A curve is a list of points with increasing x (train seconds or steps) and the validation loss
  * as y. Between evaluations the loss is interpolated linearly; nothing is extrapolated before the first or after
@@ -19,6 +20,17 @@ export interface EvalPoint {
   /** Training wall time up to this eval, seconds: steps and sensitivity measurements, no evaluation time. */
   train_s: number;
   val_loss: number;
+  /** --task vit: validation top-1 / top-5 accuracy in [0, 1]; absent for GPT. */
+  val_top1?: number;
+  val_top5?: number;
+}
+
+/** --task vit: the test set's figures, evaluated once after the last step. */
+export interface TestFigures {
+  loss: number;
+  /** Accuracies in [0, 1]. */
+  top1: number;
+  top5: number;
 }
 
 /** What the analysis needs of one finished run. */
@@ -38,6 +50,8 @@ export interface RunCurves {
   expected_kept: number;
   /** Fraction of layer-steps (layer x micro-batch) actually skipped. */
   skipped_fraction: number;
+  /** --task vit: the test set after the last step; absent or null for GPT (or a ViT run without its test line). */
+  test?: TestFigures | null;
 }
 
 /** x -> y points of a curve, x increasing. */
@@ -111,6 +125,17 @@ export interface SeedResult {
   skipped_fraction: number;
   expected_kept: number;
   tokens_per_s: number;
+  /**
+   * --task vit, else null: validation top-1 / top-5 accuracy after the last step (equal steps), the same
+   * interpolated at `equal_time_s` (null when an eval lacks it), and the test set's top-1, top-5 and loss.
+   */
+  top1: number | null;
+  top5: number | null;
+  top1_at_equal_time: number | null;
+  top5_at_equal_time: number | null;
+  test_top1: number | null;
+  test_top5: number | null;
+  test_loss: number | null;
 }
 
 /** One variant's figures over seeds. */
@@ -128,10 +153,36 @@ export interface VariantSummary {
   skipped_fraction: Stat;
   expected_kept: Stat;
   tokens_per_s: Stat;
+  /** --task vit: over seeds, as in SeedResult (n = 0 for GPT). */
+  top1: Stat;
+  top5: Stat;
+  top1_at_equal_time: Stat;
+  top5_at_equal_time: Stat;
+  test_top1: Stat;
+  test_top5: Stat;
+  test_loss: Stat;
 }
 
-const curveOf = (r: RunCurves, x: 'train_s' | 'steps'): Point[] => r.evals.map((e) => ({ x: e[x], y: e.val_loss }));
+/** What an eval curve plots: the validation loss or (ViT) an accuracy. */
+export type EvalMetric = 'val_loss' | 'val_top1' | 'val_top5';
+
+const curveOf = (r: RunCurves, x: 'train_s' | 'steps', y: EvalMetric = 'val_loss'): Point[] => r.evals.map((e) => ({ x: e[x], y: e[y] ?? NaN }));
 const lastLoss = (r: RunCurves): number => r.evals[r.evals.length - 1]?.val_loss ?? NaN;
+
+/** The last eval's accuracy, null when the run has none (GPT). */
+function lastAccuracy(r: RunCurves, y: 'val_top1' | 'val_top5'): number | null {
+  return r.evals[r.evals.length - 1]?.[y] ?? null;
+}
+
+/**
+ * An accuracy interpolated on the train-seconds curve at `t`; null for GPT (no eval has it) or when some eval
+ * lacks it (no interpolation across a hole) or `t` is outside the curve.
+ */
+function accuracyAt(r: RunCurves, y: 'val_top1' | 'val_top5', t: number): number | null {
+  if (r.evals.length === 0 || r.evals.some((e) => e[y] === undefined)) return null;
+  const v = interpolate(curveOf(r, 'train_s', y), t);
+  return Number.isFinite(v) ? v : null;
+}
 
 /**
  * Per-variant summary, variants in the order first seen in `runs`. Per seed: the target is the baseline's final
@@ -161,6 +212,13 @@ export function summarize(runs: readonly RunCurves[], baseline: string): Variant
         skipped_fraction: r.skipped_fraction,
         expected_kept: r.expected_kept,
         tokens_per_s: r.tokens_per_s,
+        top1: lastAccuracy(r, 'val_top1'),
+        top5: lastAccuracy(r, 'val_top5'),
+        top1_at_equal_time: accuracyAt(r, 'val_top1', equalTime),
+        top5_at_equal_time: accuracyAt(r, 'val_top5', equalTime),
+        test_top1: r.test?.top1 ?? null,
+        test_top5: r.test?.top5 ?? null,
+        test_loss: r.test?.loss ?? null,
       };
       perSeed.set(r.variant, [...(perSeed.get(r.variant) ?? []), res]);
     }
@@ -182,8 +240,20 @@ export function summarize(runs: readonly RunCurves[], baseline: string): Variant
       skipped_fraction: stat((s) => s.skipped_fraction),
       expected_kept: stat((s) => s.expected_kept),
       tokens_per_s: stat((s) => s.tokens_per_s),
+      top1: stat((s) => s.top1),
+      top5: stat((s) => s.top5),
+      top1_at_equal_time: stat((s) => s.top1_at_equal_time),
+      top5_at_equal_time: stat((s) => s.top5_at_equal_time),
+      test_top1: stat((s) => s.test_top1),
+      test_top5: stat((s) => s.test_top5),
+      test_loss: stat((s) => s.test_loss),
     };
   });
+}
+
+/** True when some variant has validation accuracies (a ViT comparison); the report then adds them. */
+export function hasAccuracy(summaries: readonly VariantSummary[]): boolean {
+  return summaries.some((s) => s.top1.n > 0);
 }
 
 /** An ablation against full SBLD: per-seed paired differences (ablation - sbld), averaged. */
@@ -262,6 +332,12 @@ export function fmtStat(s: Stat, digits: number, signed = false): string {
   return Number.isFinite(s.stderr) ? `${m} ± ${s.stderr.toFixed(digits)}` : m;
 }
 
+/** A fraction as a percentage: "83.25 ± 0.40%" (the s.e. scaled alike), "—" when there is no value. */
+export function fmtPct(s: Stat, digits: number): string {
+  const v = fmtStat({ ...s, mean: 100 * s.mean, stderr: 100 * s.stderr }, digits);
+  return v === '—' ? v : v + '%';
+}
+
 /** Time to target over seeds: 'never', the mean ± s.e., and '(k/K seeds)' when only some seeds reached it. */
 export function fmtReached(s: Stat, reached: number, seeds: number, digits: number): string {
   if (reached === 0) return 'never';
@@ -299,10 +375,39 @@ export function summaryTable(summaries: readonly VariantSummary[], baseline: str
       fmtReached(s.time_ratio_vs_baseline, s.reached, K, 3),
       fmtStat(s.final_val_loss, 4),
       fmtStat(s.val_loss_at_equal_time, 4),
-      fmtStat({ ...s.skipped_fraction, mean: 100 * s.skipped_fraction.mean, stderr: 100 * s.skipped_fraction.stderr }, 1) + '%',
+      fmtPct(s.skipped_fraction, 1),
       fmtStat(s.tokens_per_s, 0),
     ];
   });
+  return markdownTable(headers, rows);
+}
+
+/**
+ * The ViT's accuracy table, beside the main one: per variant the validation top-1 and top-5 after the last step
+ * (equal steps) and interpolated at the seed's equal wall time, then the test set's top-1, top-5 and loss.
+ * A separate table rather than more columns in the main one, which already has eight.
+ */
+export function accuracyTable(summaries: readonly VariantSummary[]): string {
+  const headers = [
+    'policy',
+    'val top-1, equal steps',
+    'val top-5, equal steps',
+    'val top-1, equal wall time',
+    'val top-5, equal wall time',
+    'test top-1',
+    'test top-5',
+    'test loss',
+  ];
+  const rows = summaries.map((s) => [
+    s.policy,
+    fmtPct(s.top1, 2),
+    fmtPct(s.top5, 2),
+    fmtPct(s.top1_at_equal_time, 2),
+    fmtPct(s.top5_at_equal_time, 2),
+    fmtPct(s.test_top1, 2),
+    fmtPct(s.test_top5, 2),
+    fmtStat(s.test_loss, 4),
+  ]);
   return markdownTable(headers, rows);
 }
 
@@ -323,12 +428,13 @@ export interface MeanCurvePoint {
   hi: number;
 }
 
-export function meanCurve(runs: readonly RunCurves[]): MeanCurvePoint[] {
+/** Mean over seeds of `y` (validation loss by default, or a ViT accuracy: NaN where an eval lacks it). */
+export function meanCurve(runs: readonly RunCurves[], y: EvalMetric = 'val_loss'): MeanCurvePoint[] {
   const n = Math.min(...runs.map((r) => r.evals.length));
   const out: MeanCurvePoint[] = [];
   for (let i = 0; i < n; i++) {
     const pts = runs.map((r) => r.evals[i]!);
-    const ys = pts.map((p) => p.val_loss);
+    const ys = pts.map((p) => p[y] ?? NaN);
     out.push({
       steps: pts[0]!.steps,
       train_s: pts.reduce((a, p) => a + p.train_s, 0) / pts.length,

@@ -37,17 +37,21 @@ export interface CurveRow extends MeanCurvePoint {
   variant: string;
 }
 
+/** The y axis of an eval-curve plot: its title, the zoomed domain, and a d3 number format for its labels. */
+interface CurveAxis {
+  title: string;
+  domain: [number, number];
+  format?: string;
+}
+
 /**
- * Validation loss against `x` (train seconds or steps): per variant the mean over seeds as a line with points,
- * and the min–max band over seeds. The y axis is zoomed to [lowest band, `yMax`] (the early, steep part of the
- * curves is clipped) so the differences at the end are readable.
+ * An eval metric against `x` (train seconds or steps): per variant the mean over seeds as a line with points,
+ * and the min–max band over seeds, the y axis zoomed to `y.domain`; marks outside it are clipped.
  */
-export function lossCurveSpec(rows: readonly CurveRow[], x: 'train_s' | 'steps', variants: readonly string[], title: string, subtitle: string, yMax: number): TopLevelSpec {
-  const yMin = Math.min(...rows.map((r) => r.lo));
-  const pad = (yMax - yMin) * 0.03;
-  const domain = [yMin - pad, yMax];
+function curveSpec(rows: readonly CurveRow[], x: 'train_s' | 'steps', variants: readonly string[], title: string, subtitle: string | string[], y: CurveAxis): TopLevelSpec {
   const xTitle = x === 'train_s' ? 'training wall time, s (steps + sensitivity measurement; no evaluation)' : 'optimizer steps';
   const color = { field: 'variant', type: 'nominal' as const, scale: colorScale(variants), sort: [...variants], title: 'policy' };
+  const axis = y.format ? { format: y.format } : {};
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: title, subtitle },
@@ -60,7 +64,7 @@ export function lossCurveSpec(rows: readonly CurveRow[], x: 'train_s' | 'steps',
       {
         mark: { type: 'area', opacity: 0.18, clip: true },
         encoding: {
-          y: { field: 'lo', type: 'quantitative', scale: { domain, zero: false }, title: 'validation loss, nats/token' },
+          y: { field: 'lo', type: 'quantitative', scale: { domain: y.domain, zero: false }, title: y.title, axis },
           y2: { field: 'hi' },
           color,
         },
@@ -71,6 +75,35 @@ export function lossCurveSpec(rows: readonly CurveRow[], x: 'train_s' | 'steps',
       },
     ],
   };
+}
+
+/**
+ * Validation loss against `x` (train seconds or steps): per variant the mean over seeds as a line with points,
+ * and the min–max band over seeds. The y axis is zoomed to [lowest band, `yMax`] (the early, steep part of the
+ * curves is clipped) so the differences at the end are readable. `yTitle` names the loss's unit.
+ */
+export function lossCurveSpec(
+  rows: readonly CurveRow[],
+  x: 'train_s' | 'steps',
+  variants: readonly string[],
+  title: string,
+  subtitle: string | string[],
+  yMax: number,
+  yTitle = 'validation loss, nats/token',
+): TopLevelSpec {
+  const yMin = Math.min(...rows.map((r) => r.lo));
+  const pad = (yMax - yMin) * 0.03;
+  return curveSpec(rows, x, variants, title, subtitle, { title: yTitle, domain: [yMin - pad, yMax] });
+}
+
+/**
+ * Validation accuracy (a fraction, labelled in percent) against `x`, drawn as `lossCurveSpec` but zoomed from
+ * below: [`yMin`, highest band] (the low, steep start is clipped), never above 100%.
+ */
+export function accuracyCurveSpec(rows: readonly CurveRow[], x: 'train_s' | 'steps', variants: readonly string[], title: string, subtitle: string | string[], yMin: number, yTitle: string): TopLevelSpec {
+  const yMax = Math.max(...rows.map((r) => r.hi));
+  const pad = (yMax - yMin) * 0.03;
+  return curveSpec(rows, x, variants, title, subtitle, { title: yTitle, domain: [yMin, Math.min(1, yMax + pad)], format: '.1%' });
 }
 
 export interface ThroughputRow {

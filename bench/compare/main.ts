@@ -1,19 +1,22 @@
 /**
- * `npm run bench -- compare [--preset deep] [--steps N] [--seeds K] [--policies none,layerdrop,pld,sbld]
+ * `npm run bench -- compare [--task gpt|vit] [--preset deep] [--steps N] [--seeds K] [--policies none,layerdrop,pld,sbld]
  * [--ablations] [--out DIR] [--reuse] [--plain] [--quick] [--json] [any training flag]`, or directly
  * `npx tsx bench/compare/main.ts [options]`: trains each layer-dropping policy on the same model, data order,
  * learning-rate schedule and seeds (PLD and SBLD at equal expected compute: SBLD's ρ_peak 'match_pld'),
  * evaluates validation loss every --eval-every steps, and writes DIR/report.md, DIR/results.json and SVG plots
  * (see report.ts). Runs go one after another, seeds outermost; each run's folder is DIR/runs/<policy>/seed-<s>/.
+ * `--task vit` trains the ViT on Fashion-MNIST instead (`runVitTraining`, with --patch-size and --augment): the
+ * same report, plus validation top-1/top-5 accuracy and the test set's figures.
  *
  * Training flags (src/cli/options.ts) pass through to every run; `--drop-*` flags apply to every run (the
  * variant's own settings win), `--drop`/`--drop-policy` are refused (use --policies). `--seed S` is the first
  * seed; the K seeds are S..S+K-1. `--out` is the comparison folder. Defaults differ from `npm start`: preset
- * deep, DEFAULT_STEPS steps, an evaluation every steps/EVALS_PER_RUN steps, checkpoints only at the end, no
- * text sample.
+ * deep, DEFAULT_STEPS (GPT) or VIT_DEFAULT_STEPS (ViT) steps, an evaluation every steps/EVALS_PER_RUN steps,
+ * checkpoints only at the end, no text sample.
  *
- * Cost: about DEFAULT_STEPS x (the four policies' step times) plus evaluations; the default is sized to about
- * 45 minutes for one seed on 2 CPU cores under lavapipe (see DEFAULT_STEPS). --ablations adds 8 runs per seed.
+ * Cost: about the default steps x (the four policies' step times) plus evaluations; either default is sized to
+ * about 45 minutes for one seed on 2 CPU cores under lavapipe (see DEFAULT_STEPS, VIT_DEFAULT_STEPS). --ablations
+ * adds 8 runs per seed.
  * The progress line shows the running run and ETAs for it and for the whole comparison.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -22,10 +25,12 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolveDropConfig } from '../../src/drop/config.js';
-import { addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
+import { addTaskOptions, addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
 import { ConfigError, readConfigFile, type TrainConfig } from '../../src/train/config.js';
-import { runTraining } from '../../src/train/run.js';
-import { markdownTable, fmtStat } from './analysis.js';
+import { runTraining, type RunSummary } from '../../src/train/run.js';
+import { isVitConfig } from '../../src/vit/config.js';
+import { runVitTraining, type VitRunSummary } from '../../src/vit/run.js';
+import { fmtPct, fmtStat, hasAccuracy, markdownTable } from './analysis.js';
 import { parseMetrics, runCurves, type Metrics } from './metrics.js';
 import { CompareProgress, fmtDuration } from './progress.js';
 import { writeReport, type CompletedRun } from './report.js';
@@ -41,6 +46,16 @@ import { estimateRunSeconds, parsePolicies, planRuns, planVariants, type Planned
  * (a faster matmul is expected to halve them), raise this in proportion.
  */
 export const DEFAULT_STEPS = 350;
+/**
+ * `--task vit`'s default steps: about 45 minutes for the four policies, one seed, the ViT's preset deep (L12 C64,
+ * 7x7 patches, B64), measured on this 2-core machine (VIT_DEEP_COSTS in runs.ts): a full-depth step 2.1 s, a
+ * forward of 64 images 0.43 s. Per run, besides its steps, the evaluations cost more than GPT's: 13 periodic ones
+ * of 512 images (45 s), the last on the whole validation split of 5000 images (34 s) and the test set of 10000
+ * after training (68 s), about 150 s in all; SBLD's skip_loss measurement 22 s; engine start and data 5 s. So
+ * 300 steps: 300 x 2.1 s x (1 + 0.80 + 0.78 + 0.78) = 35 min, plus 4 x 150 s of evaluation 10 min and the
+ * measurement and starts 0.7 min: about 46 min. Raise it in proportion when steps get faster.
+ */
+export const VIT_DEFAULT_STEPS = 300;
 /**
  * Evaluations per run when --eval-every is not given (the last lands on the final step). Each costs about 2.4
  * full-depth steps at preset deep, so 14 keep them near 10% of the comparison's time.
@@ -63,7 +78,8 @@ function positiveInt(name: string) {
 function baseConfig(o: Record<string, unknown>, out: string): TrainConfig {
   const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
   const fileKeys = file as Record<string, unknown>;
-  const steps = (o.steps ?? file.steps ?? (o.quick ? QUICK_STEPS : DEFAULT_STEPS)) as number;
+  const vit = (o.task ?? file.task) === 'vit';
+  const steps = (o.steps ?? file.steps ?? (o.quick ? QUICK_STEPS : vit ? VIT_DEFAULT_STEPS : DEFAULT_STEPS)) as number;
   const defaults: Record<string, unknown> = {
     preset: o.quick ? 'tiny' : 'deep',
     steps,
@@ -90,11 +106,14 @@ function reusable(cfg: TrainConfig): Metrics | null {
 }
 
 export async function compareMain(argv: string[]): Promise<void> {
-  const program = addTrainingOptions(
-    new Command('compare').description(
-      'Train every layer-dropping policy with the same model, data order, schedule and seeds; write report.md, results.json and SVG plots. ' +
-        `Defaults: --preset deep --steps ${DEFAULT_STEPS} (about 45 min for one seed on 2 idle cores), an evaluation every steps/${EVALS_PER_RUN}, ` +
-        `--out ${DEFAULT_OUT}.`,
+  const program = addTaskOptions(
+    addTrainingOptions(
+      new Command('compare').description(
+        'Train every layer-dropping policy with the same model, data order, schedule and seeds; write report.md, results.json and SVG plots ' +
+          '(--task vit: the ViT on Fashion-MNIST, with top-1/top-5 accuracy beside the loss). ' +
+          `Defaults: --preset deep --steps ${DEFAULT_STEPS} (--task vit: ${VIT_DEFAULT_STEPS}; about 45 min for one seed on 2 idle cores), ` +
+          `an evaluation every steps/${EVALS_PER_RUN}, --out ${DEFAULT_OUT}.`,
+      ),
     ),
   )
     .option('--seeds <k>', 'seeds per policy: --seed, --seed + 1, ...', positiveInt('--seeds'), 1)
@@ -122,9 +141,10 @@ export async function compareMain(argv: string[]): Promise<void> {
 
   mkdirSync(out, { recursive: true });
   const sbld = resolveDropConfig({ ...base.drop, policy: 'sbld' }, { nLayer: base.n_layer, totalSteps: base.steps });
+  const vit = isVitConfig(base);
   console.log(
-    `compare: ${variants.length} variant(s) × ${K} seed(s) = ${planned.length} runs of ${base.steps} steps, preset ${base.preset} ` +
-      `(L${base.n_layer} C${base.n_embd} T${base.seqLen} B${base.batchSize}), eval every ${base.evalEvery} steps -> ${out}`,
+    `compare: ${variants.length} variant(s) × ${K} seed(s) = ${planned.length} runs of ${base.steps} steps, ${vit ? 'ViT ' : ''}preset ${base.preset} ` +
+      `(L${base.n_layer} C${base.n_embd} T${base.seqLen}${vit ? ` P${base.patchSize}` : ''} B${base.batchSize}), eval every ${base.evalEvery} steps -> ${out}`,
   );
   console.log(
     `equal compute: SBLD rho_peak = ${sbld.rhoPeak.toFixed(4)} (${sbld.rhoPeakSource}` +
@@ -134,7 +154,7 @@ export async function compareMain(argv: string[]): Promise<void> {
   const estimates = planned.map((p) => estimateRunSeconds(p.cfg));
   console.log(
     `baseline for time-to-loss: ${baseline}. Estimate on an idle 2-core machine: ${fmtDuration(estimates.reduce((a, b) => a + b, 0))} ` +
-      `(rough: DEEP_COSTS scaled to this model); the ETA follows the measured pace`,
+      `(rough: ${vit ? 'VIT_DEEP_COSTS' : 'DEEP_COSTS'} scaled to this model${vit ? ', the test set included' : ''}); the ETA follows the measured pace`,
   );
 
   const progress = new CompareProgress(
@@ -166,15 +186,18 @@ export async function compareMain(argv: string[]): Promise<void> {
     const t0 = performance.now();
     progress.startRun(info);
     try {
-      const s = await runTraining(p.cfg, { quiet: true });
+      // The same run for either task: the ViT's metrics.jsonl has GPT's step, eval and sensitivity lines.
+      const v: VitRunSummary | null = isVitConfig(p.cfg) ? await runVitTraining(p.cfg, { quiet: true }) : null;
+      const s: RunSummary = v ?? (await runTraining(p.cfg, { quiet: true }));
       const total = (performance.now() - t0) / 1000;
       adapter ||= s.adapter;
       const metrics = parseMetrics(readFileSync(info.metricsPath, 'utf8'), info.metricsPath);
       const c = finish(p, metrics, total, [load0, loadavg()[0]!], false);
       writeFileSync(join(p.cfg.out, STAMP), JSON.stringify(p.cfg, null, 2) + '\n');
+      const acc = v ? `, val top-1 ${pct(v.top1)}, test top-1 ${v.test_top1 === null ? '—' : pct(v.test_top1)} (test ${v.test_s.toFixed(0)} s)` : '';
       progress.endRun(
         total,
-        `done in ${fmtDuration(total)}: train ${c.train_s.toFixed(1)} s, val loss ${s.val_loss.toFixed(4)}, ` +
+        `done in ${fmtDuration(total)}: train ${c.train_s.toFixed(1)} s, val loss ${s.val_loss.toFixed(4)}${acc}, ` +
           `${(100 * c.skipped_fraction).toFixed(1)}% of layer-steps skipped, ${Math.round(c.tokens_per_s)} tokens/s`,
       );
     } catch (err) {
@@ -188,20 +211,26 @@ export async function compareMain(argv: string[]): Promise<void> {
 
   const r = await writeReport({ out, command, started, finished: new Date(), adapter, base, variants, seeds, baseline, runs: done, failed });
   console.log('');
+  const accuracy = hasAccuracy(r.summaries);
   console.log(
     markdownTable(
-      ['policy', 'wall s', `time to ${baseline} loss, s`, 'final val loss', 'skipped'],
+      ['policy', 'wall s', `time to ${baseline} loss, s`, 'final val loss', ...(accuracy ? ['val top-1', 'val top-1, equal time', 'test top-1', 'test top-5'] : []), 'skipped'],
       r.summaries.map((s) => [
         s.policy,
         fmtStat(s.wall_s, 1),
         s.reached === 0 ? 'never' : fmtStat(s.time_to_baseline_loss_s, 1) + (s.reached < s.seeds.length ? ` (${s.reached}/${s.seeds.length})` : ''),
         fmtStat(s.final_val_loss, 4),
+        ...(accuracy ? [fmtPct(s.top1, 2), fmtPct(s.top1_at_equal_time, 2), fmtPct(s.test_top1, 2), fmtPct(s.test_top5, 2)] : []),
         `${(100 * s.skipped_fraction.mean).toFixed(1)}%`,
       ]),
     ),
   );
   console.log(`written: ${r.files.map((f) => join(out, f)).join(', ')}`);
   if (o.json) for (const p of r.results.policies) console.log(JSON.stringify({ ...p, per_seed: undefined }));
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

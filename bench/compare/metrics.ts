@@ -1,7 +1,9 @@
 /**
- * Reading one run's `metrics.jsonl` (written by `runTraining`, src/train/run.ts) into what the comparison
- * needs: the eval curve against steps and against training wall time, the run's totals, and SBLD's keep
- * probabilities per step rebuilt from its sensitivity lines.
+ * Reading one run's `metrics.jsonl` (written by `runTraining`, src/train/run.ts, or `runVitTraining`,
+ * src/vit/run.ts: the same step, eval and sensitivity lines, the ViT's evals adding `val_top1`/`val_top5` and a
+ * final `test` line) into what the comparison needs: the eval curve against steps and against training wall
+ * time, the run's totals and test figures, and SBLD's keep probabilities per step rebuilt from its sensitivity
+ * lines.
  *
  * Training wall time is the sum of the per-step `ms` up to a step: each step's time runs from before SBLD's
  * sensitivity measurement (when one is due) to after the loss readback, so measurements count, while the
@@ -28,6 +30,20 @@ export interface EvalLine {
   step: number;
   val_loss: number;
   elapsed_s: number;
+  /** --task vit: validation top-1 / top-5 accuracy in [0, 1]. */
+  val_top1?: number;
+  val_top5?: number;
+}
+
+/** --task vit: the test set, evaluated once after the last step (its time is not training time). */
+export interface TestLine {
+  type: 'test';
+  step: number;
+  test_loss: number;
+  test_top1: number;
+  test_top5: number;
+  test_images: number;
+  ms: number;
 }
 
 export interface SensitivityLine {
@@ -46,18 +62,25 @@ export interface SummaryLine {
   wall_s: number;
   skipped_fraction: number;
   val_loss: number;
+  /** --task vit: accuracies on the whole validation split at the end, and on the test set (null if not run). */
+  top1?: number;
+  top5?: number;
+  test_top1?: number | null;
+  test_top5?: number | null;
 }
 
 export interface Metrics {
   steps: StepLine[];
   evals: EvalLine[];
   sensitivity: SensitivityLine[];
+  /** --task vit only; null for GPT. */
+  test: TestLine | null;
   summary: SummaryLine | null;
 }
 
 /** Splits metrics.jsonl text by line type. Throws naming the line number on bad JSON. */
 export function parseMetrics(text: string, source = 'metrics.jsonl'): Metrics {
-  const m: Metrics = { steps: [], evals: [], sensitivity: [], summary: null };
+  const m: Metrics = { steps: [], evals: [], sensitivity: [], test: null, summary: null };
   text.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     let o: { type?: string };
@@ -69,16 +92,18 @@ export function parseMetrics(text: string, source = 'metrics.jsonl'): Metrics {
     if (o.type === undefined) m.steps.push(o as StepLine);
     else if (o.type === 'eval') m.evals.push(o as EvalLine);
     else if (o.type === 'sensitivity') m.sensitivity.push(o as SensitivityLine);
+    else if (o.type === 'test') m.test = o as TestLine;
     else if (o.type === 'summary') m.summary = o as SummaryLine;
   });
   return m;
 }
 
 /**
- * RunCurves of one run: evals with the training wall time at each (cumulative step ms), tokens/s over the
- * step time without sensitivity measurements (what skipping saves per step; the measurements stay in the wall
- * times), mean expected_kept, and the skipped fraction counted from the logged layer bit strings.
- * `tokensPerStep` = B·T·gradAccum.
+ * RunCurves of one run: evals with the training wall time at each (cumulative step ms) and, for the ViT, their
+ * top-1/top-5 accuracies; tokens/s over the step time without sensitivity measurements (what skipping saves per
+ * step; the measurements stay in the wall times), mean expected_kept, the skipped fraction counted from the
+ * logged layer bit strings, and the test line's figures (null for GPT). `tokensPerStep` = B·T·gradAccum (patch
+ * tokens for the ViT).
  */
 export function runCurves(m: Metrics, variant: string, seed: number, tokensPerStep: number): RunCurves {
   const cum: number[] = [];
@@ -87,7 +112,12 @@ export function runCurves(m: Metrics, variant: string, seed: number, tokensPerSt
     total += s.ms;
     cum[s.step] = total / 1000;
   }
-  const evals: EvalPoint[] = m.evals.map((e) => ({ steps: e.step + 1, train_s: cum[e.step] ?? NaN, val_loss: e.val_loss }));
+  const evals: EvalPoint[] = m.evals.map((e) => {
+    const p: EvalPoint = { steps: e.step + 1, train_s: cum[e.step] ?? NaN, val_loss: e.val_loss };
+    if (e.val_top1 !== undefined) p.val_top1 = e.val_top1;
+    if (e.val_top5 !== undefined) p.val_top5 = e.val_top5;
+    return p;
+  });
   let bits = 0;
   let zeros = 0;
   for (const s of m.steps) {
@@ -105,6 +135,7 @@ export function runCurves(m: Metrics, variant: string, seed: number, tokensPerSt
     tokens_per_s: (m.steps.length * tokensPerStep) / Math.max(1e-9, (total - measureMs) / 1000),
     expected_kept: m.steps.reduce((a, s) => a + s.expected_kept, 0) / Math.max(1, m.steps.length),
     skipped_fraction: bits ? zeros / bits : 0,
+    test: m.test ? { loss: m.test.test_loss, top1: m.test.test_top1, top5: m.test.test_top5 } : null,
   };
 }
 

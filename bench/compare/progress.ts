@@ -1,8 +1,8 @@
 /**
  * The comparison's progress display. Runs go in sequence with `runTraining(cfg, { quiet: true })`, so this
  * follows each run through its `metrics.jsonl` (read as it grows, once a second: the step loop awaits the GPU
- * every step, so the timer gets its turn) and shows which run is going, its step, its last validation loss,
- * and ETAs for the run and for the whole comparison. On a TTY a cli-progress bar; otherwise one line per
+ * every step, so the timer gets its turn) and shows which run is going, its step, its last validation loss
+ * (and top-1 accuracy for the ViT), and ETAs for the run and for the whole comparison. On a TTY a cli-progress bar; otherwise one line per
  * evaluation plus a line as each run starts and ends.
  *
  * ETA: every run has an idle-machine estimate (`estimateRunSeconds`); the ratio of the time actually spent to
@@ -121,7 +121,7 @@ export class CompareProgress {
   private poll(): void {
     if (!this.tail || !this.run) return;
     for (const line of this.tail.read()) {
-      let o: { type?: string; step?: number; val_loss?: number };
+      let o: { type?: string; step?: number; val_loss?: number; val_top1?: number };
       try {
         o = JSON.parse(line) as typeof o;
       } catch {
@@ -129,7 +129,7 @@ export class CompareProgress {
       }
       if (o.type === undefined && o.step !== undefined) this.done = o.step + 1;
       if (o.type === 'eval' && o.val_loss !== undefined) {
-        this.val = o.val_loss.toFixed(4);
+        this.val = o.val_loss.toFixed(4) + (o.val_top1 !== undefined ? `, top-1 ${(100 * o.val_top1).toFixed(1)}%` : '');
         if (this.plain) {
           const e = this.eta();
           console.log(`${this.label()}: step ${o.step! + 1}/${this.run.steps}, val loss ${this.val} | run ETA ${fmtDuration(e.run)} | all ETA ${fmtDuration(e.all)}`);

@@ -1,27 +1,32 @@
 /**
  * Writes the comparison's outputs into its folder: `report.md` (setup, the equal-compute figure, the main
- * table, the plots, SBLD's keep probabilities and sensitivities, the ablations and what they say), `results.json`
- * (the same numbers, per policy and per seed) and the SVG plots. Numbers come from `analysis.ts`; this file only
- * arranges them.
+ * table, for the ViT the accuracy table, the plots, SBLD's keep probabilities and sensitivities, the ablations
+ * and what they say), `results.json` (the same numbers, per policy and per seed) and the SVG plots. Numbers come
+ * from `analysis.ts`; this file only arranges them.
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { resolveDropConfig, type ResolvedDropConfig } from '../../src/drop/config.js';
 import type { TrainConfig } from '../../src/train/config.js';
+import { isVitConfig, VIT_IMAGE_SIZE } from '../../src/vit/config.js';
+import { VAL_FRACTION } from '../../src/vit/data.js';
 import {
   ablationDeltas,
   ablationTable,
+  accuracyTable,
+  hasAccuracy,
   isClear,
   meanCurve,
   summarize,
   summaryTable,
   type AblationDelta,
+  type EvalMetric,
   type RunCurves,
   type Stat,
   type VariantSummary,
 } from './analysis.js';
-import { keepHeatmapSpec, lossCurveSpec, renderSvg, sensitivitySpec, throughputSpec, type CurveRow, type KeepCell, type SensitivityRow } from './charts.js';
+import { accuracyCurveSpec, keepHeatmapSpec, lossCurveSpec, renderSvg, sensitivitySpec, throughputSpec, type CurveRow, type KeepCell, type SensitivityRow } from './charts.js';
 import { keepHistoryMismatch, sbldKeepHistory, type Metrics } from './metrics.js';
 import type { PlannedRun, Variant } from './runs.js';
 
@@ -29,7 +34,7 @@ export interface CompletedRun {
   planned: PlannedRun;
   metrics: Metrics;
   curves: RunCurves;
-  /** Wall time of the whole runTraining call (engine start, evals, checkpoint included), s. */
+  /** Wall time of the whole runTraining / runVitTraining call (engine start, evals, test, checkpoint included), s. */
   total_s: number;
   /** 1-minute load average of the machine at the start and end of the run. */
   load: [number, number];
@@ -71,6 +76,7 @@ function resultsJson(inp: ReportInput, summaries: readonly VariantSummary[], del
       adapter: inp.adapter,
       cpus: availableParallelism(),
       // Shared settings; each run's policy and switches are under policies[].drop.
+      task: isVitConfig(inp.base) ? 'vit' : 'gpt',
       config: { ...inp.base, out: inp.out, drop: { ...inp.base.drop, policy: undefined } },
       seeds: inp.seeds,
       baseline: inp.baseline,
@@ -94,6 +100,14 @@ function resultsJson(inp: ReportInput, summaries: readonly VariantSummary[], del
         ...stat('skipped_fraction', s.skipped_fraction),
         ...stat('expected_kept', s.expected_kept),
         ...stat('tokens_per_s', s.tokens_per_s),
+        // --task vit (null for GPT): validation accuracy after the last step and at equal wall time, the test set.
+        ...stat('top1', s.top1),
+        ...stat('top5', s.top5),
+        ...stat('top1_at_equal_time', s.top1_at_equal_time),
+        ...stat('top5_at_equal_time', s.top5_at_equal_time),
+        ...stat('test_top1', s.test_top1),
+        ...stat('test_top5', s.test_top5),
+        ...stat('test_loss', s.test_loss),
         per_seed: s.per_seed,
       };
     }),
@@ -116,22 +130,27 @@ function resultsJson(inp: ReportInput, summaries: readonly VariantSummary[], del
       load_avg_1m: r.load,
       reused: r.reused,
       evals: r.curves.evals,
+      test: r.curves.test ?? null,
     })),
     failed: inp.failed,
   };
 }
 
-/** Mean-curve rows of the given variants for the loss plots, and the y cap that clips the steep start. */
-function curveRows(inp: ReportInput, names: readonly string[]): { rows: CurveRow[]; yMax: number } {
+/**
+ * Mean-curve rows of `y` for the given variants, and the y limits that clip the steep start: `yMax` (the highest
+ * band after the first 20% of steps) for a loss, `yMin` (the lowest band there) for an accuracy.
+ */
+function curveRows(inp: ReportInput, names: readonly string[], y: EvalMetric = 'val_loss'): { rows: CurveRow[]; yMax: number; yMin: number } {
   const rows: CurveRow[] = [];
   for (const name of names) {
     const runs = inp.runs.filter((r) => r.planned.variant.name === name).map((r) => r.curves);
     if (runs.length === 0 || runs.some((r) => r.evals.length === 0)) continue;
-    for (const p of meanCurve(runs)) rows.push({ ...p, variant: name });
+    for (const p of meanCurve(runs, y)) if (Number.isFinite(p.mean)) rows.push({ ...p, variant: name });
   }
   const late = rows.filter((r) => r.steps >= 0.2 * inp.base.steps);
   const yMax = Math.max(...(late.length ? late : rows).map((r) => r.hi));
-  return { rows, yMax };
+  const yMin = Math.min(...(late.length ? late : rows).map((r) => r.lo));
+  return { rows, yMax, yMin };
 }
 
 async function writeSvg(out: string, name: string, spec: Parameters<typeof renderSvg>[0], files: string[]): Promise<void> {
@@ -183,17 +202,29 @@ export async function writeReport(inp: ReportInput): Promise<ReportOutput> {
   const ablNames = inp.variants.filter((v) => v.ablation).map((v) => v.name).filter((n) => names.includes(n));
   const K = inp.seeds.length;
   const spread = K > 1 ? `mean over ${K} seeds, band = min–max over seeds` : 'one seed';
+  const vit = isVitConfig(base);
+  const accuracy = hasAccuracy(summaries);
+  const lossUnit = vit ? 'validation loss, nats/image' : 'validation loss, nats/token';
+  // The ViT's last evaluation covers the whole validation split, the earlier ones its first evalBatches batches.
+  const vitEvalNote = vit ? `last point: the whole validation split; before it: the first ${base.evalBatches * base.batchSize} images` : null;
+  const sub = vitEvalNote ? [spread, vitEvalNote] : spread;
 
   // ---- plots
   const main = curveRows(inp, mainNames);
   if (main.rows.length) {
-    await writeSvg(out, 'val_loss_vs_time.svg', lossCurveSpec(main.rows, 'train_s', mainNames, 'Validation loss against training wall time', spread, main.yMax), files);
-    await writeSvg(out, 'val_loss_vs_steps.svg', lossCurveSpec(main.rows, 'steps', mainNames, 'Validation loss against optimizer steps', spread, main.yMax), files);
+    await writeSvg(out, 'val_loss_vs_time.svg', lossCurveSpec(main.rows, 'train_s', mainNames, 'Validation loss against training wall time', sub, main.yMax, lossUnit), files);
+    await writeSvg(out, 'val_loss_vs_steps.svg', lossCurveSpec(main.rows, 'steps', mainNames, 'Validation loss against optimizer steps', sub, main.yMax, lossUnit), files);
+  }
+  const top1 = accuracy ? curveRows(inp, mainNames, 'val_top1') : null;
+  if (top1?.rows.length) {
+    const yTitle = 'validation top-1 accuracy';
+    await writeSvg(out, 'val_top1_vs_time.svg', accuracyCurveSpec(top1.rows, 'train_s', mainNames, 'Validation top-1 accuracy against training wall time', sub, top1.yMin, yTitle), files);
+    await writeSvg(out, 'val_top1_vs_steps.svg', accuracyCurveSpec(top1.rows, 'steps', mainNames, 'Validation top-1 accuracy against optimizer steps', sub, top1.yMin, yTitle), files);
   }
   if (ablNames.length) {
     const abl = curveRows(inp, [...mainNames.filter((n) => n === inp.baseline || n === 'sbld' || n === 'pld'), ...ablNames]);
     const order = [...new Set(abl.rows.map((r) => r.variant))];
-    await writeSvg(out, 'val_loss_vs_time_ablations.svg', lossCurveSpec(abl.rows, 'train_s', order, 'Ablations: validation loss against training wall time', spread, abl.yMax), files);
+    await writeSvg(out, 'val_loss_vs_time_ablations.svg', lossCurveSpec(abl.rows, 'train_s', order, 'Ablations: validation loss against training wall time', sub, abl.yMax, lossUnit), files);
   }
   const tpRows = inp.runs.map((r) => ({ variant: r.planned.variant.name, seed: r.planned.seed, expected_kept: r.curves.expected_kept, tokens_per_s: r.curves.tokens_per_s }));
   const baseTps = summaries.find((s) => s.policy === inp.baseline)?.tokens_per_s.mean ?? NaN;
@@ -267,12 +298,23 @@ export async function writeReport(inp: ReportInput): Promise<ReportOutput> {
       '\n',
   );
   text.push(`## Setup\n`);
+  const model = isVitConfig(base)
+    ? `- Task: ViT image classifier on Fashion-MNIST (\`--task vit\`; train split less a seeded ${(100 * VAL_FRACTION).toFixed(1)}% validation ` +
+      `share, and the test set). Model: preset \`${base.preset}\`, L = ${L}, C = ${base.n_embd}, ${base.n_head} heads, ` +
+      `${base.patchSize}×${base.patchSize} patches (T = ${base.seqLen} tokens per ${VIT_IMAGE_SIZE}×${VIT_IMAGE_SIZE} image), ` +
+      `B = ${base.batchSize} images × ${base.gradAccum} micro-batch(es)${base.augment ? ', augmented (crop, flip)' : ''}; `
+    : `- Model: preset \`${base.preset}\`, L = ${L}, C = ${base.n_embd}, ${base.n_head} heads, T = ${base.seqLen}, B = ${base.batchSize} × ${base.gradAccum} micro-batch(es); `;
+  const evals = isVitConfig(base)
+    ? `- Validation loss and top-1/top-5 accuracy (every layer, unscaled) every ${base.evalEvery} steps on the first ${base.evalBatches} batches ` +
+      `(${base.evalBatches * base.batchSize} images) of the validation split, and after the last step on the whole split; the test set once, ` +
+      `after training (not in the wall times).\n`
+    : `- Validation loss (${base.evalBatches} fixed batches, every layer, unscaled) every ${base.evalEvery} steps and after the last.\n`;
   text.push(
-    `- Model: preset \`${base.preset}\`, L = ${L}, C = ${base.n_embd}, ${base.n_head} heads, T = ${base.seqLen}, B = ${base.batchSize} × ${base.gradAccum} micro-batch(es); ` +
+    model +
       `${T} steps, lr ${base.lr} with ${base.warmupSteps} warm-up steps and cosine decay to ${base.minLrFrac} × lr.\n` +
       `- Every policy runs with the same TrainConfig except \`drop\`, per seed: same initialisation, batch order and learning-rate schedule ` +
       `(\`cfg.seed\` seeds initialisation, data order and the layer-drop draws). Seeds: ${inp.seeds.join(', ')}.\n` +
-      `- Validation loss (${base.evalBatches} fixed batches, every layer, unscaled) every ${base.evalEvery} steps and after the last.\n` +
+      evals +
       `- Wall time = training time: the per-step times summed, each from before SBLD's sensitivity measurement (when due) to after the ` +
       `loss readback. Measurements count; the benchmark's own evaluations (identical for every policy) and checkpoint writes do not.\n` +
       `- Equal expected compute: ${equalCompute}\n` +
@@ -286,11 +328,22 @@ export async function writeReport(inp: ReportInput): Promise<ReportOutput> {
       `"ratio" divides by the ${inp.baseline} run's own time to it. "Equal wall time": each curve interpolated at the shortest run's ` +
       `training time of that seed (${inp.seeds.map((s) => summaries[0]?.per_seed.find((p) => p.seed === s)?.equal_time_s.toFixed(1) ?? '?').join(', ')} s; ` +
       `"—" where a run's first evaluation comes later). "Layer-steps skipped": counted from the logged plans. "Tokens/s (steps)": ` +
-      `over the step time without SBLD's sensitivity measurements, which the wall times keep.\n`,
+      `over the step time without SBLD's sensitivity measurements, which the wall times keep` +
+      (vit ? ` (patch tokens: ${base.seqLen} per image).\n` : '.\n'),
   );
   text.push(summaryTable(summaries, inp.baseline));
+  if (accuracy) {
+    text.push(
+      `\nAccuracy, mean ± s.e. over seeds: validation top-1 and top-5 after the last step (the whole validation split, equal steps) and ` +
+        `interpolated at the same equal wall time as above (between evaluations, the earlier ones on the first ` +
+        `${base.evalBatches * base.batchSize} validation images), then the test set after training.\n\n`,
+    );
+    text.push(accuracyTable(summaries));
+  }
   if (inp.failed.length) text.push(`\nFailed runs: ${inp.failed.map((f) => `${f.variant} seed ${f.seed}: ${f.error}`).join('; ')}\n`);
-  text.push(`\n![validation loss vs time](val_loss_vs_time.svg)\n\n![validation loss vs steps](val_loss_vs_steps.svg)\n\n![throughput](throughput.svg)\n`);
+  text.push(`\n![validation loss vs time](val_loss_vs_time.svg)\n\n![validation loss vs steps](val_loss_vs_steps.svg)\n`);
+  if (files.includes('val_top1_vs_time.svg')) text.push(`\n![validation top-1 vs time](val_top1_vs_time.svg)\n\n![validation top-1 vs steps](val_top1_vs_steps.svg)\n`);
+  text.push(`\n![throughput](throughput.svg)\n`);
   const tp = summaries
     .filter((s) => s.policy !== inp.baseline)
     .map((s) => `${s.policy} runs ${pct(s.expected_kept.mean)} of the layers at ${(s.tokens_per_s.mean / baseTps).toFixed(2)}× the baseline's tokens/s`);

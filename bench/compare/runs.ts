@@ -1,8 +1,9 @@
 /**
  * What `npm run bench -- compare` trains: the variants (the four policies and, with --ablations, SBLD's
- * ablations from /work/shared/SBLD.md) and one TrainConfig per (seed, variant). Every run of a seed shares the
- * model, initialisation, data order and learning-rate schedule: they all come from the same TrainConfig
- * except `drop`, and `cfg.seed` seeds initialisation, the batch order and the layer-drop draws alike.
+ * ablations from /work/shared/SBLD.md) and one TrainConfig per (seed, variant), GPT's or (--task vit) the ViT's.
+ * Every run of a seed shares the model, initialisation, data order and learning-rate schedule: they all come
+ * from the same TrainConfig except `drop`, and `cfg.seed` seeds initialisation, the batch order (and the ViT's
+ * train/validation split) and the layer-drop draws alike.
  */
 import { join } from 'node:path';
 import { DROP_POLICIES, resolveDropConfig, type DropConfig, type DropPolicyName } from '../../src/drop/config.js';
@@ -10,6 +11,8 @@ import { keepProbabilities } from '../../src/drop/policy.js';
 import { computeLists } from '../../src/drop/sbld.js';
 import { PRESETS } from '../../src/model/presets.js';
 import { ConfigError, resolveConfig, type TrainConfig } from '../../src/train/config.js';
+import { isVitConfig, resolveVitConfig, VIT_IMAGE_SIZE, VIT_PRESETS } from '../../src/vit/config.js';
+import { VAL_FRACTION } from '../../src/vit/data.js';
 
 export interface Variant {
   /** Folder-safe name used in tables and plots. */
@@ -85,7 +88,8 @@ export function runDir(out: string, variant: string, seed: number): string {
  * One run per (seed, variant), seeds outermost and the variant order rotated by one per seed, so drift in the
  * machine's load over the comparison touches every policy alike rather than always the first. Seeds are
  * base.seed, base.seed + 1, ...; shared `--drop-*` flags in base.drop apply to every run, the variant's own
- * settings on top. Every config is validated here, before anything trains.
+ * settings on top. Every config is validated here, before anything trains (a ViT base through
+ * `resolveVitConfig`, the base as its file layer, since the derived seqLen is refused as a flag).
  */
 export function planRuns(base: TrainConfig, variants: readonly Variant[], seeds: number, out: string): PlannedRun[] {
   const runs: PlannedRun[] = [];
@@ -93,7 +97,8 @@ export function planRuns(base: TrainConfig, variants: readonly Variant[], seeds:
     const seed = base.seed + k;
     const r = k % variants.length;
     for (const v of [...variants.slice(r), ...variants.slice(0, r)]) {
-      const cfg = resolveConfig({}, { ...base, seed, out: runDir(out, v.name, seed), drop: { ...base.drop, ...v.drop } });
+      const own = { seed, out: runDir(out, v.name, seed), drop: { ...base.drop, ...v.drop } };
+      const cfg = isVitConfig(base) ? resolveVitConfig(base, own) : resolveConfig({}, { ...base, ...own });
       runs.push({ variant: v, seed, seedIndex: k, cfg });
     }
   }
@@ -107,16 +112,26 @@ export function planRuns(base: TrainConfig, variants: readonly Variant[], seeds:
 export const DEEP_COSTS = { fullStep_s: 2.0, eval_s: 4.8, skipLoss_s: 45, start_s: 5 };
 
 /**
- * Rough seconds one run takes on an idle machine, before anything is measured: DEEP_COSTS scaled by the model's
- * L·C²·B·T·gradAccum against deep's, the step time by each step's expected fraction of layers run (SBLD's mean
- * keep depends only on ρ(t) and the caps, so a uniform stand-in for its sensitivities gives it), plus
- * evaluations and skip_loss measurements (taylor costs none). For the up-front estimate and the ETA's weights.
+ * The same for the ViT's preset deep (L12 C64 H4, 7x7 patches: T16, B64), measured for VIT_DEFAULT_STEPS
+ * (main.ts): a full-depth step 2.1 s; one forward of a 64-image batch 0.43 s (the whole validation split, 79
+ * batches, took 34 s; a skip_loss measurement, 13 x 4 batches, 22.5 s; the test set, 157 batches, 67-78 s);
+ * an engine start with Fashion-MNIST's loading. Evaluations are costed per image from the batch forward.
+ */
+export const VIT_DEEP_COSTS = { fullStep_s: 2.1, evalBatch_s: 0.43, start_s: 5 };
+/** Fashion-MNIST's image counts, for the ViT's estimate (another --data set makes it rougher). */
+const FASHION_MNIST = { train: 60000, test: 10000 };
+
+/**
+ * Rough seconds one run takes on an idle machine, before anything is measured: DEEP_COSTS (VIT_DEEP_COSTS for
+ * --task vit) scaled by the model's L·C²·B·T·gradAccum against deep's, the step time by each step's expected
+ * fraction of layers run (SBLD's mean keep depends only on ρ(t) and the caps, so a uniform stand-in for its
+ * sensitivities gives it), plus evaluations and skip_loss measurements (taylor costs none); for the ViT also the
+ * last evaluation on the whole validation split and the test set after training. For the up-front estimate
+ * and the ETA's weights.
  */
 export function estimateRunSeconds(cfg: TrainConfig): number {
-  const d = PRESETS.deep;
   const L = cfg.n_layer;
   const T = cfg.steps;
-  const scale = (L * cfg.n_embd ** 2 * cfg.batchSize * cfg.seqLen * cfg.gradAccum) / (d.n_layer * d.n_embd ** 2 * d.batchSize * d.seqLen);
   const drop = resolveDropConfig(cfg.drop, { nLayer: L, totalSteps: T });
   const ones = new Array<number>(L).fill(1);
   const view = { sensitivities: ones, ...computeLists(ones, drop.nBlock, drop.nAllow, drop.useLists) };
@@ -127,6 +142,19 @@ export function estimateRunSeconds(cfg: TrainConfig): number {
   if (drop.policy === 'sbld' && drop.sensitivity === 'skip_loss' && drop.warmupSteps < T) {
     measurements = 1 + (drop.remeasureEvery > 0 ? Math.floor((T - 1 - drop.warmupSteps) / drop.remeasureEvery) : 0);
   }
+  if (isVitConfig(cfg)) {
+    const d = VIT_PRESETS.deep;
+    const dT = (VIT_IMAGE_SIZE / d.patchSize) ** 2;
+    // Per image: a forward costs L·C²·T against deep's; a step's batch B·gradAccum images.
+    const fwdImage = (VIT_DEEP_COSTS.evalBatch_s / d.batchSize) * ((L * cfg.n_embd ** 2 * cfg.seqLen) / (d.n_layer * d.n_embd ** 2 * dT));
+    const stepScale = (L * cfg.n_embd ** 2 * cfg.batchSize * cfg.seqLen * cfg.gradAccum) / (d.n_layer * d.n_embd ** 2 * d.batchSize * dT);
+    const valImages = Math.round(FASHION_MNIST.train * VAL_FRACTION);
+    const evalImages = (evals - 1) * Math.min(valImages, cfg.evalBatches * cfg.batchSize) + valImages + FASHION_MNIST.test;
+    const probeImages = measurements * (L + 1) * drop.probeBatches * cfg.batchSize;
+    return VIT_DEEP_COSTS.start_s + VIT_DEEP_COSTS.fullStep_s * stepScale * kept + fwdImage * (evalImages + probeImages);
+  }
+  const d = PRESETS.deep;
+  const scale = (L * cfg.n_embd ** 2 * cfg.batchSize * cfg.seqLen * cfg.gradAccum) / (d.n_layer * d.n_embd ** 2 * d.batchSize * d.seqLen);
   const forwardsPerMeasurement = ((L + 1) * drop.probeBatches) / ((d.n_layer + 1) * 4);
   return (
     DEEP_COSTS.start_s +
