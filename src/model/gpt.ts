@@ -102,10 +102,9 @@ export class GPT {
    */
   forward(batch: DeviceBatch, plan: LayerPlan = fullPlan(this.config.n_layer)): { logits: Tensor; loss: Tensor | null } {
     const { e } = this;
-    const [B, T] = batch.tokens.shape as [number, number];
+    const T = batch.tokens.shape[1]!;
     if (T > this.config.n_positions) throw new Error(`GPT: sequence length ${T} exceeds n_positions ${this.config.n_positions}`);
     if (plan.run.length !== this.config.n_layer) throw new Error(`GPT: plan has ${plan.run.length} layers, model has ${this.config.n_layer}`);
-    void B;
     const r = this.rest;
     let x = e.inLayer(null, () => embedding(e, batch.tokens, batch.index, r.get('transformer.wte.weight'), r.get('transformer.wpe.weight')), 'forward');
     for (let l = 0; l < this.config.n_layer; l++) {
