@@ -48,14 +48,17 @@ import { estimateRunSeconds, parsePolicies, planRuns, planVariants, type Planned
 export const DEFAULT_STEPS = 350;
 /**
  * `--task vit`'s default steps: about 45 minutes for the four policies, one seed, the ViT's preset deep (L12 C64,
- * 7x7 patches, B64), measured on this 2-core machine (VIT_DEEP_COSTS in runs.ts): a full-depth step 2.1 s, a
- * forward of 64 images 0.43 s. Per run, besides its steps, the evaluations cost more than GPT's: 13 periodic ones
- * of 512 images (45 s), the last on the whole validation split of 5000 images (34 s) and the test set of 10000
- * after training (68 s), about 150 s in all; SBLD's skip_loss measurement 22 s; engine start and data 5 s. So
- * 300 steps: 300 x 2.1 s x (1 + 0.80 + 0.78 + 0.78) = 35 min, plus 4 x 150 s of evaluation 10 min and the
- * measurement and starts 0.7 min: about 46 min. Raise it in proportion when steps get faster.
+ * 7x7 patches, B64), measured on this 2-core machine while otherwise idle (VIT_DEEP_COSTS in runs.ts): a
+ * full-depth step 1.13 s (half-depth steps 0.43 s, so scaling the step time with the layers run, as below, errs
+ * long), a forward of 64 images 0.32 s. Per run, besides its steps, the evaluations cost more than GPT's: 13
+ * periodic ones of 512 images (33 s), the last on the whole validation split of 5000 images (25 s) and the test
+ * set of 10000 after training (50 s), about 110 s in all; SBLD's skip_loss measurement (13 x 4 batches) 17 s;
+ * engine start and data 5 s. So 600 steps: 600 x 1.13 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none,
+ * layerdrop, pld, sbld) = 38 min, plus 4 x 110 s of evaluation 7.3 min and the measurement and starts 0.6 min:
+ * about 46 min. Other work on the cores stretches this (measured under a load of 5-7: steps 1.8-2.1 s, the test
+ * set 72-78 s). Raise it in proportion when steps get faster.
  */
-export const VIT_DEFAULT_STEPS = 300;
+export const VIT_DEFAULT_STEPS = 600;
 /**
  * Evaluations per run when --eval-every is not given (the last lands on the final step). Each costs about 2.4
  * full-depth steps at preset deep, so 14 keep them near 10% of the comparison's time.

@@ -113,11 +113,11 @@ export const DEEP_COSTS = { fullStep_s: 2.0, eval_s: 4.8, skipLoss_s: 45, start_
 
 /**
  * The same for the ViT's preset deep (L12 C64 H4, 7x7 patches: T16, B64), measured for VIT_DEFAULT_STEPS
- * (main.ts): a full-depth step 2.1 s; one forward of a 64-image batch 0.43 s (the whole validation split, 79
- * batches, took 34 s; a skip_loss measurement, 13 x 4 batches, 22.5 s; the test set, 157 batches, 67-78 s);
- * an engine start with Fashion-MNIST's loading. Evaluations are costed per image from the batch forward.
+ * (main.ts) while otherwise idle: a full-depth step 1.13 s (mean of 40); one forward of a 64-image batch 0.32 s
+ * (the whole validation split, 79 batches, took 25.3 s); an engine start with Fashion-MNIST's loading.
+ * Evaluations, the test set and skip_loss probes are costed per image from the batch forward.
  */
-export const VIT_DEEP_COSTS = { fullStep_s: 2.1, evalBatch_s: 0.43, start_s: 5 };
+export const VIT_DEEP_COSTS = { fullStep_s: 1.13, evalBatch_s: 0.32, start_s: 5 };
 /** Fashion-MNIST's image counts, for the ViT's estimate (another --data set makes it rougher). */
 const FASHION_MNIST = { train: 60000, test: 10000 };
 
