@@ -1,5 +1,5 @@
 /**
- * Fused multi-head self-attention (kernels/attention.wgsl, kernels/attention_backward.wgsl).
+ * Fused multi-head self-attention.
  *
  *   qkv: (B, T, 3C), q | k | v along the last dim as GPT-2's c_attn writes it; head h uses columns
  *   h*HS..(h+1)*HS of each, HS = C / NH.  Per (b, h):
@@ -10,9 +10,20 @@
  * Saves: qkv (input), out, and lse (B, NH, T), the per-row log-sum-exp; never the T x T matrix.
  * Cost: forward one dispatch, backward two (dq per query row, then dk/dv per key row); about 2 B NH T^2 HS
  * multiply-adds forward (half that when causal) and 3.5x that backward (both backward kernels recompute scores).
+ *
+ * Kernels (chosen per dispatch by `attentionKernelsFor`; both sets have the same bindings, params and lse, so a
+ * forward of one set and a backward of the other agree):
+ *   subgroup (kernels/attention_subgroup.wgsl, kernels/attention_backward_subgroup.wgsl): CPU adapters
+ *     (llvmpipe) with subgroups of at least 8 lanes, when HS % 4 == 0 and the tensors start on 16 bytes (vec4
+ *     loads). A subgroup of 8 lanes owns 8 R rows and loads each row of the other side once per block of 8,
+ *     sharing it by subgroupBroadcast: llvmpipe pays per float loaded per lane. 6-13x less CPU time there than
+ *     the portable kernels as they were dispatched before (B=16 NH=4 HS=32, T=64..512; bench/variants/attention.ts).
+ *   portable (kernels/attention.wgsl, kernels/attention_backward.wgsl): one invocation per row, any HS; every
+ *     other case, and every other adapter (GPUs).
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
+import { isCpuAdapter } from './matmul.js';
 
 /** The kernels keep head vectors in private arrays of this size (MAX_HS in the WGSL). */
 export const ATTENTION_MAX_HS = 128;
@@ -22,8 +33,69 @@ export interface AttentionOptions {
   causal?: boolean;
 }
 
-/** Must match `WG` in the attention kernels. */
+/** Must match `WG` in the portable attention kernels. */
 const WG = 64;
+
+/** The two kernel sets; see the header. */
+export type AttentionKernels = 'subgroup' | 'portable';
+
+const SUBGROUP_KERNELS = ['attention_forward_subgroup', 'attention_backward_dq_subgroup', 'attention_backward_dkv_subgroup'];
+/** Must match MAX_R and MAX_REGS in the subgroup kernels. */
+const SUBGROUP_MAX_R = 4;
+const SUBGROUP_MAX_REGS = 32;
+
+const forcedKernels = new WeakMap<Engine, AttentionKernels>();
+const subgroupReadyCache = new WeakMap<Engine, boolean>();
+
+/**
+ * Makes every later attention dispatch on `e` use `kernels` (null: back to the adapter's choice), for tests and
+ * benchmarks. A forced 'subgroup' still falls back to 'portable' where it cannot run (HS % 4 != 0, no subgroups).
+ */
+export function useAttentionKernels(e: Engine, kernels: AttentionKernels | null): void {
+  if (kernels) forcedKernels.set(e, kernels);
+  else forcedKernels.delete(e);
+}
+
+/**
+ * Whether the device can run the subgroup kernels at all: the subgroups feature with subgroups of at least 8 lanes
+ * (a workgroup of 8 is one subgroup), and the registry loaded their files (it skips them without the feature).
+ */
+function subgroupKernelsReady(e: Engine): boolean {
+  let ready = subgroupReadyCache.get(e);
+  if (ready === undefined) {
+    ready = e.features.has('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8 && SUBGROUP_KERNELS.every((k) => e.kernels.has(k));
+    subgroupReadyCache.set(e, ready);
+  }
+  return ready;
+}
+
+/** The kernel set an attention dispatch with head size HS on these tensors uses (forced, else by adapter, then by fit). */
+export function attentionKernelsFor(e: Engine, HS: number, tensors: Tensor[]): AttentionKernels {
+  const wanted = forcedKernels.get(e) ?? (isCpuAdapter(e) ? 'subgroup' : 'portable');
+  if (wanted === 'subgroup') {
+    const fits = HS % 4 === 0 && HS / 4 <= SUBGROUP_MAX_REGS && tensors.every((t) => t.byteOffset % 16 === 0);
+    if (!fits || !subgroupKernelsReady(e)) return 'portable';
+  }
+  return wanted;
+}
+
+/**
+ * Override constants of the subgroup kernels: HC = HS / 4 vec4 chunks per head vector, and R rows per lane (8 R
+ * rows per workgroup): 4, fewer when the lane's private arrays (R * HC vec4 each) would exceed MAX_REGS, and fewer
+ * for short sequences so that a workgroup's rows are not mostly past T (at T = 16, R = 2 is 2x faster forward
+ * than R = 4). Each (HC, R) is its own pipeline.
+ */
+function subgroupShape(HS: number, T: number): { HC: number; R: number } {
+  const HC = HS / 4;
+  let R = SUBGROUP_MAX_R;
+  while (R > 1 && (R * HC > SUBGROUP_MAX_REGS || 8 * (R / 2) >= T)) R /= 2; // 4, 2 or 1
+  return { HC, R };
+}
+
+/** Workgroups of the subgroup kernels: one per (b, h) and tile of 8 R rows, folded past 65535. */
+function subgroupGrid(d: Dims, R: number): [number, number] {
+  return foldGrid(d.B * d.NH * Math.ceil(d.T / (8 * R)));
+}
 
 interface Dims {
   B: number;
@@ -59,7 +131,12 @@ export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tens
   for (const [name, t] of [['qkv', qkv], ['out', out], ['lse', lse]] as const) expectDType('attention', name, t, 'f32');
   const rows = B * NH * T;
   if (rows === 0 || C === 0) return;
-  e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), foldGrid(rows));
+  if (attentionKernelsFor(e, d.HS, [qkv, out]) === 'subgroup') {
+    const { HC, R } = subgroupShape(d.HS, d.T);
+    e.dispatch('attention_forward_subgroup', { qkv, out, lse }, params(d, causal), subgroupGrid(d, R), { HC, R });
+  } else {
+    e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), foldGrid(Math.ceil(rows / WG)));
+  }
 }
 
 /**
@@ -93,10 +170,17 @@ export function attention_backward(
   if (rows === 0 || C === 0) return;
   const dsum = e.alloc([B, NH, T], 'f32', 'attention.dsum'); // (B, NH, T)
   const p = { ...params(d, causal), accumulate: accumulate ? 1 : 0 };
-  const grid = foldGrid(rows);
   // dq first: it writes D_t, which the dk/dv kernel reads.
-  e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
-  e.dispatch('attention_backward_dkv', { qkv, dout, lse, dsum, dqkv }, p, grid);
+  if (attentionKernelsFor(e, d.HS, [dqkv, qkv, out, dout]) === 'subgroup') {
+    const { HC, R } = subgroupShape(d.HS, d.T);
+    const grid = subgroupGrid(d, R);
+    e.dispatch('attention_backward_dq_subgroup', { qkv, out, dout, lse, dsum, dqkv }, p, grid, { HC, R });
+    e.dispatch('attention_backward_dkv_subgroup', { qkv, dout, lse, dsum, dqkv }, p, grid, { HC, R });
+  } else {
+    const grid = foldGrid(Math.ceil(rows / WG));
+    e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
+    e.dispatch('attention_backward_dkv', { qkv, dout, lse, dsum, dqkv }, p, grid);
+  }
 }
 
 /**
