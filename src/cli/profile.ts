@@ -77,7 +77,9 @@ await runCli(async () => {
     if (rs.length) console.log(pad(phase, 12) + pad(String(rs.reduce((s, r) => s + r.dispatches, 0)), 10) + rs.reduce((s, r) => s + r.gpu_ms, 0).toFixed(2) + ' ms');
   }
   console.log(`\nper kernel:`);
-  for (const k of kernelTotals(rows)) console.log(pad(k.kernel, 28) + pad(String(k.dispatches), 10) + pad(k.gpu_ms.toFixed(2) + ' ms', 12) + ((100 * k.gpu_ms) / total).toFixed(1) + '%');
+  const kernels = kernelTotals(rows);
+  const width = Math.max(...kernels.map((k) => k.kernel.length)) + 2;
+  for (const k of kernels) console.log(pad(k.kernel, width) + pad(String(k.dispatches), 10) + pad(k.gpu_ms.toFixed(2) + ' ms', 12) + ((100 * k.gpu_ms) / total).toFixed(1) + '%');
   console.log(`\ntotal ${total.toFixed(2)} ms GPU over ${nSteps} steps (${(total / nSteps).toFixed(2)} ms/step); ${((100 * inLayers) / total).toFixed(1)}% in layers, ${((100 * (total - inLayers)) / total).toFixed(1)}% in the rest`);
   if (o.trace) console.log(`trace: ${o.trace}`);
   e.destroy();
