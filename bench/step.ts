@@ -18,7 +18,7 @@
  */
 import { VOCAB_SIZE } from '../src/data/tokenizer.js';
 import { planBitString } from '../src/drop/policy.js';
-import { layerTotals, profileRows, type LayerTotal } from '../src/profile/report.js';
+import { kindTotals, layerTotals, profileRows, type LayerTotal } from '../src/profile/report.js';
 import type { Counters, TimingMode } from '../src/runtime/engine.js';
 import type { TrainConfig } from '../src/train/config.js';
 import { TrainingSession } from '../src/train/session.js';
@@ -68,6 +68,8 @@ export interface StepProfileSummary {
   mode: TimingMode;
   totalMs: number;
   layers: LayerTotal[];
+  /** GPU time per kernel kind (matmul, attention, ...). */
+  kinds: { kind: string; dispatches: number; gpu_ms: number }[];
   /** GPU time in layers 0..L-1 over all GPU time of the step. */
   layerShare: number;
 }
@@ -80,10 +82,11 @@ export async function profileStep(session: TrainingSession, step: number, plans:
   const records = await e.endTiming();
   await readLoss();
   const layersRun = activeBlocks(plans, cfg.n_layer).slice(0, cfg.n_layer);
-  const layers = layerTotals(profileRows([{ step, records, layersRun }]), cfg.n_layer);
+  const rows = profileRows([{ step, records, layersRun }]);
+  const layers = layerTotals(rows, cfg.n_layer);
   const totalMs = layers.reduce((s, t) => s + t.gpu_ms, 0);
   const inLayers = layers.filter((t) => t.layer !== 'other').reduce((s, t) => s + t.gpu_ms, 0);
-  return { mode, totalMs, layers, layerShare: totalMs > 0 ? inLayers / totalMs : NaN };
+  return { mode, totalMs, layers, kinds: kindTotals(rows), layerShare: totalMs > 0 ? inLayers / totalMs : NaN };
 }
 
 export async function benchStep(o: StepBenchOptions, trainingFlags: Record<string, unknown>): Promise<void> {
@@ -163,6 +166,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     profile_gpu_ms: round(prof.totalMs, 2),
     layer_share: round(prof.layerShare, 4),
     layers: prof.layers.map((t) => ({ layer: t.layer, dispatches: t.dispatches, gpu_ms: round(t.gpu_ms, 3), share: round(t.gpu_ms / prof.totalMs, 4) })),
+    kinds: prof.kinds.map((k) => ({ kind: k.kind, dispatches: k.dispatches, gpu_ms: round(k.gpu_ms, 3), share: round(k.gpu_ms / prof.totalMs, 4) })),
     adapter: e.gpu.adapterName,
     load1_before: load0,
     load1_after: load1,
@@ -209,6 +213,15 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
   ]);
   lt.header();
   for (const r of prof.layers) lt.row([String(r.layer), String(r.dispatches), fmt(r.gpu_ms, 2), pct(r.gpu_ms / prof.totalMs)]);
+  console.log(`\nshare of the step per kernel kind:`);
+  const kt = new Table([
+    { title: 'kind', width: 12 },
+    { title: 'dispatches', width: 10, right: true },
+    { title: 'gpu ms', width: 9, right: true },
+    { title: 'share', width: 7, right: true },
+  ]);
+  kt.header();
+  for (const k of prof.kinds) kt.row([k.kind, String(k.dispatches), fmt(k.gpu_ms, 2), pct(k.gpu_ms / prof.totalMs)]);
   console.log(
     `total GPU ${fmt(prof.totalMs, 1)} ms (${pct(prof.totalMs / msPerStep, 0)} of the median wall step); layers ${pct(prof.layerShare)}, ` +
       `embedding / head / loss / optimizer bookkeeping ${pct(1 - prof.layerShare)}`,

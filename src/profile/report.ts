@@ -81,6 +81,30 @@ export function kernelTotals(rows: readonly ProfileRow[]): { kernel: string; dis
   return [...m.values()].sort((a, b) => b.gpu_ms - a.gpu_ms);
 }
 
+/**
+ * The kind of work a kernel does, for "share of the step per kernel kind": matmul (with bias gradients),
+ * attention, layernorm, gelu, residual, embedding, crossentropy, optimizer (norms, clipping, AdamW), else the
+ * name's first word.
+ */
+export function kernelKind(kernel: string): string {
+  if (kernel.startsWith('bias_backward') || kernel.startsWith('matmul')) return 'matmul';
+  if (kernel.startsWith('grad_') || kernel.startsWith('adamw')) return 'optimizer';
+  return kernel.split('_')[0]!;
+}
+
+/** GPU time and dispatches per kernel kind, most expensive first. */
+export function kindTotals(rows: readonly ProfileRow[]): { kind: string; dispatches: number; gpu_ms: number }[] {
+  const m = new Map<string, { kind: string; dispatches: number; gpu_ms: number }>();
+  for (const k of kernelTotals(rows)) {
+    const kind = kernelKind(k.kernel);
+    const t = m.get(kind) ?? { kind, dispatches: 0, gpu_ms: 0 };
+    t.dispatches += k.dispatches;
+    t.gpu_ms += k.gpu_ms;
+    m.set(kind, t);
+  }
+  return [...m.values()].sort((a, b) => b.gpu_ms - a.gpu_ms);
+}
+
 /** Chrome trace-event JSON: pid 1, one thread per layer (tid = layer + 1; tid 0 = other), a slice per dispatch. */
 export function chromeTrace(steps: readonly StepProfile[], nLayer: number): object {
   const events: object[] = [];
