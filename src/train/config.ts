@@ -55,7 +55,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'n_layer' | 'n_head' | 'n_embd' |
   preset: 'small',
   gradAccum: 1,
   // Sized so `npm start` (small preset) finishes in under ten minutes on 2 CPU cores under lavapipe.
-  steps: 400,
+  steps: 1000,
   lr: 3e-3,
   minLrFrac: 0.1,
   warmupSteps: 20,
@@ -64,7 +64,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'n_layer' | 'n_head' | 'n_embd' |
   beta2: 0.95,
   gradClip: 1.0,
   seed: 1337,
-  evalEvery: 50,
+  evalEvery: 100,
   evalBatches: 8,
   out: 'runs/latest',
   checkpointEvery: 100,
