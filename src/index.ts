@@ -385,6 +385,10 @@ export {
   layerTotals,
   /** Per-kernel totals of profile rows, most expensive first. */
   kernelTotals,
+  /** The kind of work a kernel does (matmul, attention, optimizer, ...). */
+  kernelKind,
+  /** GPU time and dispatches per kernel kind, most expensive first. */
+  kindTotals,
   /** Chrome trace-event JSON (Perfetto, chrome://tracing) of timed steps. */
   chromeTrace,
 } from './profile/report.js';
