@@ -51,11 +51,9 @@ export interface EngineOptions extends GpuOptions {
   kernelDir?: string;
 }
 
-const STORAGE_USAGE = GPUBufferUsageFlags();
-function GPUBufferUsageFlags(): number {
-  // GPUBufferUsage exists only after `webgpu`'s globals are installed; the numeric values are fixed by the spec.
-  return 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x0008 /* COPY_DST */;
-}
+// STORAGE | COPY_SRC | COPY_DST. GPUBufferUsage exists only once `webgpu`'s globals are installed; the values
+// are fixed by the spec.
+const STORAGE_USAGE = 0x0080 | 0x0004 | 0x0008;
 
 /** Two timestamps per dispatch; WebGPU caps a query set at 4096 queries, so 2048 dispatches per submit. */
 const MAX_TIMED_DISPATCHES = 2048;
@@ -101,7 +99,7 @@ export class Engine {
   private readonly arenaSize = new WeakMap<GPUBuffer, number>();
   private readonly lossSeeds = new Map<number, Tensor>();
   private readonly stagingFree = new Map<number, GPUBuffer[]>();
-  /** Dispatch log while `recordDispatches` is on (profiler, DEBUG). */
+  /** Set to [] to log every dispatch (tests); null: no log. */
   dispatchLog: DispatchRecord[] | null = null;
   private timing: {
     querySet: GPUQuerySet;
