@@ -128,6 +128,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   };
 
   // ---- the step loop
+  const elapsedAtStart = elapsedMs;
   const end = opts.stopAfter !== undefined ? Math.min(cfg.steps, start + opts.stopAfter) : cfg.steps;
   progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
   const losses: number[] = [];
@@ -182,12 +183,12 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     sample = decode(tokens);
   }
   const stepsRun = end - start;
-  const wall_s = elapsedMs / 1000;
+  const wall_s = elapsedMs / 1000; // the whole run's, resumed parts included
   const medianFull = median(fullStepMs);
   const summary: RunSummary = {
     steps: end,
     wall_s,
-    tokens_per_s: (stepsRun * B * T * cfg.gradAccum) / Math.max(1e-9, wall_s),
+    tokens_per_s: (stepsRun * B * T * cfg.gradAccum) / Math.max(1e-9, (elapsedMs - elapsedAtStart) / 1000),
     train_loss: losses.length ? mean(losses.slice(-Math.min(20, losses.length))) : NaN,
     val_loss: valLoss,
     out,
