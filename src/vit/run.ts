@@ -123,6 +123,7 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
   };
 
   // ---- the step loop
+  const elapsedAtStart = elapsedMs;
   const end = opts.stopAfter !== undefined ? Math.min(cfg.steps, start + opts.stopAfter) : cfg.steps;
   progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
   const losses: number[] = [];
@@ -181,15 +182,16 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
     log({ type: 'test', step: end - 1, test_loss: test.loss, test_top1: test.top1, test_top5: test.top5, test_images: test.n, ms: +testMs.toFixed(1) });
   }
   const stepsRun = end - start;
-  const wall_s = elapsedMs / 1000;
+  const wall_s = elapsedMs / 1000; // the whole run's, resumed parts included
+  const runS = Math.max(1e-9, (elapsedMs - elapsedAtStart) / 1000); // this invocation's
   const medianFull = median(fullStepMs);
   const images = stepsRun * B * cfg.gradAccum;
   const summary: VitRunSummary = {
     task: 'vit',
     steps: end,
     wall_s,
-    tokens_per_s: (images * tokensPerImage) / Math.max(1e-9, wall_s),
-    images_per_s: images / Math.max(1e-9, wall_s),
+    tokens_per_s: (images * tokensPerImage) / runS,
+    images_per_s: images / runS,
     train_loss: losses.length ? mean(losses.slice(-Math.min(20, losses.length))) : NaN,
     val_loss: val.loss,
     top1: val.top1,
