@@ -47,33 +47,58 @@ export class StepRunner {
    * Returns a function that reads the step's mean loss (a sync point; call it only when logging).
    */
   step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): () => Promise<number> {
-    const { e, model } = this;
-    const n = batches.length;
-    if (n < 1 || n > this.maxMicro) throw new Error(`step: ${n} micro-batches; between 1 and ${this.maxMicro} supported`);
-    if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
-    e.resetArena();
-    const active = activeBlocks(plans, model.config.n_layer);
-    this.optimizer.zeroGrad(active);
-    if (taylor) e.zero(taylor);
-    for (let mb = 0; mb < n; mb++) {
-      const mark = e.arenaMark();
-      const batch = uploadBatch(e, batches[mb]!, B, T, model.config.vocab_size);
-      const plan = taylor ? { ...plans[mb]!, taylor } : plans[mb]!;
-      const { loss } = model.forward(batch, plan);
-      e.copy(loss!, new Tensor(this.losses.buffer, [1], 'f32', mb * 4, 'loss'));
-      e.backward(loss!, 1 / n);
-      e.releaseArena(mark); // this micro-batch's activations and their gradients are dead now
-    }
-    this.optimizer.step(active, lr);
-    e.flush();
-    const losses = this.losses;
-    return async () => {
-      const all = await e.readFloat(losses);
-      let s = 0;
-      for (let i = 0; i < n; i++) s += all[i]!;
-      return s / n;
-    };
+    const V = this.model.config.vocab_size;
+    return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
   }
+}
+
+/** What `recordStep` trains: a model whose forward takes an uploaded batch and a layer plan. */
+export interface SteppableModel<DB> {
+  config: { n_layer: number };
+  forward(batch: DB, plan: LayerPlan): { loss: Tensor | null };
+}
+
+/**
+ * One optimizer step shared by every task (GPT, ViT): reset the arena, zero the gradients of the blocks that
+ * run in some micro-batch, then per micro-batch upload, forward with its plan, copy the loss into
+ * `losses[mb]`, backward with dloss = 1/micro-batches and release its activations; clip, update the active
+ * blocks, submit. Returns the mean-loss reader (a sync point).
+ */
+export function recordStep<HB, DB>(
+  e: Engine,
+  model: SteppableModel<DB>,
+  optimizer: AdamW,
+  losses: Tensor,
+  batches: readonly HB[],
+  plans: readonly LayerPlan[],
+  lr: number,
+  upload: (batch: HB) => DB,
+  taylor?: Tensor,
+): () => Promise<number> {
+  const n = batches.length;
+  if (n < 1 || n > losses.size) throw new Error(`step: ${n} micro-batches; between 1 and ${losses.size} supported`);
+  if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
+  e.resetArena();
+  const active = activeBlocks(plans, model.config.n_layer);
+  optimizer.zeroGrad(active);
+  if (taylor) e.zero(taylor);
+  for (let mb = 0; mb < n; mb++) {
+    const mark = e.arenaMark();
+    const batch = upload(batches[mb]!);
+    const plan = taylor ? { ...plans[mb]!, taylor } : plans[mb]!;
+    const { loss } = model.forward(batch, plan);
+    e.copy(loss!, new Tensor(losses.buffer, [1], 'f32', mb * 4, 'loss'));
+    e.backward(loss!, 1 / n);
+    e.releaseArena(mark); // this micro-batch's activations and their gradients are dead now
+  }
+  optimizer.step(active, lr);
+  e.flush();
+  return async () => {
+    const all = await e.readFloat(losses);
+    let s = 0;
+    for (let i = 0; i < n; i++) s += all[i]!;
+    return s / n;
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import type { LayerPlan } from '../model/gpt.js';
 import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { AdamW } from '../train/optimizer.js';
-import { activeBlocks } from '../train/step.js';
+import { recordStep } from '../train/step.js';
 import type { ImageBatch } from './data.js';
 import type { ViT, VitDeviceBatch } from './model.js';
 
@@ -47,31 +47,7 @@ export class VitStepRunner {
    */
   step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): () => Promise<number> {
     const { e, model } = this;
-    const n = batches.length;
-    if (n < 1 || n > this.maxMicro) throw new Error(`step: ${n} micro-batches; between 1 and ${this.maxMicro} supported`);
-    if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
-    e.resetArena();
-    const active = activeBlocks(plans, model.config.n_layer);
-    this.optimizer.zeroGrad(active);
-    if (taylor) e.zero(taylor);
-    for (let mb = 0; mb < n; mb++) {
-      const mark = e.arenaMark();
-      const batch = uploadImages(e, batches[mb]!, model.T, model.K);
-      const plan = taylor ? { ...plans[mb]!, taylor } : plans[mb]!;
-      const { loss } = model.forward(batch, plan);
-      e.copy(loss!, new Tensor(this.losses.buffer, [1], 'f32', mb * 4, 'loss'));
-      e.backward(loss!, 1 / n);
-      e.releaseArena(mark);
-    }
-    this.optimizer.step(active, lr);
-    e.flush();
-    const losses = this.losses;
-    return async () => {
-      const all = await e.readFloat(losses);
-      let s = 0;
-      for (let i = 0; i < n; i++) s += all[i]!;
-      return s / n;
-    };
+    return recordStep(e, model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
   }
 }
 
