@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { BatchLoaderState } from '../data/loader.js';
 import { decode } from '../data/tokenizer.js';
 import { planBitString } from '../drop/policy.js';
-import { SbldState } from '../drop/sbld.js';
+import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { generate } from '../model/sample.js';
 import { readWeights, writeWeights } from '../model/weights.js';
@@ -20,6 +20,15 @@ import { ConfigError, type TrainConfig } from './config.js';
 import { Progress } from './progress.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
+
+/** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
+export function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
+  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
+  say(
+    `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
+      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`,
+  );
+}
 
 /** A run that cannot go on (divergence): reported as one line by the CLI. */
 export class TrainingError extends Error {
@@ -139,10 +148,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     const t0 = performance.now();
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
-    if (rec) {
-      log({ type: 'sensitivity', step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
-      say(`sensitivity at step ${step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`);
-    }
+    if (rec) reportSensitivity(rec, log, say);
     const { keep, plans } = session.plan(step);
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);

@@ -19,7 +19,7 @@ import { SbldState } from '../drop/sbld.js';
 import { readWeights, writeWeights } from '../model/weights.js';
 import type { Engine } from '../runtime/engine.js';
 import { Progress } from '../train/progress.js';
-import type { RunOptions, RunSummary } from '../train/run.js';
+import { reportSensitivity, type RunOptions, type RunSummary } from '../train/run.js';
 import { loadVitCheckpoint, saveVitCheckpoint } from './checkpoint.js';
 import type { VitTrainConfig } from './config.js';
 import type { ImageLoaderState, VisionData } from './data.js';
@@ -134,10 +134,7 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
     const t0 = performance.now();
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
-    if (rec) {
-      log({ type: 'sensitivity', step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
-      say(`sensitivity at step ${step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`);
-    }
+    if (rec) reportSensitivity(rec, log, say);
     const { keep, plans } = session.plan(step);
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
