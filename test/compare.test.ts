@@ -25,7 +25,7 @@ import { accuracyCurveSpec, lossCurveSpec, renderSvg } from '../bench/compare/ch
 import { keepHistoryMismatch, parseMetrics, runCurves, sbldKeepHistory } from '../bench/compare/metrics.js';
 import { fmtDuration } from '../bench/compare/progress.js';
 import { DEEP_COSTS, estimateRunSeconds, parsePolicies, planRuns, planVariants, VIT_DEEP_COSTS } from '../bench/compare/runs.js';
-import { DEFAULT_STEPS, EVALS_PER_RUN, VIT_DEFAULT_STEPS } from '../bench/compare/main.js';
+import { DEFAULT_STEPS, EVALS_PER_RUN, stampOf, VIT_DEFAULT_STEPS } from '../bench/compare/main.js';
 import { resolveDropConfig } from '../src/drop/config.js';
 import { keepProbabilities } from '../src/drop/policy.js';
 import { resolveConfig } from '../src/train/config.js';
@@ -419,6 +419,16 @@ describe('the run plan', () => {
     expect(vs.find((v) => v.name === 'sbld-remeasure')!.drop.remeasureEvery).toBe(5);
     // every ablation config is valid
     expect(() => planRuns(base, vs, 1, '/tmp/cmp')).not.toThrow();
+  });
+  it("stamps a run with its resolved drop settings, so --reuse notices a changed default", () => {
+    const [run] = planRuns(base, planVariants(['sbld'], false, base), 1, '/tmp/cmp');
+    const stamp = JSON.parse(stampOf(run!.cfg));
+    expect(stamp.config).toEqual(JSON.parse(JSON.stringify(run!.cfg)));
+    // the config holds only the keys that were set; the stamp has every resolved one (defaults included)
+    expect(run!.cfg.drop.remeasureEvery).toBeUndefined();
+    const resolved = resolveDropConfig(run!.cfg.drop, { nLayer: run!.cfg.n_layer, totalSteps: run!.cfg.steps });
+    expect(stamp.resolved_drop).toEqual(JSON.parse(JSON.stringify(resolved)));
+    expect(stamp.resolved_drop).toMatchObject({ policy: 'sbld', qMax: 0.4, remeasureEvery: resolved.remeasureEvery });
   });
 });
 

@@ -95,15 +95,25 @@ function baseConfig(o: Record<string, unknown>, out: string): TrainConfig {
   return configFromOptions(flags);
 }
 
-/** Written into a run's folder once it has finished: the exact TrainConfig compare planned for it. */
+/** Written into a run's folder once it has finished: what compare planned for it (see `stampOf`). */
 const STAMP = 'compare-run.json';
 
-/** metrics.jsonl of a finished run whose stamp holds exactly the config this comparison plans; else null. */
+/**
+ * A run's stamp: its TrainConfig and its fully resolved layer-dropping settings. The config holds only the
+ * drop keys that were set, so without the resolved settings a change of a drop default would let --reuse
+ * keep a run trained under the old default.
+ */
+export function stampOf(cfg: TrainConfig): string {
+  const drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+  return JSON.stringify({ config: cfg, resolved_drop: drop }, null, 2) + '\n';
+}
+
+/** metrics.jsonl of a finished run whose stamp holds exactly what this comparison plans; else null. */
 function reusable(cfg: TrainConfig): Metrics | null {
   const stampPath = join(cfg.out, STAMP);
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (!existsSync(stampPath) || !existsSync(metricsPath)) return null;
-  if (readFileSync(stampPath, 'utf8') !== JSON.stringify(cfg, null, 2) + '\n') return null;
+  if (readFileSync(stampPath, 'utf8') !== stampOf(cfg)) return null;
   const m = parseMetrics(readFileSync(metricsPath, 'utf8'), metricsPath);
   return m.summary && m.summary.steps === cfg.steps ? m : null;
 }
@@ -196,7 +206,7 @@ export async function compareMain(argv: string[]): Promise<void> {
       adapter ||= s.adapter;
       const metrics = parseMetrics(readFileSync(info.metricsPath, 'utf8'), info.metricsPath);
       const c = finish(p, metrics, total, [load0, loadavg()[0]!], false);
-      writeFileSync(join(p.cfg.out, STAMP), JSON.stringify(p.cfg, null, 2) + '\n');
+      writeFileSync(join(p.cfg.out, STAMP), stampOf(p.cfg));
       const acc = v ? `, val top-1 ${pct(v.top1)}, test top-1 ${v.test_top1 === null ? '—' : pct(v.test_top1)} (test ${v.test_s.toFixed(0)} s)` : '';
       progress.endRun(
         total,
