@@ -5,8 +5,9 @@
 //   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout
 //
 // layernorm_forward and layernorm_backward give each invocation one row: the row's statistics stay in
-// registers and no workgroup memory or barriers are needed (lavapipe runs those poorly). Row sums use a vec4
-// accumulator (four independent chains) plus a scalar tail, since C need not be a multiple of 4.
+// registers and no workgroup memory or barriers are needed (lavapipe runs those poorly). Every loop over a row
+// takes four columns per iteration (vec4 loads and four independent chains) plus a scalar tail, since C need
+// not be a multiple of 4.
 // layernorm_backward_params gives each invocation one column and loops over the rows, so the parameter
 // gradients are deterministic without atomics.
 // Grids: an invocation's row (or column) is ((wid.y * num_workgroups.x + wid.x) * WG + local index), so the
@@ -52,6 +53,28 @@ fn weight4(i: u32) -> vec4<f32> {
   return vec4<f32>(weight[i], weight[i + 1u], weight[i + 2u], weight[i + 3u]);
 }
 
+fn bias4(i: u32) -> vec4<f32> {
+  return vec4<f32>(bias[i], bias[i + 1u], bias[i + 2u], bias[i + 3u]);
+}
+
+fn dx4(i: u32) -> vec4<f32> {
+  return vec4<f32>(dx[i], dx[i + 1u], dx[i + 2u], dx[i + 3u]);
+}
+
+fn store_out4(i: u32, v: vec4<f32>) {
+  out[i] = v.x;
+  out[i + 1u] = v.y;
+  out[i + 2u] = v.z;
+  out[i + 3u] = v.w;
+}
+
+fn store_dx4(i: u32, v: vec4<f32>) {
+  dx[i] = v.x;
+  dx[i + 1u] = v.y;
+  dx[i + 2u] = v.z;
+  dx[i + 3u] = v.w;
+}
+
 fn hsum(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
 }
@@ -87,7 +110,10 @@ fn layernorm_forward(
   }
   let r = inverseSqrt(v / f32(C) + params.eps);
 
-  for (var c = 0u; c < C; c++) {
+  for (var c = 0u; c < C4; c += 4u) {
+    store_out4(base + c, fma((x4(base + c) - m) * r, weight4(c), bias4(c)));
+  }
+  for (var c = C4; c < C; c++) {
     out[base + c] = fma((x[base + c] - m) * r, weight[c], bias[c]);
   }
   mean[row] = m;
@@ -128,11 +154,19 @@ fn layernorm_backward(
   let mean_g = sum_g / f32(C);
   let mean_gx = sum_gx / f32(C);
 
-  for (var c = 0u; c < C; c++) {
+  let accumulate = params.accumulate == 1u;
+  for (var c = 0u; c < C4; c += 4u) {
+    let i = base + c;
+    let xhat = (x4(i) - m) * r;
+    var d = r * (dout4(i) * weight4(c) - mean_g - xhat * mean_gx);
+    if (accumulate) { d += dx4(i); }
+    store_dx4(i, d);
+  }
+  for (var c = C4; c < C; c++) {
     let i = base + c;
     let xhat = (x[i] - m) * r;
     var d = r * (dout[i] * weight[c] - mean_g - xhat * mean_gx);
-    if (params.accumulate == 1u) { d += dx[i]; }
+    if (accumulate) { d += dx[i]; }
     dx[i] = d;
   }
 }
