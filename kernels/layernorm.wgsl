@@ -7,7 +7,8 @@
 // layernorm_forward and layernorm_backward give each invocation one row: the row's statistics stay in
 // registers and no workgroup memory or barriers are needed (lavapipe runs those poorly). Every loop over a row
 // takes four columns per iteration (vec4 loads and four independent chains) plus a scalar tail, since C need
-// not be a multiple of 4.
+// not be a multiple of 4. Loads are what lavapipe pays for, so the forward reads x twice (statistics, output)
+// and the backward reads x, dout and weight twice (row sums, dx).
 // layernorm_backward_params gives each invocation one column and loops over the rows, so the parameter
 // gradients are deterministic without atomics.
 // Grids: an invocation's row (or column) is ((wid.y * num_workgroups.x + wid.x) * WG + local index), so the
@@ -91,24 +92,47 @@ fn layernorm_forward(
   let C4 = C & ~3u;
   let base = row * C;
 
-  var acc = vec4<f32>(0.0);
-  for (var c = 0u; c < C4; c += 4u) { acc += x4(base + c); }
-  var s = hsum(acc);
-  for (var c = C4; c < C; c++) { s += x[base + c]; }
-  let m = s / f32(C);
-
-  // Variance from a second pass over (x - mean): no cancellation when |mean| >> std, unlike E[x^2] - mean^2.
-  acc = vec4<f32>(0.0);
+  // One pass for both statistics. The mean is the plain sum / C, as a pass of its own would give it. The variance
+  // is Welford's running update on d = x - x[row, 0] in each lane of a vec4: it squares deviations from the
+  // lane's running mean, so there is no cancellation when |mean| >> std (unlike E[x^2] - mean^2). The shift keeps
+  // the running mean near 0, so its rounding stays small against std (unshifted, a row near 1000 with std 1
+  // loses about 100x accuracy). Shifted sums alone, E[d^2] - E[d]^2, would be one pass too, but lose about 500x
+  // when x[row, 0] is a far outlier (C = 768); this stays within 2x of two passes over x in both cases.
+  let shift = x[base];
+  var sum = vec4<f32>(0.0);
+  var mean_d = vec4<f32>(0.0); // running mean of d, per lane
+  var m2 = vec4<f32>(0.0);     // running sum of squared deviations of d from mean_d, per lane
+  var k = 0.0;                 // elements per lane so far (exact: C < 2^24)
   for (var c = 0u; c < C4; c += 4u) {
-    let d = x4(base + c) - m;
-    acc = fma(d, d, acc);
+    let xv = x4(base + c);
+    sum += xv;
+    let d = xv - shift;
+    k += 1.0;
+    let delta = d - mean_d;
+    mean_d = fma(delta, vec4<f32>(1.0 / k), mean_d);
+    m2 = fma(delta, d - mean_d, m2);
   }
-  var v = hsum(acc);
+  // Merge the lanes pairwise (Chan et al.): with counts a and b, M2 = M2_a + M2_b + (mean_b - mean_a)^2 a b / (a + b),
+  // here k k / 2k = k / 2 for lanes (x, y) and (z, w), then 2k 2k / 4k = k for the two pairs. k = 0 gives zeros.
+  let dp = mean_d.yw - mean_d.xz;
+  let pair_mean = fma(dp, vec2<f32>(0.5), mean_d.xz);
+  let pair_m2 = (m2.xz + m2.yw) + dp * dp * (0.5 * k);
+  let dq = pair_mean.y - pair_mean.x;
+  var row_mean_d = fma(dq, 0.5, pair_mean.x);
+  var row_m2 = (pair_m2.x + pair_m2.y) + dq * dq * k;
+  var s = hsum(sum);
+  var count = 4.0 * k;
   for (var c = C4; c < C; c++) {
-    let d = x[base + c] - m;
-    v = fma(d, d, v);
+    let xc = x[base + c];
+    s += xc;
+    let d = xc - shift;
+    count += 1.0;
+    let delta = d - row_mean_d;
+    row_mean_d = fma(delta, 1.0 / count, row_mean_d);
+    row_m2 = fma(delta, d - row_mean_d, row_m2);
   }
-  let r = inverseSqrt(v / f32(C) + params.eps);
+  let m = s / f32(C);
+  let r = inverseSqrt(row_m2 / f32(C) + params.eps);
 
   for (var c = 0u; c < C4; c += 4u) {
     store_out4(base + c, fma((x4(base + c) - m) * r, weight4(c), bias4(c)));

@@ -120,6 +120,29 @@ describe('layernorm kernels', () => {
     close('dbias (+=)', await e.readFloat(tb.grad!), g.dbias.map((v, i) => v + prevDb[i]!));
   });
 
+  it('mean and rstd stay accurate far from zero and with an outlier in the first column', async () => {
+    // The forward takes its statistics in one pass; these rows break the one-pass shortcuts it avoids. Row 0 has
+    // mean 1000 and spread 1 (E[x^2] - mean^2 loses every digit of var). Row 1 has x[0] = 3000 among values in
+    // [-1, 1] (shifted sums E[d^2] - E[d]^2 with d = x - x[0] lose about 3 digits). Row 2 is plain. C % 4 = 3
+    // takes the scalar tail too. rstd is held to 1e-5 relative, as two passes over x give it. out is not
+    // compared: at mean 1000 it inherits the f32 rounding of the mean (ulp 6e-5), whatever the kernel.
+    const e = await getEngine();
+    e.resetArena();
+    const [N, C] = [3, 771];
+    const { x, weight, bias } = inputs(N, C, 21);
+    for (let c = 0; c < C; c++) {
+      x[c] = Math.fround(1000 + x[c]! / 4);
+      x[C + c] = Math.fround(x[C + c]! / 4);
+    }
+    x[C] = 3000;
+    const mean = e.alloc([N]);
+    const rstd = e.alloc([N]);
+    layernorm_forward(e, e.alloc([N, C]), mean, rstd, tensorFrom(e, [N, C], x), tensorFrom(e, [C], weight), tensorFrom(e, [C], bias), N, C);
+    const ref = layernormRef(N, C, x, weight, bias);
+    close('mean (far rows)', await e.readFloat(mean), ref.mean);
+    close('rstd (far rows)', await e.readFloat(rstd), ref.rstd, { atol: 0, rtol: 1e-5 });
+  });
+
   it('kernels number workgroups across a grid folded into y', async () => {
     // 200 rows (or columns) need 4 workgroups of 64; dispatch them as 3 x 2 (as the host folds past 65535).
     const e = await getEngine();

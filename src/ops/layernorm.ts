@@ -8,8 +8,13 @@
  *   dweight = sum over rows of dout * xhat        dbias = sum over rows of dout
  * Saves: x, weight (inputs), mean (N), rstd (N).
  *
- * Cost: forward reads x three times (mean, variance, output) and backward twice, one invocation per row;
- * the parameter gradients are a second dispatch with one invocation per column looping over all N rows.
+ * Cost: one invocation per row, the row's statistics in registers, no workgroup memory or barriers (which
+ * lavapipe, where loads are the cost, runs poorly), vec4 loads with a scalar tail. The forward reads x twice:
+ * one pass takes the sum (for the mean) and a shifted Welford update (for the variance, as accurate as a second
+ * pass over x - mean), one writes out. The backward reads x, dout and weight twice (row sums, dx); the parameter
+ * gradients are a second dispatch with one invocation per column looping over all N rows (deterministic, no
+ * atomics). The same kernels serve every adapter; a GPU would likely prefer a workgroup per row (coalesced
+ * loads, more invocations in flight), which none of the kernels here do yet.
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
