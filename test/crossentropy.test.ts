@@ -1,11 +1,21 @@
 /**
  * Softmax cross-entropy: the float64 reference against finite differences, then the GPU forward (mean and per
- * row) and backward against the reference at V = 1, 31, 33, 256, 257 (around the 64-wide workgroup and powers
- * of two), N = 1, 33, large logits (+-80), ignored targets, and more than 65535 rows (the grid folds into y).
+ * row) and backward against the reference at V = 1, 2, 31, 33, 256, 257 (around the vec4 width, the 64-wide
+ * workgroup and powers of two), N = 1, 33, 65, large logits (+-80), ignored targets, and more than 65535 rows (the
+ * grid folds into y) -- each with both forward kernels, forced with useCrossEntropyKernel: the row-per-invocation
+ * online kernel of CPU adapters and the workgroup-per-row kernel of GPUs.
  * Run: npx vitest run --config test/vitest.config.ts test/crossentropy.test.ts   (DEBUG=1 prints max errors)
  */
-import { describe, expect, it } from 'vitest';
-import { crossEntropy, crossEntropyRows } from '../src/ops/crossentropy.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  crossEntropy,
+  crossEntropyKernelFor,
+  crossEntropyRows,
+  crossentropy_forward,
+  useCrossEntropyKernel,
+  type CrossEntropyKernel,
+} from '../src/ops/crossentropy.js';
+import { isCpuAdapter } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
@@ -79,87 +89,167 @@ describe('cross-entropy reference', () => {
   });
 });
 
-describe('cross-entropy kernel', () => {
-  for (const V of [1, 31, 33, 256, 257])
-    for (const N of [1, 33]) {
-      it(`forward and backward N=${N} V=${V}`, async () => {
-        const e = await freshEngine();
-        await checkCase(e, N, V, f32(randomArray(N * V, 3 + V + N, 4)), randomInts(N, 5 + N, V));
-      });
-    }
+const KERNELS: CrossEntropyKernel[] = ['crossentropy_forward_online', 'crossentropy_forward'];
 
-  it('large logits (+-80) stay finite and accurate', async () => {
-    const e = await freshEngine();
-    const [N, V] = [33, 257];
-    const logits = f32(randomArray(N * V, 7, 80));
-    const targets = randomInts(N, 8, V);
-    for (let v = 0; v < V; v++) logits[v] = 80; // a flat row at the top of the range
-    for (let v = 0; v < V; v++) logits[V + v] = -80; // a flat row at the bottom
-    // A row whose target holds the smallest logit: loss near 160.
-    let argmin = 0;
-    for (let v = 1; v < V; v++) if (logits[2 * V + v]! < logits[2 * V + argmin]!) argmin = v;
-    targets[2] = argmin;
-    await checkCase(e, N, V, logits, targets, LARGE_GRAD_TOL);
-  });
+/** A fresh engine whose cross-entropy forward is forced to `kernel`. */
+async function engineWith(kernel: CrossEntropyKernel): Promise<Engine> {
+  const e = await freshEngine();
+  useCrossEntropyKernel(e, kernel);
+  return e;
+}
 
-  it('ignores targets outside [0, V): loss 0, left out of the mean, gradient row 0', async () => {
-    const e = await freshEngine();
-    const [N, V] = [6, 33];
-    const logits = f32(randomArray(N * V, 9, 3));
-    await checkCase(e, N, V, logits, Int32Array.from([4, -1, 32, 33, 0, -100]));
-    // Every row ignored: the mean is 0 (not NaN) and so is every gradient.
-    e.resetArena();
-    const allIgnored = Int32Array.from([-1, 33, -1, 1000, -1, -1]);
-    await checkCase(e, N, V, logits, allIgnored);
-    const loss = crossEntropy(e, tensorFrom(e, [N, V], logits), tensorFrom(e, [N], allIgnored, 'i32'));
-    expect([...(await e.readFloat(loss))]).toEqual([0]);
-  });
+/** Runs `fn` with the dispatch log on; returns the cross-entropy kernels it dispatched. */
+function crossEntropyKernelsIn(e: Engine, fn: () => void): string[] {
+  const prev = e.dispatchLog;
+  e.dispatchLog = [];
+  try {
+    fn();
+    return e.dispatchLog.map((r) => r.kernel).filter((k) => k.startsWith('crossentropy_'));
+  } finally {
+    e.dispatchLog = prev;
+  }
+}
 
-  it('folds more than 65535 rows into y, and the mean covers every row', async () => {
-    const e = await freshEngine();
-    const [N, V] = [70000, 3];
-    await checkCase(e, N, V, f32(randomArray(N * V, 10, 2)), randomInts(N, 11, V));
-  });
+afterEach(async () => {
+  useCrossEntropyKernel(await getEngine(), null);
+});
 
-  it('adds into an existing logits gradient', async () => {
-    const e = await freshEngine();
-    const [N, V] = [4, 70];
-    const logitsHost = f32(randomArray(N * V, 12, 2));
-    const targetsHost = randomInts(N, 13, V);
-    const prev = f32(randomArray(N * V, 14));
-    const logits = tensorFrom(e, [N, V], logitsHost);
-    logits.grad = tensorFrom(e, [N, V], prev, 'f32', 'dlogits');
-    const loss = crossEntropy(e, logits, tensorFrom(e, [N], targetsHost, 'i32'));
-    loss.grad = tensorFrom(e, [1], [DLOSS]);
-    e.tape.replay();
-    const ref = crossEntropyBackwardRef(N, V, logitsHost, targetsHost, DLOSS).map((g, i) => g + prev[i]!);
-    check('dlogits (+=)', await e.readFloat(logits.grad), ref, GRAD_TOL);
-  });
+for (const kernel of KERNELS) {
+  describe(`cross-entropy with forward kernel ${kernel}`, () => {
+    it('dispatches the forced forward kernel', async () => {
+      const e = await engineWith(kernel);
+      const logits = tensorFrom(e, [3, 5], f32(randomArray(15, 30)));
+      const targets = tensorFrom(e, [3], Int32Array.from([0, 4, -1]), 'i32');
+      expect(crossEntropyKernelsIn(e, () => crossEntropy(e, logits, targets))).toEqual([kernel, 'crossentropy_mean']);
+    });
 
-  it('accepts (B, T, V) logits with (B, T) targets', async () => {
-    const e = await freshEngine();
-    const [B, T, V] = [2, 3, 5];
-    const logitsHost = f32(randomArray(B * T * V, 15, 2));
-    const targetsHost = randomInts(B * T, 16, V);
-    const losses = crossEntropyRows(e, tensorFrom(e, [B, T, V], logitsHost), tensorFrom(e, [B, T], targetsHost, 'i32'));
-    expect(losses.shape).toEqual([B, T]);
-    check('losses', await e.readFloat(losses), crossEntropyRowsRef(B * T, V, logitsHost, targetsHost).losses, FWD_TOL);
-  });
+    for (const V of [1, 2, 31, 33, 256, 257])
+      for (const N of [1, 33, 65]) {
+        it(`forward and backward N=${N} V=${V}`, async () => {
+          const e = await engineWith(kernel);
+          await checkCase(e, N, V, f32(randomArray(N * V, 3 + V + N, 4)), randomInts(N, 5 + N, V));
+        });
+      }
 
-  it('is deterministic: the same inputs give bitwise identical loss and gradient', async () => {
-    const e = await freshEngine();
-    const [N, V] = [300, 40];
-    const logits = tensorFrom(e, [N, V], randomArray(N * V, 17, 3));
-    const targets = tensorFrom(e, [N], randomInts(N, 18, V), 'i32');
-    const runs: Float32Array[] = [];
-    for (let i = 0; i < 2; i++) {
-      logits.grad = null;
-      const loss = crossEntropy(e, logits, targets);
+    it('large logits (+-80) stay finite and accurate', async () => {
+      const e = await engineWith(kernel);
+      const [N, V] = [33, 257];
+      const logits = f32(randomArray(N * V, 7, 80));
+      const targets = randomInts(N, 8, V);
+      for (let v = 0; v < V; v++) logits[v] = 80; // a flat row at the top of the range
+      for (let v = 0; v < V; v++) logits[V + v] = -80; // a flat row at the bottom
+      // A row whose target holds the smallest logit: loss near 160.
+      let argmin = 0;
+      for (let v = 1; v < V; v++) if (logits[2 * V + v]! < logits[2 * V + argmin]!) argmin = v;
+      targets[2] = argmin;
+      // A row rising from -80 to 80: a new maximum at every column, so the online kernel rescales at each.
+      for (let v = 0; v < V; v++) logits[3 * V + v] = Math.fround(-80 + (160 * v) / (V - 1));
+      await checkCase(e, N, V, logits, targets, LARGE_GRAD_TOL);
+    });
+
+    it('ignores targets outside [0, V): loss 0, left out of the mean, gradient row 0', async () => {
+      const e = await engineWith(kernel);
+      const [N, V] = [6, 33];
+      const logits = f32(randomArray(N * V, 9, 3));
+      await checkCase(e, N, V, logits, Int32Array.from([4, -1, 32, 33, 0, -100]));
+      // Every row ignored: the mean is 0 (not NaN) and so is every gradient.
+      e.resetArena();
+      const allIgnored = Int32Array.from([-1, 33, -1, 1000, -1, -1]);
+      await checkCase(e, N, V, logits, allIgnored);
+      const loss = crossEntropy(e, tensorFrom(e, [N, V], logits), tensorFrom(e, [N], allIgnored, 'i32'));
+      expect([...(await e.readFloat(loss))]).toEqual([0]);
+    });
+
+    it('takes more than 65535 rows (the workgroup kernel folds them into y), and the mean covers every row', async () => {
+      const e = await engineWith(kernel);
+      const [N, V] = [70000, 3];
+      await checkCase(e, N, V, f32(randomArray(N * V, 10, 2)), randomInts(N, 11, V));
+    });
+
+    it('adds into an existing logits gradient', async () => {
+      const e = await engineWith(kernel);
+      const [N, V] = [4, 70];
+      const logitsHost = f32(randomArray(N * V, 12, 2));
+      const targetsHost = randomInts(N, 13, V);
+      const prev = f32(randomArray(N * V, 14));
+      const logits = tensorFrom(e, [N, V], logitsHost);
+      logits.grad = tensorFrom(e, [N, V], prev, 'f32', 'dlogits');
+      const loss = crossEntropy(e, logits, tensorFrom(e, [N], targetsHost, 'i32'));
       loss.grad = tensorFrom(e, [1], [DLOSS]);
       e.tape.replay();
-      runs.push(Float32Array.from([...(await e.readFloat(loss)), ...(await e.readFloat(logits.grad!))]));
+      const ref = crossEntropyBackwardRef(N, V, logitsHost, targetsHost, DLOSS).map((g, i) => g + prev[i]!);
+      check('dlogits (+=)', await e.readFloat(logits.grad), ref, GRAD_TOL);
+    });
+
+    it('accepts (B, T, V) logits with (B, T) targets', async () => {
+      const e = await engineWith(kernel);
+      const [B, T, V] = [2, 3, 5];
+      const logitsHost = f32(randomArray(B * T * V, 15, 2));
+      const targetsHost = randomInts(B * T, 16, V);
+      const losses = crossEntropyRows(e, tensorFrom(e, [B, T, V], logitsHost), tensorFrom(e, [B, T], targetsHost, 'i32'));
+      expect(losses.shape).toEqual([B, T]);
+      check('losses', await e.readFloat(losses), crossEntropyRowsRef(B * T, V, logitsHost, targetsHost).losses, FWD_TOL);
+    });
+
+    it('is deterministic: the same inputs give bitwise identical loss and gradient', async () => {
+      const e = await engineWith(kernel);
+      const [N, V] = [300, 40];
+      const logits = tensorFrom(e, [N, V], randomArray(N * V, 17, 3));
+      const targets = tensorFrom(e, [N], randomInts(N, 18, V), 'i32');
+      const runs: Float32Array[] = [];
+      for (let i = 0; i < 2; i++) {
+        logits.grad = null;
+        const loss = crossEntropy(e, logits, targets);
+        loss.grad = tensorFrom(e, [1], [DLOSS]);
+        e.tape.replay();
+        runs.push(Float32Array.from([...(await e.readFloat(loss)), ...(await e.readFloat(logits.grad!))]));
+      }
+      expect(Buffer.from(runs[0]!.buffer).equals(Buffer.from(runs[1]!.buffer))).toBe(true);
+    });
+  });
+}
+
+describe('cross-entropy kernel choice and shapes', () => {
+  it('the adapter rule: the online kernel on CPU adapters, the workgroup kernel elsewhere', async () => {
+    const e = await freshEngine();
+    expect(crossEntropyKernelFor(e)).toBe(isCpuAdapter(e) ? 'crossentropy_forward_online' : 'crossentropy_forward');
+    useCrossEntropyKernel(e, 'crossentropy_forward');
+    expect(crossEntropyKernelFor(e)).toBe('crossentropy_forward');
+  });
+
+  it('the online kernel numbers rows across a grid folded into y', async () => {
+    // 300 rows need 5 workgroups of 64; dispatch 3 x 2 (as the host folds past 65535 workgroups).
+    const e = await freshEngine();
+    const [N, V] = [300, 9];
+    const logitsHost = f32(randomArray(N * V, 31, 3));
+    const targetsHost = randomInts(N, 32, V);
+    targetsHost[299] = -1;
+    const lse = e.alloc([N]);
+    const losses = e.alloc([N]);
+    const logits = tensorFrom(e, [N, V], logitsHost);
+    const targets = tensorFrom(e, [N], targetsHost, 'i32');
+    e.dispatch('crossentropy_forward_online', { logits, targets, lse, losses }, { N, V, per_row: 0, accumulate: 0 }, [3, 2]);
+    const ref = crossEntropyRowsRef(N, V, logitsHost, targetsHost);
+    check('lse (folded)', await e.readFloat(lse), ref.lse, FWD_TOL);
+    check('losses (folded)', await e.readFloat(losses), ref.losses, FWD_TOL);
+  });
+
+  it('both forward kernels write the same lse and losses as the reference, ignored rows included', async () => {
+    const e = await freshEngine();
+    const [N, V] = [7, 130];
+    const logitsHost = f32(randomArray(N * V, 33, 5));
+    const targetsHost = Int32Array.from([0, 129, -1, 130, 64, 7, 3]);
+    const ref = crossEntropyRowsRef(N, V, logitsHost, targetsHost);
+    const logits = tensorFrom(e, [N, V], logitsHost);
+    const targets = tensorFrom(e, [N], targetsHost, 'i32');
+    for (const kernel of KERNELS) {
+      useCrossEntropyKernel(e, kernel);
+      const lse = e.alloc([N]);
+      const losses = e.alloc([N]);
+      crossentropy_forward(e, lse, losses, logits, targets);
+      check(`lse (${kernel})`, await e.readFloat(lse), ref.lse, FWD_TOL);
+      check(`losses (${kernel})`, await e.readFloat(losses), ref.losses, FWD_TOL);
     }
-    expect(Buffer.from(runs[0]!.buffer).equals(Buffer.from(runs[1]!.buffer))).toBe(true);
   });
 
   it('refuses bad shapes and dtypes naming the op and shapes', async () => {
