@@ -12,19 +12,22 @@
  * pipeline compiles, bind groups, arena buffers) and sizes R so a trial lasts about --target-ms; each trial
  * records R calls into one command encoder and awaits `e.sync()`; the row reports the median over trials of
  * wall time / R. Host recording time is inside the timed region, as it is in a training step.
+ * The crossentropy forward has a row per kernel (src/ops/crossentropy.ts picks one per adapter; each row forces its
+ * own with useCrossEntropyKernel), so the CPU adapters' online kernel and the GPUs' workgroup kernel compare in
+ * one run on any adapter.
  *
  * Counting: matmul 2 M N K flops. Attention counts the useful multiply-adds of the causal mask, P = B NH T(T+1)/2
  * (query, key) pairs: forward 4 HS P (Q K^T and P V), backward 2.5x forward (FlashAttention's convention: four
  * GEMMs plus recomputing the scores; our kernels recompute the scores twice, so they do more than is credited).
  * GB/s: bytes = the sizes of the tensors a call reads plus those it writes, each counted once (a tensor it
  * updates in place counts twice), over the wall time: an effective bandwidth, a lower bound on real traffic
- * (layernorm reads x three times, embedding rows are gathered per position).
+ * (layernorm forward reads x twice, embedding rows are gathered per position).
  */
 import { PRESETS } from '../src/model/presets.js';
 import { VOCAB_SIZE } from '../src/data/tokenizer.js';
 import { adamw_update, grad_sumsq, gradSumsqDispatches, writeStepScalars } from '../src/ops/adamw.js';
 import { attention_backward, attention_forward } from '../src/ops/attention.js';
-import { crossentropy_backward, crossentropy_forward } from '../src/ops/crossentropy.js';
+import { crossentropy_backward, crossentropy_forward, useCrossEntropyKernel, type CrossEntropyKernel } from '../src/ops/crossentropy.js';
 import { buildTokenIndex, embedding_backward_wpe, embedding_backward_wte, embedding_forward } from '../src/ops/embedding.js';
 import { gelu_backward, gelu_forward } from '../src/ops/gelu.js';
 import { layernorm_backward, layernorm_forward } from '../src/ops/layernorm.js';
@@ -315,18 +318,25 @@ function crossentropyCases(N: number, V: number, what: string): Case[] {
     lse: b.fill([N], 'lse'),
     losses: b.fill([N], 'losses'),
   });
-  return [
-    {
-      kernel: 'crossentropy fwd',
-      shape,
-      what: `${what}, rows (no mean)`,
-      // reads logits, targets; writes lse, losses
-      bytes: F32 * (N * V + 3 * N),
-      setup: (b) => {
-        const { logits, targets, lse, losses } = inputs(b);
-        return () => crossentropy_forward(b.e, lse, losses, logits, targets);
-      },
+  const forward = (kernel: CrossEntropyKernel, label: string): Case => ({
+    kernel: 'crossentropy fwd',
+    shape,
+    what: `${what}, ${label}, no mean`,
+    // reads logits, targets; writes lse, losses
+    bytes: F32 * (N * V + 3 * N),
+    setup: (b) => {
+      const { logits, targets, lse, losses } = inputs(b);
+      // Forced for this call only: the cases after it (and the backward's setup) get the adapter's choice.
+      return () => {
+        useCrossEntropyKernel(b.e, kernel);
+        crossentropy_forward(b.e, lse, losses, logits, targets);
+        useCrossEntropyKernel(b.e, null);
+      };
     },
+  });
+  return [
+    forward('crossentropy_forward_online', 'online (CPU)'),
+    forward('crossentropy_forward', 'workgroup (GPU)'),
     {
       kernel: 'crossentropy bwd',
       shape,
