@@ -1,0 +1,278 @@
+/**
+ * The run loop both training programs share (GPT: src/train/run.ts, ViT: src/vit/run.ts), top to bottom: the run
+ * folder, resume, then the step loop (plan which layers run, forward, backward, update, log) with periodic
+ * evaluation and checkpoints. It returns the totals each program builds its summary from.
+ *
+ * What differs between the tasks comes in a `RunTask`: the session, the checkpoint format, the header lines, the
+ * throughput fields of a step line, and validation.
+ *
+ * Run folder: config.json (the config as given; --resume reads it back), drop_resolved.json (the layer-dropping
+ * config as resolved), metrics.jsonl (one line per step, `eval` and `sensitivity` lines, the task's own lines,
+ * and the `summary`), checkpoint/ (the task's format, with trainer_state.json as below), written atomically every
+ * `checkpointEvery` steps and when the loop stops.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { ResolvedDropConfig } from '../drop/config.js';
+import { planBitString, type KeepPlan } from '../drop/policy.js';
+import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/gpt.js';
+import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
+import type { Engine } from '../runtime/engine.js';
+import { ConfigError, type TrainConfig } from './config.js';
+import { Progress } from './progress.js';
+
+/** A run that cannot go on (divergence): reported as one line by the CLI. */
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+export interface RunOptions {
+  /** Continue from this run folder's checkpoint. */
+  resume?: string;
+  /** Plain progress lines instead of a bar. */
+  plain?: boolean;
+  /** No progress output at all (library use, tests). */
+  quiet?: boolean;
+  /** Reuse an engine (tests); otherwise one is opened and closed here. */
+  engine?: Engine;
+  /** Stop after this many steps of this invocation (tests of resume); the schedule still spans cfg.steps. */
+  stopAfter?: number;
+}
+
+/** What the loop drives: a `TrainingSession` (GPT) or a `VitSession`. */
+export interface RunSession {
+  readonly e: Engine;
+  readonly model: HasBlocks;
+  readonly drop: ResolvedDropConfig;
+  sbld: SbldState | null;
+  /** The training data's position; checkpoints hold it as opaque JSON. */
+  readonly loader: { readonly state: unknown; setState(state: unknown): void };
+  measureIfDue(step: number): Promise<SbldMeasurement | null>;
+  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] };
+  step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> };
+}
+
+/** What a checkpoint holds besides the model config (which the task adds): weights, moments, trainer state. */
+export interface CheckpointParts {
+  params: Record<string, Float32Array>;
+  optimizer: Record<string, Float32Array>;
+  trainerState: unknown;
+}
+
+/** A task's own parts of the loop; `Ev` is its validation result (GPT: the loss; ViT: loss and accuracies). */
+export interface RunTask<S extends RunSession, Ev> {
+  readonly session: S;
+  /** Printed after the adapter line: the data and the model. */
+  readonly header: string[];
+  /** Reads a checkpoint folder, refusing one whose model config is not the session's. */
+  loadCheckpoint(dir: string): Promise<CheckpointParts>;
+  saveCheckpoint(dir: string, parts: CheckpointParts): Promise<void>;
+  /** Throughput of a step that took `ms`: tokens/s for the progress display, and the step line's rate fields. */
+  rates(ms: number): { tokensPerS: number; fields: Record<string, number> };
+  /** Validation after a step; `last` is the run's final step. */
+  validate(last: boolean): Promise<Ev>;
+  /** An eval line's metric fields. */
+  evalFields(ev: Ev): Record<string, number>;
+  /** The printed evaluation, e.g. `val loss 4.6235 (6.670 bits/byte)`. */
+  describeEval(ev: Ev): string;
+}
+
+/** trainer_state.json: what resuming needs besides the weights and moments. */
+interface TrainerState {
+  step: number;
+  loader: unknown;
+  sbld: unknown;
+  blockSteps: number[];
+  elapsedMs: number;
+  layerSteps: { run: number; total: number };
+}
+
+/** What both summaries report the same way (fields named as the summaries name them). */
+export interface RunTotals {
+  /** Steps run by this invocation. */
+  stepsRun: number;
+  /** This invocation's training time, s (never 0: rates divide by it). */
+  runS: number;
+  /** The whole run's training time, resumed parts included, s. */
+  wall_s: number;
+  /** Mean loss of this invocation's last 20 steps. */
+  train_loss: number;
+  /** Fraction of layer-steps (layer x micro-batch) skipped over the whole run. */
+  skipped_fraction: number;
+  /** Estimated wall time saved against running every layer, from the median full-depth step time. */
+  est_saved_s: number | null;
+  /** This invocation's step losses. */
+  losses: number[];
+}
+
+export interface LoopResult<S extends RunSession, Ev> {
+  readonly session: S;
+  /** The run folder, absolute. */
+  readonly out: string;
+  /** The step the loop stopped before: cfg.steps, or earlier with `stopAfter`. */
+  readonly end: number;
+  readonly finished: boolean;
+  /** The loop's last validation; null when no step of this invocation validated. */
+  readonly lastEval: Ev | null;
+  readonly totals: RunTotals;
+  /** Appends one line to metrics.jsonl. */
+  log(obj: object): void;
+  /** Logs the summary line, closes the engine unless the caller lent it, and returns the summary. */
+  finish<T extends object>(summary: T): T;
+}
+
+/** The header's policy part, e.g. `policy sbld (rho_peak 0.420: equal expected compute to PLD)`. */
+export function describePolicy(drop: ResolvedDropConfig): string {
+  return `policy ${drop.policy}` + (drop.rhoMatch ? ` (rho_peak ${drop.rhoPeak.toFixed(3)}: ${drop.rhoMatch.note ?? 'equal expected compute to PLD'})` : '');
+}
+
+/** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
+export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig, opts: RunOptions, open: () => Promise<RunTask<S, Ev>>): Promise<LoopResult<S, Ev>> {
+  const say = (line: string) => (progress ? progress.log(line) : opts.quiet || console.log(line));
+  let progress: Progress | null = null;
+  const out = resolve(cfg.out);
+  mkdirSync(out, { recursive: true });
+  const metricsPath = join(out, 'metrics.jsonl');
+  const ckptDir = join(out, 'checkpoint');
+
+  // ---- build and data
+  const task = await open();
+  const { session } = task;
+  const { e, model, drop, loader } = session;
+
+  let start = 0;
+  let elapsedMs = 0;
+  const layerSteps = { run: 0, total: 0 };
+  if (opts.resume) {
+    const ckpt = await task.loadCheckpoint(join(resolve(opts.resume), 'checkpoint'));
+    const state = ckpt.trainerState as TrainerState;
+    writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
+    loader.setState(state.loader);
+    if (session.sbld && state.sbld) session.sbld = SbldState.fromJSON(drop, state.sbld);
+    start = state.step;
+    elapsedMs = state.elapsedMs;
+    Object.assign(layerSteps, state.layerSteps);
+    if (start >= cfg.steps) throw new ConfigError(`--resume ${opts.resume}: the checkpoint is at step ${start}, which is already --steps ${cfg.steps}; pass a larger --steps`);
+    // Steps logged after the checkpoint are run again: drop their lines so metrics.jsonl has each step once.
+    if (existsSync(metricsPath)) {
+      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((line) => line && (JSON.parse(line) as { step?: number }).step! < start);
+      writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
+    }
+  } else {
+    writeFileSync(metricsPath, '');
+  }
+  // The config as given (so `--resume` can read it back as a config file), and the resolved policy beside it.
+  writeFileSync(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeFileSync(join(out, 'drop_resolved.json'), JSON.stringify(drop, null, 2) + '\n');
+  const log = (obj: object) => appendFileSync(metricsPath, JSON.stringify(obj) + '\n');
+
+  if (!opts.quiet) {
+    console.log(`adapter: ${e.gpu.adapterName}`);
+    for (const line of task.header) console.log(line);
+    if (start > 0) console.log(`resuming at step ${start} from ${opts.resume}`);
+  }
+
+  const saveCkpt = async (step: number) => {
+    const w = await readWeights(e, model);
+    const trainerState: TrainerState = {
+      step,
+      loader: loader.state,
+      sbld: session.sbld ? session.sbld.toJSON() : null,
+      blockSteps: w.blockSteps,
+      elapsedMs,
+      layerSteps: { ...layerSteps },
+    };
+    await task.saveCheckpoint(ckptDir, { params: w.params, optimizer: w.optimizer, trainerState });
+  };
+
+  // ---- the step loop
+  const elapsedAtStart = elapsedMs;
+  const end = opts.stopAfter !== undefined ? Math.min(cfg.steps, start + opts.stopAfter) : cfg.steps;
+  progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
+  const losses: number[] = [];
+  const fullStepMs: number[] = [];
+  let stepMsTotal = 0;
+  let lastEval: Ev | null = null;
+  for (let step = start; step < end; step++) {
+    const t0 = performance.now();
+    // Plan which layers run (measuring sensitivities first when SBLD asks).
+    const rec = await session.measureIfDue(step);
+    if (rec) reportSensitivity(rec, log, say);
+    const { keep, plans } = session.plan(step);
+    // Forward, backward, update.
+    const { lr, readLoss } = session.step(step, plans);
+    const loss = await readLoss();
+    if (!Number.isFinite(loss)) throw new TrainingError(`training diverged at step ${step}: loss is ${loss}. Try a lower --lr.`);
+    const ms = performance.now() - t0;
+    elapsedMs += ms;
+    // Log.
+    const ran = plans.reduce((n, p) => n + p.run.filter(Boolean).length, 0);
+    layerSteps.run += ran;
+    layerSteps.total += cfg.n_layer * cfg.gradAccum;
+    if (ran === cfg.n_layer * cfg.gradAccum) fullStepMs.push(ms);
+    stepMsTotal += ms;
+    losses.push(loss);
+    const { tokensPerS, fields } = task.rates(ms);
+    const layers = plans.map((p) => planBitString(p.run)).join(' ');
+    log({ step, loss, lr, ms: +ms.toFixed(2), ...fields, layers, expected_kept: +keep.expectedKeptFraction.toFixed(4) });
+    progress.update({ step, loss, tokensPerS, layers, lr });
+    const last = step === cfg.steps - 1;
+    if ((cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0) || last) {
+      const te = performance.now();
+      lastEval = await task.validate(last);
+      elapsedMs += performance.now() - te;
+      log({ type: 'eval', step, ...task.evalFields(lastEval), elapsed_s: elapsedMs / 1000 });
+      say(`step ${step + 1}: ${task.describeEval(lastEval)}, train loss ${loss.toFixed(4)}`);
+      progress.resume(step + 1);
+    }
+    if ((cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0) || step + 1 === end) await saveCkpt(step + 1);
+  }
+  progress.stop();
+
+  const stepsRun = end - start;
+  const medianFull = median(fullStepMs);
+  const totals: RunTotals = {
+    stepsRun,
+    runS: Math.max(1e-9, (elapsedMs - elapsedAtStart) / 1000),
+    wall_s: elapsedMs / 1000,
+    train_loss: losses.length ? mean(losses.slice(-Math.min(20, losses.length))) : NaN,
+    skipped_fraction: layerSteps.total ? 1 - layerSteps.run / layerSteps.total : 0,
+    // Time a full-depth run would have spent in the same steps, minus what these steps took.
+    est_saved_s: medianFull !== null ? (medianFull * stepsRun - stepMsTotal) / 1000 : null,
+    losses,
+  };
+  return {
+    session,
+    out,
+    end,
+    finished: end === cfg.steps,
+    lastEval,
+    totals,
+    log,
+    finish(summary) {
+      log({ type: 'summary', ...summary, losses: undefined });
+      if (!opts.engine) e.destroy();
+      return summary;
+    },
+  };
+}
+
+/** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
+function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
+  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
+  say(
+    `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
+      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`,
+  );
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
