@@ -6,7 +6,9 @@
  * B*T x 4C x C, and the tied head B*T x C x V with the weight stored (V, C)), each forward and its two backward
  * GEMMs exactly as `src/ops/matmul.ts` records them (dA = dY W^T, dW = A^T dY, the weight gradient +=);
  * attention forward and backward at B=16, NH=4, HS=32, T in {64, 128, 256, 512}; layernorm, gelu, residual,
- * crossentropy, embedding, adamw and grad_sumsq at the GPT shape and at one larger shape (bandwidth ceiling).
+ * crossentropy, embedding, adamw and grad_sumsq at the GPT shape and at one larger shape (bandwidth ceiling);
+ * bias_backward (a linear layer's dbias) at the GPT's B*T = 1024 rows x C, 3C, 4C and the ViT's (preset
+ * `small`: B = 64 images x 17 tokens) 1088 rows x C, 4C with C = 64, under both row-split plans.
  *
  * Method: buffers are created and filled outside the timed region; one call is run and synced untimed (late
  * pipeline compiles, bind groups, arena buffers) and sizes R so a trial lasts about --target-ms; each trial
@@ -31,7 +33,7 @@ import { crossentropy_backward, crossentropy_forward, useCrossEntropyKernel, typ
 import { buildTokenIndex, embedding_backward_wpe, embedding_backward_wte, embedding_forward } from '../src/ops/embedding.js';
 import { gelu_backward, gelu_forward } from '../src/ops/gelu.js';
 import { layernorm_backward, layernorm_forward } from '../src/ops/layernorm.js';
-import { gemm } from '../src/ops/matmul.js';
+import { bias_backward, gemm, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/matmul.js';
 import { residual_backward, residual_forward } from '../src/ops/residual.js';
 import { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
@@ -164,6 +166,32 @@ function matmulCases(M: number, K: number, N: number, what: string, opts: { tran
     },
   ];
   return opts.only === 'fwd' ? cases.slice(0, 1) : cases;
+}
+
+/**
+ * dbias (N) += column sums of dout (M, N), as a linear layer's backward records it, under the row-split `plan`
+ * (the adapter's is what training uses; the other shows what it would cost).
+ */
+function biasBackwardCase(M: number, N: number, what: string, plan: BiasPlanKind): Case {
+  return {
+    kernel: 'bias_backward',
+    shape: `${M}x${N}`,
+    what: `${what}, ${plan} plan`,
+    // reads dout, updates dbias in place (a split's partials scratch is not counted)
+    bytes: F32 * (M * N + 2 * N),
+    setup: (b) => {
+      const dout = b.normal([M, N], 'dout');
+      const dbias = b.fill([N], 'dbias');
+      return () => {
+        // A split takes its (chunks, N) partials from the arena: hand them back after each call.
+        const mark = b.e.arenaMark();
+        useBiasBackwardPlan(b.e, plan);
+        bias_backward(b.e, dbias, dout, true);
+        useBiasBackwardPlan(b.e, null);
+        b.e.releaseArena(mark);
+      };
+    },
+  };
 }
 
 function attentionCases(B: number, NH: number, HS: number, T: number): Case[] {
@@ -451,6 +479,10 @@ function allCases(quick: boolean): Case[] {
     ...matmulCases(BT, C, V, 'tied head: B*T x C x V', { transB: true, bias: false }),
   ];
   for (const t of quick ? [64, 256] : [64, 128, 256, 512]) cases.push(...attentionCases(16, NH, C / NH, t));
+  for (const plan of ['cpu', 'gpu'] as const) {
+    for (const n of [C, 3 * C, 4 * C]) cases.push(biasBackwardCase(BT, n, 'GPT: B*T x N', plan));
+    for (const n of [64, 256]) cases.push(biasBackwardCase(64 * 17, n, 'ViT small: B*T x N', plan));
+  }
   cases.push(...layernormCases(BT, C, 'GPT ln'));
   if (!quick) cases.push(...layernormCases(8192, 768, 'large'));
   cases.push(...elementwiseCases(BT * 4 * C, 'GPT: B*T x 4C'));

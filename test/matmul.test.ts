@@ -4,11 +4,30 @@
  * multiples of the kernels' tiles), all four transpose combinations, batched and against a shared 2-D weight,
  * with bias and with accumulation; forward and backward (driven by a random cotangent). The dispatch log checks
  * that the kernel under test is the one that ran. Also: which kernel the adapter rule picks, and shape errors.
+ * bias_backward on its own against a float64 column sum: N in {1, 3, 4, 64, 130, 384} (scalar and vec4 paths)
+ * by M in {1, 7, 1088, 70000} (one chunk and split rows) under both row-split plans (cpu and gpu, forced with
+ * useBiasBackwardPlan), both accumulate modes, the exact dispatch count, and bit-identical results across calls;
+ * plus a grid wide enough to fold.
  * Run: npx vitest run --config test/vitest.config.ts test/matmul.test.ts
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { isCpuAdapter, matmul, matmul_forward, matmulKernelFor, subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
+import {
+  bias_backward,
+  biasBackwardDispatches,
+  biasBackwardPlan,
+  isCpuAdapter,
+  matmul,
+  matmul_forward,
+  matmulKernelFor,
+  subgroupKernelFits,
+  useBiasBackwardPlan,
+  useMatmulKernel,
+  type BiasPlanKind,
+  type MatmulKernel,
+} from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { Rng } from '../src/util/rng.js';
 import { expectClose } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
@@ -212,5 +231,127 @@ describe('matmul shape errors', () => {
     expect(() => matmul(e, e.alloc([2, 4, 5]), e.alloc([3, 5, 7]))).toThrow(/matmul: batch dimensions differ/);
     const wi = e.alloc([5, 7], 'i32');
     expect(() => matmul(e, a, wi)).toThrow(/matmul: w has dtype i32, expected f32/);
+  });
+});
+
+/** `n` seeded f32 values in [-1, 1), made as f32 directly (the largest case has 27M of them). */
+function randomF32(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.uniform() * 2 - 1;
+  return out;
+}
+
+/** Float64 column sums of x viewed as (M, N): the plain-loop reference of bias_backward. */
+function columnSumsRef(x: Float32Array, M: number, N: number): Float64Array {
+  const out = new Float64Array(N);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) out[n]! += x[m * N + n]!;
+  return out;
+}
+
+/** Runs bias_backward into dbias preset to `prev`; returns the result and the dispatches it recorded. */
+async function runBiasBackward(e: Engine, dbias: Tensor, dout: Tensor, prev: Float32Array, accumulate: boolean) {
+  e.write(dbias, prev);
+  const mark = e.arenaMark();
+  const d0 = e.counters.dispatches;
+  bias_backward(e, dbias, dout, accumulate);
+  const dispatches = e.counters.dispatches - d0;
+  const got = await e.readFloat(dbias);
+  e.releaseArena(mark); // the partials scratch
+  return { got, dispatches };
+}
+
+/** Bit patterns, so that -0 vs 0 or a last-bit difference fails an equality check. */
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+const BIAS_PLANS: BiasPlanKind[] = ['cpu', 'gpu'];
+
+describe('bias_backward', () => {
+  afterEach(async () => {
+    useBiasBackwardPlan(await getEngine(), null);
+  });
+
+  // Each column sum adds M values in [-1, 1) in f32; the largest error seen on lavapipe was 1.5e-5 at M = 1088
+  // and 2.6e-4 at M = 70000 (about M^0.7), so atol grows with M and keeps a margin of 3x or more. A dropped or
+  // doubled row errs by ~0.5.
+  const tol = (M: number) => ({ atol: 1e-6 + 5e-8 * M, rtol: 1e-6 });
+
+  for (const M of [1, 7, 1088, 70000])
+    for (const N of [1, 3, 4, 64, 130, 384]) {
+      it(`M=${M} N=${N}, both plans: = and += against float64, bit-identical across calls`, async () => {
+        const e = await getEngine();
+        const dout = e.persistent([M, N], 'f32', 'dout'); // (M, N)
+        const dbias = e.persistent([N], 'f32', 'dbias'); // (N)
+        try {
+          const data = randomF32(M * N, M + 7 * N);
+          e.write(dout, data);
+          const ref = columnSumsRef(data, M, N);
+          const prev = randomF32(N, 3); // what dbias holds before: = must overwrite it, += must add to it
+          for (const plan of BIAS_PLANS) {
+            useBiasBackwardPlan(e, plan);
+            const dispatches = biasBackwardDispatches(e, M);
+
+            const set1 = await runBiasBackward(e, dbias, dout, prev, false);
+            expect(set1.dispatches, plan).toBe(dispatches);
+            expectClose(`dbias = (${plan} plan)`, set1.got, ref, tol(M));
+            const set2 = await runBiasBackward(e, dbias, dout, prev, false);
+            expect(bits(set2.got), plan).toEqual(bits(set1.got));
+
+            const add1 = await runBiasBackward(e, dbias, dout, prev, true);
+            expect(add1.dispatches, plan).toBe(dispatches);
+            expectClose(`dbias += (${plan} plan)`, add1.got, ref.map((v, i) => v + prev[i]!), tol(M));
+            const add2 = await runBiasBackward(e, dbias, dout, prev, true);
+            expect(bits(add2.got), plan).toEqual(bits(add1.got));
+          }
+        } finally {
+          e.flush();
+          dout.buffer.destroy();
+          dbias.buffer.destroy();
+        }
+      });
+    }
+
+  it('splits rows by M and the plan only: the adapter picks the plan; one chunk up to the minimum, at most 256', async () => {
+    const e = await getEngine();
+    const adapterPlan = biasBackwardPlan(e, 1088);
+    useBiasBackwardPlan(e, isCpuAdapter(e) ? 'cpu' : 'gpu');
+    expect(biasBackwardPlan(e, 1088)).toEqual(adapterPlan);
+
+    useBiasBackwardPlan(e, 'cpu');
+    expect(biasBackwardPlan(e, 1088)).toEqual({ wg: 8, rowsPerChunk: 4096, chunks: 1 });
+    expect(biasBackwardPlan(e, 4096)).toEqual({ wg: 8, rowsPerChunk: 4096, chunks: 1 });
+    expect(biasBackwardPlan(e, 70000)).toEqual({ wg: 8, rowsPerChunk: 4096, chunks: 18 });
+    expect(biasBackwardDispatches(e, 1088)).toBe(1);
+    expect(biasBackwardDispatches(e, 70000)).toBe(2);
+
+    useBiasBackwardPlan(e, 'gpu');
+    expect(biasBackwardPlan(e, 7)).toEqual({ wg: 64, rowsPerChunk: 32, chunks: 1 });
+    expect(biasBackwardPlan(e, 1088)).toEqual({ wg: 64, rowsPerChunk: 32, chunks: 34 });
+    expect(biasBackwardPlan(e, 70000)).toEqual({ wg: 64, rowsPerChunk: 274, chunks: 256 });
+    expect(biasBackwardPlan(e, 0).chunks).toBe(1);
+  });
+
+  it('a grid past 65535 workgroups folds into y (cpu plan: 2^21 + 3 columns in workgroups of 8)', async () => {
+    const e = await getEngine();
+    useBiasBackwardPlan(e, 'cpu');
+    const N = (1 << 21) + 3;
+    const M = 2;
+    const dout = e.persistent([M, N], 'f32', 'dout'); // (M, N)
+    const dbias = e.persistent([N], 'f32', 'dbias'); // (N)
+    try {
+      const data = randomF32(M * N, 11);
+      e.write(dout, data);
+      const { got } = await runBiasBackward(e, dbias, dout, randomF32(N, 12), false);
+      expectClose('dbias', got, columnSumsRef(data, M, N), tol(M));
+    } finally {
+      e.flush();
+      dout.buffer.destroy();
+      dbias.buffer.destroy();
+    }
+  });
+
+  it('refuses a dout that is not whole rows of the bias, naming the op', async () => {
+    const e = await getEngine();
+    expect(() => bias_backward(e, e.alloc([3]), e.alloc([2, 4]))).toThrow(/bias_backward: dout \[2, 4\] is not a multiple of bias \[3\]/);
   });
 });

@@ -15,8 +15,9 @@
  *     Shares op(a) across the 8 lanes by subgroupBroadcast: llvmpipe pays per float loaded per lane.
  *   matmul_forward (kernels/matmul.wgsl): register tiles, any size; the rest of the CPU-adapter cases.
  *   matmul_tiled (kernels/matmul.wgsl): workgroup-memory tiles, any size; every other adapter (GPUs).
+ * dbias: bias_backward (kernels/bias_backward.wgsl), column sums split into row chunks; see `biasBackwardPlan`.
  */
-import type { Engine } from '../runtime/engine.js';
+import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 
 export interface GemmDims {
@@ -190,11 +191,78 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
   gemm(e, out, a, w, bias, matmulDims('matmul', a, w, flags.transA, flags.transB), flags);
 }
 
-/** Kernel-level bias gradient: dbias (+)= column sums of dout viewed as (rows, N). */
+/** bias_backward's row-split rules by adapter kind (see `biasBackwardPlan`). */
+const BIAS_PLANS = { cpu: { wg: 8, minRows: 4096 }, gpu: { wg: 64, minRows: 32 } } as const;
+export type BiasPlanKind = keyof typeof BIAS_PLANS;
+/** Caps the partials scratch at (256, N) and the finishing dispatch at 256 rows per invocation. */
+const BIAS_MAX_CHUNKS = 256;
+/** `WG`'s default in kernels/bias_backward.wgsl: that pipeline is compiled ahead, so pass no override for it. */
+const BIAS_WG_DEFAULT = 64;
+
+const forcedBiasPlan = new WeakMap<Engine, BiasPlanKind>();
+
+/** Makes every later bias_backward on `e` split rows by the `kind` rule (null: the adapter's), for tests and benchmarks. */
+export function useBiasBackwardPlan(e: Engine, kind: BiasPlanKind | null): void {
+  if (kind) forcedBiasPlan.set(e, kind);
+  else forcedBiasPlan.delete(e);
+}
+
+/**
+ * How `bias_backward` splits dout's M rows: `chunks` chunks of `rowsPerChunk` rows (the last one shorter), and
+ * workgroups of `wg` invocations, each owning 4 columns of one chunk. A function of M and the plan kind (the
+ * adapter's unless `useBiasBackwardPlan` forced one) only, so the summation order, and so the result, is the
+ * same every call.
+ *   gpu: chunks of 32 rows or more (at most 256 chunks), for many workgroups in flight: M = 1088, N = 64 runs
+ *     34 chunks x 16 quads = 9 workgroups of 64, then one small dispatch over the (34, 64) partials.
+ *   cpu (lavapipe runs one workgroup per thread, and each dispatch costs ~22 us): workgroups of 8 (one 8-lane
+ *     SIMD vector, so no lanes idle) spread the columns over the cores in one dispatch (N = 64: 2 workgroups,
+ *     N = 384: 12). Rows are split only past 4096: below that a core's share of the reads (~0.35 ns per float as
+ *     scalars, less as vec4) is not clearly more than the ~22 us of the second dispatch a split adds. An
+ *     estimate from those costs, not a timing: bench/kernels.ts has rows for both plans to measure it.
+ */
+export function biasBackwardPlan(e: Engine, M: number): { wg: number; rowsPerChunk: number; chunks: number } {
+  const { wg, minRows } = BIAS_PLANS[forcedBiasPlan.get(e) ?? (isCpuAdapter(e) ? 'cpu' : 'gpu')];
+  const rowsPerChunk = Math.max(minRows, Math.ceil(M / BIAS_MAX_CHUNKS));
+  return { wg, rowsPerChunk, chunks: Math.max(1, Math.ceil(M / rowsPerChunk)) };
+}
+
+/** Dispatches `bias_backward` records for dout with M rows: 1, or 2 when the rows are split. */
+export function biasBackwardDispatches(e: Engine, M: number): number {
+  return biasBackwardPlan(e, M).chunks > 1 ? 2 : 1;
+}
+
+/** One dispatch: out (chunks, N) (+)= sums of dout (M, N) over each chunk of `rowsPerChunk` rows. */
+function columnSums(e: Engine, out: Tensor, dout: Tensor, M: number, N: number, rowsPerChunk: number, accumulate: boolean, wg: number): void {
+  const chunks = Math.max(1, Math.ceil(M / rowsPerChunk));
+  e.dispatch(
+    'bias_backward',
+    { dout, dout4: dout, out },
+    { M, N, rows_per_chunk: rowsPerChunk, chunks, accumulate: accumulate ? 1 : 0 },
+    foldGrid(Math.ceil((Math.ceil(N / 4) * chunks) / wg)),
+    wg === BIAS_WG_DEFAULT ? {} : { WG: wg },
+  );
+}
+
+/**
+ * Kernel-level bias gradient: dbias (N) (+)= column sums of dout viewed as (M, N) rows. Deterministic (fixed
+ * summation order, no atomics; see `biasBackwardPlan`). One dispatch when the rows fit one chunk; otherwise the
+ * chunks' partial sums go to an arena scratch (chunks, N) and a second dispatch adds them in chunk order.
+ * Cost: one read of dout (vec4 loads when N % 4 == 0), plus chunks x N floats written and read back.
+ */
 export function bias_backward(e: Engine, dbias: Tensor, dout: Tensor, accumulate = true): void {
+  expectDType('bias_backward', 'dbias', dbias, 'f32');
+  expectDType('bias_backward', 'dout', dout, 'f32');
   const N = dbias.size;
-  if (dout.size % N !== 0) throw new ShapeError(`bias_backward: dout ${fmtShape(dout.shape)} is not a multiple of bias [${N}]`);
-  e.dispatch('bias_backward', { dout, dbias }, { M: dout.size / N, N, accumulate: accumulate ? 1 : 0 }, [Math.ceil(N / 64)]);
+  if (N === 0 || dout.size % N !== 0) throw new ShapeError(`bias_backward: dout ${fmtShape(dout.shape)} is not a multiple of bias [${N}]`);
+  const M = dout.size / N;
+  const { wg, rowsPerChunk, chunks } = biasBackwardPlan(e, M);
+  if (chunks === 1) {
+    columnSums(e, dbias, dout, M, N, rowsPerChunk, accumulate, wg);
+    return;
+  }
+  const partials = e.alloc([chunks, N], 'f32', 'bias_backward.partials'); // (chunks, N)
+  columnSums(e, partials, dout, M, N, rowsPerChunk, false, wg);
+  columnSums(e, dbias, partials, chunks, N, chunks, accumulate, wg);
 }
 
 /** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */
