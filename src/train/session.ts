@@ -7,12 +7,13 @@ import { loadCorpus, type Corpus } from '../data/corpus.js';
 import { BatchLoader, validationBatches, type Batch } from '../data/loader.js';
 import { VOCAB_SIZE } from '../data/tokenizer.js';
 import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
-import { drawPlan, keepProbabilities, type KeepPlan } from '../drop/policy.js';
+import type { KeepPlan } from '../drop/policy.js';
 import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
 import { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { TrainConfig } from './config.js';
+import { measureSensitivitiesIfDue, planLayers, readLossFeedingSbld } from './dropping.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { measureSkipLoss } from './sensitivity.js';
@@ -75,23 +76,14 @@ export class TrainingSession {
     return new TrainingSession(engine ?? (await Engine.create()), cfg, corpus);
   }
 
-  /**
-   * Measures sensitivities if SBLD wants a measurement at `step` (its time counts in the run's wall clock):
-   * `skip_loss` runs the probe forwards; `taylor` takes the online estimate gathered by earlier steps.
-   */
-  async measureIfDue(step: number): Promise<SbldMeasurement | null> {
-    if (!this.sbld?.needsMeasurement(step)) return null;
-    if (this.taylor) return this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
-    const m = await measureSkipLoss(this.e, this.model, this.probes, this.B, this.T);
-    return this.sbld.applyMeasurement(step, m.values, m.ms);
+  /** SBLD's measurement at `step`, if due (./dropping.ts); skip_loss runs the probe forwards. */
+  measureIfDue(step: number): Promise<SbldMeasurement | null> {
+    return measureSensitivitiesIfDue(this, step, () => measureSkipLoss(this.e, this.model, this.probes, this.B, this.T));
   }
 
   /** Keep probabilities at `step` and the drawn plan of each micro-batch. */
   plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
-    const keep = keepProbabilities(this.drop, step, this.sbld);
-    const plans: LayerPlan[] = [];
-    for (let mb = 0; mb < this.cfg.gradAccum; mb++) plans.push({ run: drawPlan(keep.keep, this.cfg.seed, step, mb), scale: keep.scale });
-    return { keep, plans };
+    return planLayers(this, step);
   }
 
   /**
@@ -102,18 +94,6 @@ export class TrainingSession {
     const batches = plans.map(() => this.loader.next());
     const lr = learningRate(this.schedule, step);
     const read = this.runner.step(batches, plans, lr, this.B, this.T, this.taylor ?? undefined);
-    const { taylor, sbld, e } = this;
-    if (!taylor || !sbld) return { lr, readLoss: read };
-    return {
-      lr,
-      readLoss: async () => {
-        const loss = await read();
-        const values = await e.readFloat(taylor);
-        plans[0]!.run.forEach((_, l) => {
-          if (plans.some((p) => p.run[l])) sbld.updateTaylor(l, values[l]!);
-        });
-        return loss;
-      },
-    };
+    return { lr, readLoss: readLossFeedingSbld(this, plans, read) };
   }
 }

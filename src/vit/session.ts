@@ -6,11 +6,12 @@
  */
 import { DataError } from '../data/errors.js';
 import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
-import { drawPlan, keepProbabilities, type KeepPlan } from '../drop/policy.js';
+import type { KeepPlan } from '../drop/policy.js';
 import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/gpt.js';
 import { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { measureSensitivitiesIfDue, planLayers, readLossFeedingSbld } from '../train/dropping.js';
 import { AdamW } from '../train/optimizer.js';
 import { learningRate, type LrSchedule } from '../train/schedule.js';
 import type { VitTrainConfig } from './config.js';
@@ -92,20 +93,14 @@ export class VitSession {
     return [...orderedBatches(this.data.test, this.B, this.geometry)];
   }
 
-  /** Measures sensitivities if SBLD wants a measurement at `step` (skip_loss: probe forwards; taylor: the online estimate). */
-  async measureIfDue(step: number): Promise<SbldMeasurement | null> {
-    if (!this.sbld?.needsMeasurement(step)) return null;
-    if (this.taylor) return this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
-    const m = await measureVitSkipLoss(this.e, this.model, this.probes);
-    return this.sbld.applyMeasurement(step, m.values, m.ms);
+  /** SBLD's measurement at `step`, if due (src/train/dropping.ts); skip_loss runs the probe forwards. */
+  measureIfDue(step: number): Promise<SbldMeasurement | null> {
+    return measureSensitivitiesIfDue(this, step, () => measureVitSkipLoss(this.e, this.model, this.probes));
   }
 
   /** Keep probabilities at `step` and the drawn plan of each micro-batch (the policy code GPT uses). */
   plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
-    const keep = keepProbabilities(this.drop, step, this.sbld);
-    const plans: LayerPlan[] = [];
-    for (let mb = 0; mb < this.cfg.gradAccum; mb++) plans.push({ run: drawPlan(keep.keep, this.cfg.seed, step, mb), scale: keep.scale });
-    return { keep, plans };
+    return planLayers(this, step);
   }
 
   /** Records and submits optimizer step `step`; returns the mean-loss reader (taylor mode also feeds SBLD). */
@@ -113,18 +108,6 @@ export class VitSession {
     const batches = plans.map(() => this.loader.next());
     const lr = learningRate(this.schedule, step);
     const read = this.runner.step(batches, plans, lr, this.taylor ?? undefined);
-    const { taylor, sbld, e } = this;
-    if (!taylor || !sbld) return { lr, readLoss: read };
-    return {
-      lr,
-      readLoss: async () => {
-        const loss = await read();
-        const values = await e.readFloat(taylor);
-        plans[0]!.run.forEach((_, l) => {
-          if (plans.some((p) => p.run[l])) sbld.updateTaylor(l, values[l]!);
-        });
-        return loss;
-      },
-    };
+    return { lr, readLoss: readLossFeedingSbld(this, plans, read) };
   }
 }
