@@ -8,6 +8,7 @@ import { runTraining } from '../train/run.js';
 import { runVitCli } from '../vit/cli.js';
 import { isVitConfig } from '../vit/config.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, resumeConfigFile, runCli } from './options.js';
+import { layerDroppingLine } from './summary.js';
 
 const program = addTaskOptions(addTrainingOptions(
   new Command('sbld-train').description('Train a GPT (or, with --task vit, a ViT on Fashion-MNIST) on WebGPU with layer dropping (SBLD by default).'),
@@ -27,14 +28,7 @@ await runCli(async () => {
   console.log('');
   console.log(`done: ${s.steps} steps in ${s.wall_s.toFixed(1)} s, ${Math.round(s.tokens_per_s)} tokens/s on ${s.adapter}`);
   console.log(`loss: train ${s.train_loss.toFixed(4)}, validation ${s.val_loss.toFixed(4)} nats/token (${(s.val_loss / Math.LN2).toFixed(3)} bits/byte)`);
-  console.log(
-    `layer dropping (${s.policy}): ${(100 * s.skipped_fraction).toFixed(1)}% of layer-steps skipped` +
-      (s.est_saved_s === null
-        ? ''
-        : s.est_saved_s >= 0
-          ? `, about ${s.est_saved_s.toFixed(1)} s saved against running every layer`
-          : `, no net time saved (${(-s.est_saved_s).toFixed(1)} s more than full-depth steps would take)`),
-  );
+  console.log(layerDroppingLine(s));
   console.log(`written: ${s.out}/config.json, metrics.jsonl, checkpoint/`);
   if (s.sample) console.log(`sample:\n${s.sample}\n`);
   if (o.json) console.log(JSON.stringify(json));

@@ -3,6 +3,7 @@
  * (through the bootstrap's `ensureVisionData`, which installs Debian's package with apt where it can), trains,
  * and prints a summary with top-1 / top-5 accuracy; `--json` makes the last stdout line one JSON object.
  */
+import { layerDroppingLine } from '../cli/summary.js';
 import { DataError } from '../data/errors.js';
 import { ensureVisionData } from '../setup/bootstrap.mjs';
 import type { VitTrainConfig } from './config.js';
@@ -28,14 +29,7 @@ export async function runVitCli(cfg: VitTrainConfig, o: { resume?: string; json?
   if (s.test_top1 !== null) {
     console.log(`test (${s.test_images} images, ${s.test_s.toFixed(1)} s): loss ${s.test_loss!.toFixed(4)}, top-1 ${pct(s.test_top1)}, top-5 ${pct(s.test_top5)}`);
   }
-  console.log(
-    `layer dropping (${s.policy}): ${(100 * s.skipped_fraction).toFixed(1)}% of layer-steps skipped` +
-      (s.est_saved_s === null
-        ? ''
-        : s.est_saved_s >= 0
-          ? `, about ${s.est_saved_s.toFixed(1)} s saved against running every layer`
-          : `, no net time saved (${(-s.est_saved_s).toFixed(1)} s more than full-depth steps would take)`),
-  );
+  console.log(layerDroppingLine(s));
   console.log(`written: ${s.out}/config.json, metrics.jsonl, checkpoint/`);
   if (o.json) console.log(JSON.stringify({ ...s, losses: undefined }));
 }
