@@ -12,7 +12,7 @@ import { AdamW, type AdamWConfig } from '../src/train/optimizer.js';
 import { learningRate } from '../src/train/schedule.js';
 import { StepRunner, uploadBatch } from '../src/train/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
-import { numericGrad } from './helpers/finite_diff.js';
+import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';
 import { f32, randomArray, randomInts } from './helpers/random.js';
 import {
@@ -161,13 +161,7 @@ describe('float64 reference GPT', () => {
     const plan: RefPlan = { run: [true, false], scale: [1 / 0.7, 1] };
     const loss = () => gptForwardRef(cfg, p, tokens, targets, b, t, plan).loss;
     const grads = gptBackwardRef(cfg, p, gptForwardRef(cfg, p, tokens, targets, b, t, plan));
-    for (const { name } of gptParamShapesRef(cfg)) {
-      const x = p[name]!;
-      // 12 coordinates per tensor, spread over it.
-      const idx = [...new Set(Array.from({ length: 12 }, (_, k) => Math.floor((k * x.length) / 12)))];
-      const num = numericGrad(loss, x, 1e-6, idx);
-      expectClose(`d${name} (finite differences)`, idx.map((i) => grads[name]![i]!), idx.map((i) => num[i]!), { atol: 1e-7, rtol: 1e-5 });
-    }
+    expectParamGradsMatchFiniteDiff(loss, p, grads, gptParamShapesRef(cfg).map((s) => s.name));
     // The skipped layer gets nothing; the loss actually depends on the kept layer (the check above is not vacuous).
     expect(maxAbs(grads['transformer.h.1.mlp.c_fc.weight']!)).toBe(0);
     expect(maxAbs(grads['transformer.h.0.mlp.c_fc.weight']!)).toBeGreaterThan(1e-4);

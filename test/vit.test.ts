@@ -14,7 +14,7 @@ import { batchOf, patchGeometry } from '../src/vit/data.js';
 import { ViT, vitTensorSpecs, type VitConfig } from '../src/vit/model.js';
 import { evaluateVit, uploadImages, VitStepRunner } from '../src/vit/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
-import { numericGrad } from './helpers/finite_diff.js';
+import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';
 import { f32, randomArray, randomInts } from './helpers/random.js';
 import { randomSet } from './helpers/vit_data.js';
@@ -118,12 +118,7 @@ describe('float64 reference ViT', () => {
     const plan: RefPlan = { run: [true, false], scale: [1 / 0.7, 1] };
     const loss = () => vitForwardRef(cfg, p, patches, labels, b, plan).loss;
     const grads = vitBackwardRef(cfg, p, vitForwardRef(cfg, p, patches, labels, b, plan));
-    for (const { name } of vitParamShapesRef(cfg)) {
-      const x = p[name]!;
-      const idx = [...new Set(Array.from({ length: 12 }, (_, k) => Math.floor((k * x.length) / 12)))];
-      const num = numericGrad(loss, x, 1e-6, idx);
-      expectClose(`d${name} (finite differences)`, idx.map((i) => grads[name]![i]!), idx.map((i) => num[i]!), { atol: 1e-7, rtol: 1e-5 });
-    }
+    expectParamGradsMatchFiniteDiff(loss, p, grads, vitParamShapesRef(cfg).map((s) => s.name));
     expect(maxAbs(grads['blocks.1.mlp.fc1.weight']!)).toBe(0);
     expect(maxAbs(grads['blocks.0.mlp.fc1.weight']!)).toBeGreaterThan(1e-4);
   });

@@ -41,3 +41,22 @@ export function expectGradMatchesFiniteDiff(
   const numeric = numericGrad(() => dot(forward(), cotangent), x);
   expectClose(`${what} (finite differences)`, analytic, numeric, tol);
 }
+
+/**
+ * Checks a model reference's gradient of every tensor in `names` against central differences of `loss`, at 12
+ * coordinates spread over each tensor (every coordinate would take minutes).
+ */
+export function expectParamGradsMatchFiniteDiff(
+  loss: () => number,
+  params: Record<string, Float64Array>,
+  grads: Record<string, Float64Array>,
+  names: readonly string[],
+  tol = { atol: 1e-7, rtol: 1e-5 },
+): void {
+  for (const name of names) {
+    const x = params[name]!;
+    const idx = [...new Set(Array.from({ length: 12 }, (_, k) => Math.floor((k * x.length) / 12)))];
+    const num = numericGrad(loss, x, 1e-6, idx);
+    expectClose(`d${name} (finite differences)`, idx.map((i) => grads[name]![i]!), idx.map((i) => num[i]!), tol);
+  }
+}

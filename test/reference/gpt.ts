@@ -13,17 +13,19 @@
  * A layer that does not run is the identity: this is the same network with that layer removed
  * (`removeLayers` builds that network explicitly, so tests can check both readings agree).
  *
- * The backward pass calls the op backwards in exact reverse order. Accumulation: parameter gradients +=,
- * the residual stream += (both branches of each residual add), other activations =.
+ * The blocks are the pre-LN block the ViT shares (./block.ts), causal here. The backward pass calls the op
+ * backwards in exact reverse order. Accumulation: parameter gradients +=, the residual stream += (both branches
+ * of each residual add), other activations =.
  */
 import { adamwStepRef, clipScaleRef, sumsqRef } from './adamw.js';
-import { attentionBackwardRef, attentionRef, type AttentionRef } from './attention.js';
+import type { AttentionRef } from './attention.js';
+import { addInto, blockBackwardRef, blockForwardRef, blockShapesRef, fullPlanRef, mm, type BlockActs, type BlockNames, type RefPlan } from './block.js';
 import { crossEntropyBackwardRef, crossEntropyRef } from './crossentropy.js';
 import { embeddingBackwardRef, embeddingRef, type EmbeddingRef } from './embedding.js';
-import { geluBackwardRef, geluRef } from './gelu.js';
 import { layernormBackwardRef, layernormRef } from './layernorm.js';
-import { matmulBackwardRef, matmulRef, type MatmulRef } from './matmul.js';
-import { residualBackwardRef, residualRef } from './residual.js';
+import { matmulBackwardRef, matmulRef } from './matmul.js';
+
+export { fullPlanRef, type RefPlan };
 
 export interface GptRefConfig {
   L: number; // layers
@@ -36,33 +38,8 @@ export interface GptRefConfig {
 /** Named float64 tensors, Hugging Face GPT-2 names (`transformer.h.0.attn.c_attn.weight`, ...). */
 export type GptParams = Record<string, Float64Array>;
 
-/** Which layers run, and the factor on each kept layer's two residual branches. */
-export interface RefPlan {
-  run: readonly boolean[];
-  scale: readonly number[];
-}
-
-export function fullPlanRef(L: number): RefPlan {
-  return { run: Array(L).fill(true), scale: Array(L).fill(1) };
-}
-
-/** Per-layer tensors: name suffix and shape (Conv1D layout: weights are [in, out]). */
-function layerShapes(C: number): [string, number[]][] {
-  return [
-    ['ln_1.weight', [C]],
-    ['ln_1.bias', [C]],
-    ['attn.c_attn.weight', [C, 3 * C]],
-    ['attn.c_attn.bias', [3 * C]],
-    ['attn.c_proj.weight', [C, C]],
-    ['attn.c_proj.bias', [C]],
-    ['ln_2.weight', [C]],
-    ['ln_2.bias', [C]],
-    ['mlp.c_fc.weight', [C, 4 * C]],
-    ['mlp.c_fc.bias', [4 * C]],
-    ['mlp.c_proj.weight', [4 * C, C]],
-    ['mlp.c_proj.bias', [C]],
-  ];
-}
+/** Hugging Face GPT-2's names for a block's tensors (Conv1D layout: weights are [in, out]). */
+const BLOCK: BlockNames = { ln1: 'ln_1', qkv: 'attn.c_attn', proj: 'attn.c_proj', ln2: 'ln_2', fc: 'mlp.c_fc', fc2: 'mlp.c_proj' };
 
 /** Every parameter with its shape and optimizer block (layer index, or -1 for embeddings and ln_f). */
 export function gptParamShapesRef(cfg: GptRefConfig): { name: string; shape: number[]; block: number }[] {
@@ -71,7 +48,7 @@ export function gptParamShapesRef(cfg: GptRefConfig): { name: string; shape: num
     { name: 'transformer.wte.weight', shape: [V, C], block: -1 },
     { name: 'transformer.wpe.weight', shape: [maxT, C], block: -1 },
   ];
-  for (let l = 0; l < L; l++) for (const [n, shape] of layerShapes(C)) out.push({ name: `transformer.h.${l}.${n}`, shape, block: l });
+  for (let l = 0; l < L; l++) for (const [n, shape] of blockShapesRef(BLOCK, C)) out.push({ name: `transformer.h.${l}.${n}`, shape, block: l });
   out.push({ name: 'transformer.ln_f.weight', shape: [C], block: -1 }, { name: 'transformer.ln_f.bias', shape: [C], block: -1 });
   return out;
 }
@@ -95,17 +72,9 @@ export function removeLayers(cfg: GptRefConfig, p: GptParams, plan: RefPlan): { 
 }
 
 /** What one layer's forward keeps for its backward. */
-interface LayerActs {
+interface LayerActs extends BlockActs {
   l: number;
   scale: number;
-  x: Float64Array; // (B, T, C) layer input
-  h1: Float64Array; // (B, T, C) LN1(x)
-  qkv: Float64Array; // (B, T, 3C)
-  att: Float64Array; // (B, T, C)
-  x1: Float64Array; // (B, T, C) x + s * proj
-  h2: Float64Array; // (B, T, C) LN2(x1)
-  fc: Float64Array; // (B, T, 4C)
-  act: Float64Array; // (B, T, 4C) gelu(fc)
 }
 
 export interface GptForwardRef {
@@ -118,10 +87,6 @@ export interface GptForwardRef {
   layers: LayerActs[];
   xL: Float64Array; // (B, T, C) residual stream entering ln_f
   xf: Float64Array; // (B, T, C) LN_f(xL)
-}
-
-function mm(M: number, K: number, N: number, transB = false): MatmulRef {
-  return { batch: 1, M, K, N, transA: false, transB };
 }
 
 /** Forward pass over tokens / targets (B, T) with the layers of `plan`. */
@@ -144,27 +109,14 @@ export function gptForwardRef(
   for (let l = 0; l < cfg.L; l++) {
     if (!plan.run[l]) continue;
     const s = plan.scale[l] ?? 1;
-    const w = (n: string) => P(`transformer.h.${l}.${n}`);
-    const h1 = layernormRef(N, C, x, w('ln_1.weight'), w('ln_1.bias')).out;
-    const qkv = matmulRef(mm(N, C, 3 * C), h1, w('attn.c_attn.weight'), w('attn.c_attn.bias'));
-    const a = attentionRef(att, qkv).out;
-    const proj = matmulRef(mm(N, C, C), a, w('attn.c_proj.weight'), w('attn.c_proj.bias'));
-    const x1 = residualRef(x, proj, s);
-    const h2 = layernormRef(N, C, x1, w('ln_2.weight'), w('ln_2.bias')).out;
-    const fc = matmulRef(mm(N, C, 4 * C), h2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'));
-    const act = geluRef(fc);
-    const mlp = matmulRef(mm(N, 4 * C, C), act, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'));
-    layers.push({ l, scale: s, x, h1, qkv, att: a, x1, h2, fc, act });
-    x = residualRef(x1, mlp, s);
+    const block = blockForwardRef(att, BLOCK, (n) => P(`transformer.h.${l}.${n}`), x, s);
+    layers.push({ l, scale: s, ...block.acts });
+    x = block.out;
   }
   const xf = layernormRef(N, C, x, P('transformer.ln_f.weight'), P('transformer.ln_f.bias')).out;
   const logits = matmulRef(mm(N, C, V, true), xf, P('transformer.wte.weight'), null);
   const { loss } = crossEntropyRef(N, V, logits, targets);
   return { logits, loss, B, T, tokens, targets, layers, xL: x, xf };
-}
-
-function addInto(dst: Float64Array, src: ArrayLike<number>): void {
-  for (let i = 0; i < dst.length; i++) dst[i] = dst[i]! + src[i]!;
 }
 
 /**
@@ -194,35 +146,7 @@ export function gptBackwardRef(cfg: GptRefConfig, p: GptParams, f: GptForwardRef
     const a = f.layers[i]!;
     const w = (n: string) => P(`transformer.h.${a.l}.${n}`);
     const g = (n: string) => G(`transformer.h.${a.l}.${n}`);
-    // x_out = x1 + s * mlp
-    const r2 = residualBackwardRef(dx, a.scale);
-    const dx1 = r2.dh;
-    const mlp = matmulBackwardRef(mm(N, 4 * C, C), a.act, w('mlp.c_proj.weight'), r2.dbranch);
-    addInto(g('mlp.c_proj.weight'), mlp.dw);
-    addInto(g('mlp.c_proj.bias'), mlp.dbias);
-    const dfc = geluBackwardRef(a.fc, mlp.da);
-    const fc = matmulBackwardRef(mm(N, C, 4 * C), a.h2, w('mlp.c_fc.weight'), dfc);
-    addInto(g('mlp.c_fc.weight'), fc.dw);
-    addInto(g('mlp.c_fc.bias'), fc.dbias);
-    const ln2 = layernormBackwardRef(N, C, a.x1, w('ln_2.weight'), fc.da);
-    addInto(g('ln_2.weight'), ln2.dweight);
-    addInto(g('ln_2.bias'), ln2.dbias);
-    addInto(dx1, ln2.dx);
-    // x1 = x + s * proj
-    const r1 = residualBackwardRef(dx1, a.scale);
-    const dxin = r1.dh;
-    const proj = matmulBackwardRef(mm(N, C, C), a.att, w('attn.c_proj.weight'), r1.dbranch);
-    addInto(g('attn.c_proj.weight'), proj.dw);
-    addInto(g('attn.c_proj.bias'), proj.dbias);
-    const dqkv = attentionBackwardRef(att, a.qkv, proj.da);
-    const qkv = matmulBackwardRef(mm(N, C, 3 * C), a.h1, w('attn.c_attn.weight'), dqkv);
-    addInto(g('attn.c_attn.weight'), qkv.dw);
-    addInto(g('attn.c_attn.bias'), qkv.dbias);
-    const ln1 = layernormBackwardRef(N, C, a.x, w('ln_1.weight'), qkv.da);
-    addInto(g('ln_1.weight'), ln1.dweight);
-    addInto(g('ln_1.bias'), ln1.dbias);
-    addInto(dxin, ln1.dx);
-    dx = dxin;
+    dx = blockBackwardRef(att, BLOCK, w, g, a, a.scale, dx);
   }
 
   const emb = embeddingBackwardRef({ B, T, C, V, maxT: cfg.maxT }, f.tokens, dx);

@@ -12,17 +12,19 @@
  *   logits = LN_fc(mean_t x) @ W_head + b_head                                     (B, NC)
  *   loss = mean over images with a label in [0, NC) of -log softmax(logits)[label]
  *
- * The backward pass calls the op backwards in exact reverse order. Accumulation: parameter gradients +=, the
- * residual stream += (both branches of each residual add), other activations =.
+ * The blocks are the pre-LN block GPT shares (./block.ts), bidirectional here. The backward pass calls the op
+ * backwards in exact reverse order. Accumulation: parameter gradients +=, the residual stream += (both branches of
+ * each residual add), other activations =.
  */
-import { attentionBackwardRef, attentionRef, type AttentionRef } from './attention.js';
+import type { AttentionRef } from './attention.js';
+import { addInto, blockBackwardRef, blockForwardRef, blockShapesRef, fullPlanRef, mm, type BlockActs, type BlockNames, type RefPlan } from './block.js';
 import { crossEntropyBackwardRef, crossEntropyRef } from './crossentropy.js';
-import { geluBackwardRef, geluRef } from './gelu.js';
 import { layernormBackwardRef, layernormRef } from './layernorm.js';
-import { matmulBackwardRef, matmulRef, type MatmulRef } from './matmul.js';
+import { matmulBackwardRef, matmulRef } from './matmul.js';
 import { meanpoolBackwardRef, meanpoolRef } from './meanpool.js';
 import { posembedBackwardRef, posembedRef } from './posembed.js';
-import { residualBackwardRef, residualRef } from './residual.js';
+
+export { fullPlanRef, type RefPlan };
 
 export interface VitRefConfig {
   L: number; // layers
@@ -35,18 +37,12 @@ export interface VitRefConfig {
 
 export type VitParams = Record<string, Float64Array>;
 
-export interface RefPlan {
-  run: readonly boolean[];
-  scale: readonly number[];
-}
-
-export function fullPlanRef(L: number): RefPlan {
-  return { run: Array(L).fill(true), scale: Array(L).fill(1) };
-}
-
 export function tokensRef(cfg: VitRefConfig): { T: number; K: number } {
   return { T: (cfg.S / cfg.P) ** 2, K: cfg.P * cfg.P };
 }
+
+/** timm's names for a block's tensors. */
+const BLOCK: BlockNames = { ln1: 'norm1', qkv: 'attn.qkv', proj: 'attn.proj', ln2: 'norm2', fc: 'mlp.fc1', fc2: 'mlp.fc2' };
 
 /** Every parameter with its device shape ((in, out) for linear weights) and optimizer block (-1: the rest). */
 export function vitParamShapesRef(cfg: VitRefConfig): { name: string; shape: number[]; block: number }[] {
@@ -57,21 +53,7 @@ export function vitParamShapesRef(cfg: VitRefConfig): { name: string; shape: num
     { name: 'patch_embed.proj.bias', shape: [C], block: -1 },
     { name: 'pos_embed', shape: [1, T, C], block: -1 },
   ];
-  const layer: [string, number[]][] = [
-    ['norm1.weight', [C]],
-    ['norm1.bias', [C]],
-    ['attn.qkv.weight', [C, 3 * C]],
-    ['attn.qkv.bias', [3 * C]],
-    ['attn.proj.weight', [C, C]],
-    ['attn.proj.bias', [C]],
-    ['norm2.weight', [C]],
-    ['norm2.bias', [C]],
-    ['mlp.fc1.weight', [C, 4 * C]],
-    ['mlp.fc1.bias', [4 * C]],
-    ['mlp.fc2.weight', [4 * C, C]],
-    ['mlp.fc2.bias', [C]],
-  ];
-  for (let l = 0; l < L; l++) for (const [n, shape] of layer) out.push({ name: `blocks.${l}.${n}`, shape, block: l });
+  for (let l = 0; l < L; l++) for (const [n, shape] of blockShapesRef(BLOCK, C)) out.push({ name: `blocks.${l}.${n}`, shape, block: l });
   out.push(
     { name: 'fc_norm.weight', shape: [C], block: -1 },
     { name: 'fc_norm.bias', shape: [C], block: -1 },
@@ -109,17 +91,9 @@ export function removeLayers(cfg: VitRefConfig, p: VitParams, plan: RefPlan): { 
   return { cfg: { ...cfg, L: kept.length }, params, plan: { run: kept.map(() => true), scale: kept.map((l) => plan.scale[l] ?? 1) }, kept };
 }
 
-interface LayerActs {
+interface LayerActs extends BlockActs {
   l: number;
   scale: number;
-  x: Float64Array; // (B, T, C) layer input
-  h1: Float64Array; // LN1(x)
-  qkv: Float64Array; // (B, T, 3C)
-  att: Float64Array; // (B, T, C)
-  x1: Float64Array; // x + s * proj
-  h2: Float64Array; // LN2(x1)
-  fc: Float64Array; // (B, T, 4C)
-  act: Float64Array; // gelu(fc)
 }
 
 export interface VitForwardRef {
@@ -132,14 +106,6 @@ export interface VitForwardRef {
   xL: Float64Array; // (B, T, C) residual stream after the last layer
   pooled: Float64Array; // (B, C)
   hf: Float64Array; // (B, C) LN_fc(pooled)
-}
-
-function mm(M: number, K: number, N: number): MatmulRef {
-  return { batch: 1, M, K, N, transA: false, transB: false };
-}
-
-function addInto(dst: Float64Array, src: ArrayLike<number>): void {
-  for (let i = 0; i < dst.length; i++) dst[i] = dst[i]! + src[i]!;
 }
 
 /** Forward pass over patches (B, T, K) and labels (B) with the layers of `plan`. */
@@ -162,18 +128,9 @@ export function vitForwardRef(
   for (let l = 0; l < cfg.L; l++) {
     if (!plan.run[l]) continue;
     const s = plan.scale[l] ?? 1;
-    const w = (n: string) => P(`blocks.${l}.${n}`);
-    const h1 = layernormRef(N, C, x, w('norm1.weight'), w('norm1.bias')).out;
-    const qkv = matmulRef(mm(N, C, 3 * C), h1, w('attn.qkv.weight'), w('attn.qkv.bias'));
-    const a = attentionRef(att, qkv).out;
-    const proj = matmulRef(mm(N, C, C), a, w('attn.proj.weight'), w('attn.proj.bias'));
-    const x1 = residualRef(x, proj, s);
-    const h2 = layernormRef(N, C, x1, w('norm2.weight'), w('norm2.bias')).out;
-    const fc = matmulRef(mm(N, C, 4 * C), h2, w('mlp.fc1.weight'), w('mlp.fc1.bias'));
-    const act = geluRef(fc);
-    const mlp = matmulRef(mm(N, 4 * C, C), act, w('mlp.fc2.weight'), w('mlp.fc2.bias'));
-    layers.push({ l, scale: s, x, h1, qkv, att: a, x1, h2, fc, act });
-    x = residualRef(x1, mlp, s);
+    const block = blockForwardRef(att, BLOCK, (n) => P(`blocks.${l}.${n}`), x, s);
+    layers.push({ l, scale: s, ...block.acts });
+    x = block.out;
   }
   const pooled = meanpoolRef(B, T, C, x);
   const hf = layernormRef(B, C, pooled, P('fc_norm.weight'), P('fc_norm.bias')).out;
@@ -208,33 +165,7 @@ export function vitBackwardRef(cfg: VitRefConfig, p: VitParams, f: VitForwardRef
     const a = f.layers[i]!;
     const w = (n: string) => P(`blocks.${a.l}.${n}`);
     const g = (n: string) => G(`blocks.${a.l}.${n}`);
-    const r2 = residualBackwardRef(dx, a.scale);
-    const dx1 = r2.dh;
-    const fc2 = matmulBackwardRef(mm(N, 4 * C, C), a.act, w('mlp.fc2.weight'), r2.dbranch);
-    addInto(g('mlp.fc2.weight'), fc2.dw);
-    addInto(g('mlp.fc2.bias'), fc2.dbias);
-    const dfc = geluBackwardRef(a.fc, fc2.da);
-    const fc1 = matmulBackwardRef(mm(N, C, 4 * C), a.h2, w('mlp.fc1.weight'), dfc);
-    addInto(g('mlp.fc1.weight'), fc1.dw);
-    addInto(g('mlp.fc1.bias'), fc1.dbias);
-    const ln2 = layernormBackwardRef(N, C, a.x1, w('norm2.weight'), fc1.da);
-    addInto(g('norm2.weight'), ln2.dweight);
-    addInto(g('norm2.bias'), ln2.dbias);
-    addInto(dx1, ln2.dx);
-    const r1 = residualBackwardRef(dx1, a.scale);
-    const dxin = r1.dh;
-    const proj = matmulBackwardRef(mm(N, C, C), a.att, w('attn.proj.weight'), r1.dbranch);
-    addInto(g('attn.proj.weight'), proj.dw);
-    addInto(g('attn.proj.bias'), proj.dbias);
-    const dqkv = attentionBackwardRef(att, a.qkv, proj.da);
-    const qkv = matmulBackwardRef(mm(N, C, 3 * C), a.h1, w('attn.qkv.weight'), dqkv);
-    addInto(g('attn.qkv.weight'), qkv.dw);
-    addInto(g('attn.qkv.bias'), qkv.dbias);
-    const ln1 = layernormBackwardRef(N, C, a.x, w('norm1.weight'), qkv.da);
-    addInto(g('norm1.weight'), ln1.dweight);
-    addInto(g('norm1.bias'), ln1.dbias);
-    addInto(dxin, ln1.dx);
-    dx = dxin;
+    dx = blockBackwardRef(att, BLOCK, w, g, a, a.scale, dx);
   }
 
   const pe = posembedBackwardRef(B, T, C, dx);
