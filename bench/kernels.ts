@@ -8,7 +8,8 @@
  * attention forward and backward at B=16, NH=4, HS=32, T in {64, 128, 256, 512}; layernorm, gelu, residual,
  * crossentropy, embedding, adamw and grad_sumsq at the GPT shape and at one larger shape (bandwidth ceiling);
  * bias_backward (a linear layer's dbias) at the GPT's B*T = 1024 rows x C, 3C, 4C and the ViT's (preset
- * `small`: B = 64 images x 17 tokens) 1088 rows x C, 4C with C = 64, under both row-split plans.
+ * `small`: B = 64 images x 17 tokens) 1088 rows x C, 4C with C = 64, under both row-split plans, and the
+ * layernorm parameter gradients alone (which share that plan) at the GPT's 1024 x C and the ViT's 1088 x 64.
  *
  * Method: buffers are created and filled outside the timed region; one call is run and synced untimed (late
  * pipeline compiles, bind groups, arena buffers) and sizes R so a trial lasts about --target-ms; each trial
@@ -32,7 +33,7 @@ import { attention_backward, attention_forward } from '../src/ops/attention.js';
 import { crossentropy_backward, crossentropy_forward, useCrossEntropyKernel, type CrossEntropyKernel } from '../src/ops/crossentropy.js';
 import { buildTokenIndex, embedding_backward_wpe, embedding_backward_wte, embedding_forward } from '../src/ops/embedding.js';
 import { gelu_backward, gelu_forward } from '../src/ops/gelu.js';
-import { layernorm_backward, layernorm_forward } from '../src/ops/layernorm.js';
+import { layernorm_backward, layernorm_backward_params, layernorm_forward } from '../src/ops/layernorm.js';
 import { bias_backward, gemm, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/matmul.js';
 import { residual_backward, residual_forward } from '../src/ops/residual.js';
 import { Engine } from '../src/runtime/engine.js';
@@ -273,10 +274,44 @@ function layernormCases(N: number, C: number, what: string): Case[] {
         const dx = b.fill([N, C], 'dx');
         const dweight = b.fill([C], 'dweight');
         const dbias = b.fill([C], 'dbias');
-        return () => layernorm_backward(b.e, dx, false, dweight, dbias, x, weight, mean, rstd, dout, N, C, true);
+        return () => {
+          // A row split takes its (chunks, C) partials from the arena: hand them back after each call.
+          const mark = b.e.arenaMark();
+          layernorm_backward(b.e, dx, false, dweight, dbias, x, weight, mean, rstd, dout, N, C, true);
+          b.e.releaseArena(mark);
+        };
       },
     },
   ];
+}
+
+/**
+ * The LayerNorm parameter gradients alone, dweight and dbias (C) += sums over N rows, under the row-split `plan`
+ * (it shares bias_backward's; the adapter's is what training uses, the other shows what it would cost).
+ */
+function layernormParamsCase(N: number, C: number, what: string, plan: BiasPlanKind): Case {
+  return {
+    kernel: 'layernorm params',
+    shape: `${N}x${C}`,
+    what: `${what}, ${plan} plan`,
+    // reads x, dout, mean, rstd; updates dweight and dbias in place (a split's partials scratches are not counted)
+    bytes: F32 * (2 * N * C + 2 * N + 4 * C),
+    setup: (b) => {
+      const x = b.normal([N, C], 'x');
+      const dout = b.normal([N, C], 'dout');
+      const mean = b.fill([N], 'mean');
+      const rstd = b.fill([N], 'rstd', 1);
+      const dweight = b.fill([C], 'dweight');
+      const dbias = b.fill([C], 'dbias');
+      return () => {
+        const mark = b.e.arenaMark();
+        useBiasBackwardPlan(b.e, plan);
+        layernorm_backward_params(b.e, dweight, dbias, x, mean, rstd, dout, N, C, true);
+        useBiasBackwardPlan(b.e, null);
+        b.e.releaseArena(mark);
+      };
+    },
+  };
 }
 
 function elementwiseCases(n: number, what: string): Case[] {
@@ -482,6 +517,8 @@ function allCases(quick: boolean): Case[] {
   for (const plan of ['cpu', 'gpu'] as const) {
     for (const n of [C, 3 * C, 4 * C]) cases.push(biasBackwardCase(BT, n, 'GPT: B*T x N', plan));
     for (const n of [64, 256]) cases.push(biasBackwardCase(64 * 17, n, 'ViT small: B*T x N', plan));
+    cases.push(layernormParamsCase(BT, C, 'GPT ln', plan));
+    cases.push(layernormParamsCase(64 * 17, 64, 'ViT small ln', plan));
   }
   cases.push(...layernormCases(BT, C, 'GPT ln'));
   if (!quick) cases.push(...layernormCases(8192, 768, 'large'));

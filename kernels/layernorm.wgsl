@@ -9,18 +9,18 @@
 // takes four columns per iteration (vec4 loads and four independent chains) plus a scalar tail, since C need
 // not be a multiple of 4. Loads are what lavapipe pays for, so the forward reads x twice (statistics, output)
 // and the backward reads x, dout and weight twice (row sums, dx).
-// layernorm_backward_params gives each invocation one column and loops over the rows, so the parameter
-// gradients are deterministic without atomics.
-// Grids: an invocation's row (or column) is ((wid.y * num_workgroups.x + wid.x) * WG + local index), so the
-// host can fold more than 65535 workgroups into y.
+// dweight and dbias are sums over rows, so they are a kernel of their own with its own split of the work:
+// kernels/layernorm_backward_params.wgsl.
+// Grids: an invocation's row is ((wid.y * num_workgroups.x + wid.x) * WG + local index), so the host can fold
+// more than 65535 workgroups into y.
 
-// One struct for the file's three kernels (the uniform must be named params): eps is read by the forward
-// only, accumulate by the backward kernels only.
+// One struct for the file's two kernels (the uniform must be named params): eps is read by the forward only,
+// accumulate by the backward only.
 struct Params {
   N: u32,          // rows
   C: u32,          // channels (the normalised dimension)
   eps: f32,
-  accumulate: u32, // backward: 1 adds to dx (layernorm_backward) or dweight, dbias (_params); 0 overwrites
+  accumulate: u32, // backward: 1 adds to dx; 0 overwrites it
 }
 
 override WG: u32 = 64;
@@ -31,12 +31,10 @@ override WG: u32 = 64;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;      // (C)
 @group(0) @binding(4) var<storage, read> dout: array<f32>;      // (N, C)
 @group(0) @binding(5) var<storage, read_write> out: array<f32>; // (N, C)
-// read_write because the forward writes them; the backward kernels only read them.
+// read_write because the forward writes them; the backward only reads them.
 @group(0) @binding(6) var<storage, read_write> mean: array<f32>; // (N)
 @group(0) @binding(7) var<storage, read_write> rstd: array<f32>; // (N)
 @group(0) @binding(8) var<storage, read_write> dx: array<f32>;   // (N, C)
-@group(0) @binding(9) var<storage, read_write> dweight: array<f32>; // (C)
-@group(0) @binding(10) var<storage, read_write> dbias: array<f32>;  // (C)
 
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
@@ -193,30 +191,4 @@ fn layernorm_backward(
     if (accumulate) { d += dx[i]; }
     dx[i] = d;
   }
-}
-
-@compute @workgroup_size(WG)
-fn layernorm_backward_params(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let c = flat_id(wid, nwg, lid);
-  let C = params.C;
-  if (c >= C) { return; }
-  // Neighbouring invocations own neighbouring columns, so each row's loads are contiguous across them.
-  var dw = 0.0;
-  var db = 0.0;
-  for (var row = 0u; row < params.N; row++) {
-    let i = row * C + c;
-    let g = dout[i];
-    dw = fma(g, (x[i] - mean[row]) * rstd[row], dw);
-    db += g;
-  }
-  if (params.accumulate == 1u) {
-    dw += dweight[c];
-    db += dbias[c];
-  }
-  dweight[c] = dw;
-  dbias[c] = db;
 }

@@ -85,6 +85,8 @@ export {
   layernorm_forward,
   /** Kernel-level LayerNorm backward: dx, dweight, dbias. */
   layernorm_backward,
+  /** Kernel-level LayerNorm parameter gradients alone: dweight, dbias (rows split by the bias_backward plan). */
+  layernorm_backward_params,
 } from './ops/layernorm.js';
 export {
   /** Autograd GELU (tanh approximation, GPT-2's gelu_new). */

@@ -1,15 +1,29 @@
 /**
  * LayerNorm: float64 reference checked by finite differences, then the GPU forward (out, mean, rstd) and
- * backward (dx, dweight, dbias) against it at edge shapes. Run: npx vitest run --config test/vitest.config.ts
- * test/layernorm.test.ts (DEBUG=1 prints the max error per compared tensor).
+ * backward (dx, dweight, dbias) against it at edge shapes, with the exact dispatch counts.
+ * layernorm_backward_params on its own against a float64 sum from the same mean and rstd: C in
+ * {1, 3, 4, 64, 130, 768} (scalar and vec4 paths) by N in {1, 7, 1088, 70000} (one chunk and split rows) under
+ * both row-split plans (cpu and gpu, forced with useBiasBackwardPlan), both accumulate modes, the exact dispatch
+ * count, and bit-identical results across calls; the kernel's chunks and a folded grid directly.
+ * Run: npx vitest run --config test/vitest.config.ts test/layernorm.test.ts (DEBUG=1 prints the max error per
+ * compared tensor).
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { layernorm, layernorm_backward, layernorm_forward } from '../src/ops/layernorm.js';
-import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  layernorm,
+  layernorm_backward,
+  layernorm_backward_params,
+  layernorm_forward,
+  layernormParamsDispatches,
+} from '../src/ops/layernorm.js';
+import { useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/matmul.js';
+import type { Engine } from '../src/runtime/engine.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { bits, compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
-import { f32, randomArray } from './helpers/random.js';
-import { layernormBackwardRef, layernormRef } from './reference/layernorm.js';
+import { f32, randomArray, randomF32 } from './helpers/random.js';
+import { layernormBackwardRef, layernormParamsRef, layernormRef } from './reference/layernorm.js';
 
 const TOL: Tolerance = { atol: 1e-5, rtol: 1e-4 };
 
@@ -88,7 +102,7 @@ describe('layernorm kernels', () => {
       out.grad = tensorFrom(e, [...lead, C], dout, 'f32', 'dout');
       const beforeBack = e.counters.dispatches;
       e.tape.replay();
-      expect(e.counters.dispatches - beforeBack).toBe(2);
+      expect(e.counters.dispatches - beforeBack).toBe(1 + layernormParamsDispatches(e, N));
       const g = layernormBackwardRef(N, C, x, weight, dout);
       close('dx', await e.readFloat(tx.grad!), g.dx);
       close('dweight', await e.readFloat(tw.grad!), g.dweight);
@@ -144,7 +158,7 @@ describe('layernorm kernels', () => {
   });
 
   it('kernels number workgroups across a grid folded into y', async () => {
-    // 200 rows (or columns) need 4 workgroups of 64; dispatch them as 3 x 2 (as the host folds past 65535).
+    // 200 rows need 4 workgroups of 64; dispatch them as 3 x 2 (as the host folds past 65535).
     const e = await getEngine();
     e.resetArena();
     const [N, C] = [200, 3];
@@ -158,25 +172,26 @@ describe('layernorm kernels', () => {
     e.dispatch('layernorm_forward', { x: tx, weight: tw, bias: tb, out, mean, rstd }, { N, C, eps: 1e-5, accumulate: 0 }, [3, 2]);
     close('out (folded)', await e.readFloat(out), layernormRef(N, C, x, weight, bias).out);
 
-    const [Nt, Ct] = [3, 200]; // transposed roles: 200 columns for the parameter kernel
+    // The parameter kernel: 3 rows in 2 chunks (rows 0-1, row 2) of 201 quads (803 columns, the scalar path) need
+    // 402 invocations, 7 workgroups of 64; dispatch them as 4 x 2. Each chunk's partial sums land in its own row.
+    const [Nt, Ct] = [3, 803];
     const p = inputs(Nt, Ct, 12);
+    const stats = layernormRef(Nt, Ct, p.x, p.weight, p.bias);
     const px = tensorFrom(e, [Nt, Ct], p.x);
-    const pw = tensorFrom(e, [Ct], p.weight);
-    const pout = e.alloc([Nt, Ct]);
-    const pmean = e.alloc([Nt]);
-    const prstd = e.alloc([Nt]);
-    layernorm_forward(e, pout, pmean, prstd, px, pw, tensorFrom(e, [Ct], p.bias), Nt, Ct);
-    const dweight = e.alloc([Ct]);
-    const dbias = e.alloc([Ct]);
+    const pdout = tensorFrom(e, [Nt, Ct], p.dout);
+    const [pmean, prstd] = [f32(stats.mean), f32(stats.rstd)];
+    const dweight = e.alloc([2, Ct]);
+    const dbias = e.alloc([2, Ct]);
     e.dispatch(
       'layernorm_backward_params',
-      { x: px, mean: pmean, rstd: prstd, dout: tensorFrom(e, [Nt, Ct], p.dout), dweight, dbias },
-      { N: Nt, C: Ct, eps: 0, accumulate: 0 },
-      [2, 3],
+      { x: px, x4: px, dout: pdout, dout4: pdout, mean: tensorFrom(e, [Nt], pmean), rstd: tensorFrom(e, [Nt], prstd), dweight, dbias },
+      { N: Nt, C: Ct, rows_per_chunk: 2, chunks: 2, accumulate: 0 },
+      [4, 2],
     );
-    const g = layernormBackwardRef(Nt, Ct, p.x, p.weight, p.dout);
-    close('dweight (folded)', await e.readFloat(dweight), g.dweight);
-    close('dbias (folded)', await e.readFloat(dbias), g.dbias);
+    const chunk0 = layernormParamsRef(Nt, Ct, p.x, pmean, prstd, p.dout, 0, 2);
+    const chunk1 = layernormParamsRef(Nt, Ct, p.x, pmean, prstd, p.dout, 2, 3);
+    close('dweight (folded, 2 chunks)', await e.readFloat(dweight), [...chunk0.dweight, ...chunk1.dweight]);
+    close('dbias (folded, 2 chunks)', await e.readFloat(dbias), [...chunk0.dbias, ...chunk1.dbias]);
   });
 
   it('refuses mismatched shapes and dtypes naming the op and shapes', async () => {
@@ -194,5 +209,143 @@ describe('layernorm kernels', () => {
     expect(() =>
       layernorm_backward(e, e.alloc([4, 5]), false, e.alloc([6]), e.alloc([6]), x, e.alloc([6]), e.alloc([4]), e.alloc([4]), x, 4, 6),
     ).toThrow(/layernorm_backward: dx has shape \[4, 5\], expected 24 elements/);
+    expect(() => layernorm_backward_params(e, e.alloc([6]), e.alloc([5]), x, e.alloc([4]), e.alloc([4]), x, 4, 6)).toThrow(
+      /layernorm_backward_params: dbias has shape \[5\], expected \[6\]/,
+    );
+  });
+});
+
+/** Runs layernorm_backward_params into dweight, dbias preset to `prev`; returns them and the dispatches it recorded. */
+async function runParams(
+  e: Engine,
+  t: { dweight: Tensor; dbias: Tensor; x: Tensor; mean: Tensor; rstd: Tensor; dout: Tensor },
+  prev: { dweight: Float32Array; dbias: Float32Array },
+  N: number,
+  C: number,
+  accumulate: boolean,
+) {
+  e.write(t.dweight, prev.dweight);
+  e.write(t.dbias, prev.dbias);
+  const mark = e.arenaMark();
+  const d0 = e.counters.dispatches;
+  layernorm_backward_params(e, t.dweight, t.dbias, t.x, t.mean, t.rstd, t.dout, N, C, accumulate);
+  const dispatches = e.counters.dispatches - d0;
+  const dweight = await e.readFloat(t.dweight);
+  const dbias = await e.readFloat(t.dbias);
+  e.releaseArena(mark); // the partials scratches
+  return { dweight, dbias, dispatches };
+}
+
+const PLANS: BiasPlanKind[] = ['cpu', 'gpu'];
+
+describe('layernorm_backward_params', () => {
+  afterEach(async () => {
+    useBiasBackwardPlan(await getEngine(), null);
+  });
+
+  // Each sum adds N terms in f32: dbias's in [-1, 1) (bias_backward's case), dweight's up to 3 in magnitude
+  // (dout in [-1, 1), x - mean in [-1.5, 1.5), rstd in [0.5, 2)). The largest errors seen on lavapipe were 5e-5
+  // at N = 1088 and 5.5e-4 at N = 70000, about 2e-6 sqrt(N) for both, so atol is 1e-5 sqrt(N): a margin of ~5x.
+  // A dropped or doubled row errs by ~0.5.
+  const tol = (N: number) => ({ atol: 1e-6 + 1e-5 * Math.sqrt(N), rtol: 1e-6 });
+
+  for (const N of [1, 7, 1088, 70000])
+    for (const C of [1, 3, 4, 64, 130, 768]) {
+      it(`N=${N} C=${C}, both plans: = and += against float64, exact dispatches, bit-identical across calls`, async () => {
+        const e = await getEngine();
+        if (N * C * 4 > e.gpu.limits.maxStorageBufferBindingSize) {
+          // (70000, 768) is 215 MB, over the 128 MiB that lavapipe (and WebGPU's default limit) lets one binding
+          // have; the model could not hold such an x either. The op refuses it, naming itself, before recording.
+          const x = e.persistent([N, C], 'f32', 'x'); // (N, C)
+          const mark = e.arenaMark();
+          try {
+            const d0 = e.counters.dispatches;
+            expect(() => layernorm_backward_params(e, e.alloc([C]), e.alloc([C]), x, e.alloc([N]), e.alloc([N]), x, N, C)).toThrow(
+              /layernorm_backward_params: x \[\d+, \d+\] is \d+ bytes, over the device's maxStorageBufferBindingSize/,
+            );
+            expect(e.counters.dispatches).toBe(d0);
+          } finally {
+            e.releaseArena(mark);
+            e.flush();
+            x.buffer.destroy();
+          }
+          return;
+        }
+        const t = {
+          x: e.persistent([N, C], 'f32', 'x'), // (N, C)
+          dout: e.persistent([N, C], 'f32', 'dout'), // (N, C)
+          mean: e.persistent([N], 'f32', 'mean'), // (N)
+          rstd: e.persistent([N], 'f32', 'rstd'), // (N)
+          dweight: e.persistent([C], 'f32', 'dweight'), // (C)
+          dbias: e.persistent([C], 'f32', 'dbias'), // (C)
+        };
+        try {
+          const x = randomF32(N * C, N + 7 * C);
+          const dout = randomF32(N * C, N + 7 * C + 1);
+          const mean = randomF32(N, 2).map((v) => v / 2);
+          const rstd = randomF32(N, 3).map((v) => 1.25 + 0.75 * v);
+          for (const [tensor, data] of [[t.x, x], [t.dout, dout], [t.mean, mean], [t.rstd, rstd]] as const) e.write(tensor, data);
+          const ref = layernormParamsRef(N, C, x, mean, rstd, dout);
+          // What dweight and dbias hold before: = must overwrite it, += must add to it.
+          const prev = { dweight: randomF32(C, 4), dbias: randomF32(C, 5) };
+          const plus = (a: Float64Array, b: Float32Array) => a.map((v, i) => v + b[i]!);
+          for (const plan of PLANS) {
+            useBiasBackwardPlan(e, plan);
+            const dispatches = layernormParamsDispatches(e, N);
+            for (const accumulate of [false, true]) {
+              const what = `(${plan} plan, ${accumulate ? '+=' : '='})`;
+              const run1 = await runParams(e, t, prev, N, C, accumulate);
+              expect(run1.dispatches, what).toBe(dispatches);
+              close(`dweight@N=${N} ${what}`, run1.dweight, accumulate ? plus(ref.dweight, prev.dweight) : ref.dweight, tol(N));
+              close(`dbias@N=${N} ${what}`, run1.dbias, accumulate ? plus(ref.dbias, prev.dbias) : ref.dbias, tol(N));
+              const run2 = await runParams(e, t, prev, N, C, accumulate);
+              expect(bits(run2.dweight), what).toEqual(bits(run1.dweight));
+              expect(bits(run2.dbias), what).toEqual(bits(run1.dbias));
+            }
+          }
+        } finally {
+          e.flush();
+          for (const tensor of Object.values(t)) tensor.buffer.destroy();
+        }
+      });
+    }
+
+  it('dispatches follow the row-split plan: one when the rows fit a chunk, else the chunks and two finishing passes', async () => {
+    const e = await getEngine();
+    useBiasBackwardPlan(e, 'cpu'); // one chunk up to 4096 rows
+    expect(layernormParamsDispatches(e, 0)).toBe(1);
+    expect(layernormParamsDispatches(e, 1088)).toBe(1);
+    expect(layernormParamsDispatches(e, 70000)).toBe(3);
+    useBiasBackwardPlan(e, 'gpu'); // chunks of 32 rows or more
+    expect(layernormParamsDispatches(e, 7)).toBe(1);
+    expect(layernormParamsDispatches(e, 1088)).toBe(3);
+
+    // And the log shows them: the chunks, then bias_backward's finishing pass for dweight and for dbias.
+    e.resetArena();
+    const [N, C] = [100, 8];
+    const x = e.alloc([N, C]);
+    e.dispatchLog = [];
+    try {
+      layernorm_backward_params(e, e.alloc([C]), e.alloc([C]), x, e.alloc([N]), e.alloc([N]), e.alloc([N, C]), N, C);
+      expect(e.dispatchLog.map((r) => r.kernel)).toEqual(['layernorm_backward_params', 'bias_backward', 'bias_backward']);
+    } finally {
+      e.dispatchLog = null;
+    }
+  });
+
+  it('N = 0: = writes zeros, += leaves the gradients as they were', async () => {
+    const e = await getEngine();
+    e.resetArena();
+    const C = 6;
+    const dweight = tensorFrom(e, [C], randomArray(C, 1));
+    const dbias = tensorFrom(e, [C], randomArray(C, 2));
+    const before = { dweight: await e.readFloat(dweight), dbias: await e.readFloat(dbias) };
+    const [x, mean, rstd] = [e.alloc([0, C]), e.alloc([0]), e.alloc([0])];
+    layernorm_backward_params(e, dweight, dbias, x, mean, rstd, x, 0, C, true);
+    expect(bits(await e.readFloat(dweight))).toEqual(bits(before.dweight));
+    expect(bits(await e.readFloat(dbias))).toEqual(bits(before.dbias));
+    layernorm_backward_params(e, dweight, dbias, x, mean, rstd, x, 0, C, false);
+    expect(Array.from(await e.readFloat(dweight))).toEqual(new Array(C).fill(0));
+    expect(Array.from(await e.readFloat(dbias))).toEqual(new Array(C).fill(0));
   });
 });

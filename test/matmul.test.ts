@@ -27,11 +27,10 @@ import {
 } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { Rng } from '../src/util/rng.js';
-import { expectClose } from './helpers/compare.js';
+import { bits, expectClose } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
-import { f32, randomArray } from './helpers/random.js';
+import { f32, randomArray, randomF32 } from './helpers/random.js';
 import { matmulBackwardRef, matmulRef, type MatmulRef } from './reference/matmul.js';
 
 // f32 sums of at most 129 products of values in [-1, 1], in a different order than the float64 reference.
@@ -234,14 +233,6 @@ describe('matmul shape errors', () => {
   });
 });
 
-/** `n` seeded f32 values in [-1, 1), made as f32 directly (the largest case has 27M of them). */
-function randomF32(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.uniform() * 2 - 1;
-  return out;
-}
-
 /** Float64 column sums of x viewed as (M, N): the plain-loop reference of bias_backward. */
 function columnSumsRef(x: Float32Array, M: number, N: number): Float64Array {
   const out = new Float64Array(N);
@@ -260,9 +251,6 @@ async function runBiasBackward(e: Engine, dbias: Tensor, dout: Tensor, prev: Flo
   e.releaseArena(mark); // the partials scratch
   return { got, dispatches };
 }
-
-/** Bit patterns, so that -0 vs 0 or a last-bit difference fails an equality check. */
-const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 const BIAS_PLANS: BiasPlanKind[] = ['cpu', 'gpu'];
 

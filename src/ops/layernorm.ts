@@ -8,21 +8,23 @@
  *   dweight = sum over rows of dout * xhat        dbias = sum over rows of dout
  * Saves: x, weight (inputs), mean (N), rstd (N).
  *
- * Cost: one invocation per row, the row's statistics in registers, no workgroup memory or barriers (which
- * lavapipe, where loads are the cost, runs poorly), vec4 loads with a scalar tail. The forward reads x twice:
- * one pass takes the sum (for the mean) and a shifted Welford update (for the variance, as accurate as a second
- * pass over x - mean), one writes out. The backward reads x, dout and weight twice (row sums, dx); the parameter
- * gradients are a second dispatch with one invocation per column looping over all N rows (deterministic, no
- * atomics). The same kernels serve every adapter; a GPU would likely prefer a workgroup per row (coalesced
- * loads, more invocations in flight), which none of the kernels here do yet.
+ * Cost: forward and dx give one invocation per row, the row's statistics in registers, no workgroup memory or
+ * barriers (which lavapipe, where loads are the cost, runs poorly), vec4 loads with a scalar tail. The forward
+ * reads x twice: one pass takes the sum (for the mean) and a shifted Welford update (for the variance, as
+ * accurate as a second pass over x - mean), one writes out. The backward reads x, dout and weight twice (row
+ * sums, dx). These kernels serve every adapter; a GPU would likely prefer a workgroup per row (coalesced loads,
+ * more invocations in flight), which none of them do yet.
+ * The parameter gradients are their own kernel (kernels/layernorm_backward_params.wgsl), built as bias_backward
+ * is: 4 columns per invocation (vec4 loads when C % 4 == 0), rows split into chunks by `biasBackwardPlan`, the
+ * chunks' partial sums finished in chunk order (deterministic, no atomics); see `layernorm_backward_params`.
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
+import { biasBackwardPlan, sumChunkPartials } from './matmul.js';
 
 const WG = 64;
-/** The per-dimension workgroup limit every device supports. */
-const MAX_GROUPS = 65535;
-
+/** `WG`'s default in kernels/layernorm_backward_params.wgsl: that pipeline is compiled ahead, so pass no override for it. */
+const PARAMS_WG_DEFAULT = 64;
 
 /** Reads (N, C) from x and checks weight and bias; errors name the op and the shapes. */
 export function layernormDims(op: string, x: Tensor, weight: Tensor, bias: Tensor): { N: number; C: number } {
@@ -72,9 +74,63 @@ export function layernorm_forward(
 }
 
 /**
+ * Dispatches `layernorm_backward_params` records for N rows: 1, or 3 when the rows are split (the chunks, then
+ * one finishing pass each for dweight and dbias).
+ */
+export function layernormParamsDispatches(e: Engine, N: number): number {
+  return biasBackwardPlan(e, N).chunks > 1 ? 3 : 1;
+}
+
+/**
+ * Kernel-level parameter gradients, with xhat = (x - mean) * rstd:
+ *   dweight (C) (+)= sum over rows of dout * xhat        dbias (C) (+)= sum over rows of dout
+ * accumulate = true adds (the parameter rule), false overwrites (N = 0 then writes zeros). Deterministic (fixed
+ * summation order, no atomics): rows are split into chunks by `biasBackwardPlan` (a function of N and the adapter
+ * kind only). One dispatch when the rows fit one chunk; otherwise the chunks' partial sums go to two arena
+ * scratches (chunks, C), which `sumChunkPartials` adds in chunk order, one dispatch each.
+ * Cost: one read of x and dout (vec4 loads when C % 4 == 0), plus 2 x chunks x C floats written and read back.
+ */
+export function layernorm_backward_params(
+  e: Engine,
+  dweight: Tensor, // (C)
+  dbias: Tensor, // (C)
+  x: Tensor, // (N, C)
+  mean: Tensor, // (N)
+  rstd: Tensor, // (N)
+  dout: Tensor, // (N, C)
+  N: number,
+  C: number,
+  accumulate = true,
+): void {
+  const op = 'layernorm_backward_params';
+  expectAll(op, 'x', x, N, C);
+  expectAll(op, 'dout', dout, N, C);
+  expectRows(op, 'mean', mean, N);
+  expectRows(op, 'rstd', rstd, N);
+  for (const [name, t] of [['dweight', dweight], ['dbias', dbias]] as const) {
+    expectShape(op, name, t, [C]);
+    expectDType(op, name, t, 'f32');
+  }
+  const { wg, rowsPerChunk, chunks } = biasBackwardPlan(e, N);
+  const split = chunks > 1;
+  const dweightPartials = split ? e.alloc([chunks, C], 'f32', 'layernorm.dweight_partials') : dweight; // (chunks, C)
+  const dbiasPartials = split ? e.alloc([chunks, C], 'f32', 'layernorm.dbias_partials') : dbias; // (chunks, C)
+  e.dispatch(
+    op,
+    { x, x4: x, dout, dout4: dout, mean, rstd, dweight: dweightPartials, dbias: dbiasPartials },
+    { N, C, rows_per_chunk: rowsPerChunk, chunks, accumulate: accumulate && !split ? 1 : 0 },
+    foldGrid(Math.ceil((Math.ceil(C / 4) * chunks) / wg)),
+    wg === PARAMS_WG_DEFAULT ? {} : { WG: wg },
+  );
+  if (!split) return;
+  sumChunkPartials(e, dweight, dweightPartials, accumulate, wg);
+  sumChunkPartials(e, dbias, dbiasPartials, accumulate, wg);
+}
+
+/**
  * Kernel-level backward: dx (+)= dLoss/dx by `accumulateDx`; dweight and dbias += (parameter gradients; pass
- * `accumulateParams = false` to overwrite them instead). Two dispatches: rows for dx, columns for the
- * parameters (deterministic, no atomics).
+ * `accumulateParams = false` to overwrite them instead). One dispatch for dx (one invocation per row), then
+ * `layernorm_backward_params` (1 or 3 dispatches, see `layernormParamsDispatches`).
  */
 export function layernorm_backward(
   e: Engine,
@@ -110,17 +166,13 @@ export function layernorm_backward(
     );
   }
   // With N = 0 the sums are empty: still run it, so that an overwrite (=) writes zeros.
-  e.dispatch(
-    'layernorm_backward_params',
-    { x, mean, rstd, dout, dweight, dbias },
-    { N, C, eps: 0, accumulate: accumulateParams ? 1 : 0 },
-    foldGrid(Math.ceil(C / WG)),
-  );
+  layernorm_backward_params(e, dweight, dbias, x, mean, rstd, dout, N, C, accumulateParams);
 }
 
 /**
  * Autograd LayerNorm over the last dimension of x: returns a tensor shaped like x and records the backward
- * rule (dx, dweight, dbias). One dispatch forward, two backward (dx, then dweight and dbias together).
+ * rule (dx, dweight, dbias). One dispatch forward; backward one for dx, then dweight and dbias together in 1 or
+ * 3 (`layernormParamsDispatches`).
  */
 export function layernorm(e: Engine, x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
   const { N, C } = layernormDims('layernorm', x, weight, bias);

@@ -201,7 +201,10 @@ const BIAS_WG_DEFAULT = 64;
 
 const forcedBiasPlan = new WeakMap<Engine, BiasPlanKind>();
 
-/** Makes every later bias_backward on `e` split rows by the `kind` rule (null: the adapter's), for tests and benchmarks. */
+/**
+ * Makes every later bias_backward and layernorm_backward_params on `e` split rows by the `kind` rule (null: the
+ * adapter's), for tests and benchmarks.
+ */
 export function useBiasBackwardPlan(e: Engine, kind: BiasPlanKind | null): void {
   if (kind) forcedBiasPlan.set(e, kind);
   else forcedBiasPlan.delete(e);
@@ -211,7 +214,9 @@ export function useBiasBackwardPlan(e: Engine, kind: BiasPlanKind | null): void 
  * How `bias_backward` splits dout's M rows: `chunks` chunks of `rowsPerChunk` rows (the last one shorter), and
  * workgroups of `wg` invocations, each owning 4 columns of one chunk. A function of M and the plan kind (the
  * adapter's unless `useBiasBackwardPlan` forced one) only, so the summation order, and so the result, is the
- * same every call.
+ * same every call. layernorm_backward_params (src/ops/layernorm.ts) splits its N rows by this plan too: it reads
+ * two floats per element (x, dout) where bias_backward reads one, and a split costs it two finishing
+ * dispatches (dweight, dbias) where bias_backward pays one, so the same break-even holds.
  *   gpu: chunks of 32 rows or more (at most 256 chunks), for many workgroups in flight: M = 1088, N = 64 runs
  *     34 chunks x 16 quads = 9 workgroups of 64, then one small dispatch over the (34, 64) partials.
  *   cpu (lavapipe runs one workgroup per thread, and each dispatch costs ~22 us): workgroups of 8 (one 8-lane
@@ -262,7 +267,19 @@ export function bias_backward(e: Engine, dbias: Tensor, dout: Tensor, accumulate
   }
   const partials = e.alloc([chunks, N], 'f32', 'bias_backward.partials'); // (chunks, N)
   columnSums(e, partials, dout, M, N, rowsPerChunk, false, wg);
-  columnSums(e, dbias, partials, chunks, N, chunks, accumulate, wg);
+  sumChunkPartials(e, dbias, partials, accumulate, wg);
+}
+
+/**
+ * The finishing pass of a row split: out (N) (+)= partials (chunks, N) summed over the chunks in chunk order.
+ * One bias_backward dispatch (`wg` from the plan); layernorm_backward_params finishes its split with it too.
+ */
+export function sumChunkPartials(e: Engine, out: Tensor, partials: Tensor, accumulate: boolean, wg: number): void {
+  const [chunks, N] = partials.shape as [number, number];
+  if (partials.shape.length !== 2 || out.size !== N) {
+    throw new ShapeError(`sumChunkPartials: partials ${fmtShape(partials.shape)} are not (chunks, ${out.size}) for out ${fmtShape(out.shape)}`);
+  }
+  columnSums(e, out, partials, chunks, N, chunks, accumulate, wg);
 }
 
 /** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */

@@ -55,3 +55,8 @@ export function expectClose(what: string, got: ArrayLike<number>, ref: ArrayLike
   const r = compareClose(got, ref, tol);
   expect(r.ok, `${what}: ${r.message}`).toBe(true);
 }
+
+/** Bit patterns, so that -0 vs 0 or a last-bit difference fails an equality check. */
+export function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length);
+}

@@ -67,3 +67,32 @@ export function layernormBackwardRef(
   }
   return { dx, dweight, dbias };
 }
+
+/**
+ * The parameter gradients alone over rows [begin, end) (default: all N), from given per-row statistics (as the
+ * kernel reads them, not recomputed), xhat = (x - mean) * rstd:
+ *   dweight = sum_n dout * xhat,  dbias = sum_n dout
+ */
+export function layernormParamsRef(
+  N: number,
+  C: number,
+  x: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  rstd: ArrayLike<number>,
+  dout: ArrayLike<number>,
+  begin = 0,
+  end = N,
+): { dweight: Float64Array; dbias: Float64Array } {
+  const dweight = new Float64Array(C);
+  const dbias = new Float64Array(C);
+  for (let n = begin; n < end; n++) {
+    const m = mean[n]!;
+    const r = rstd[n]!;
+    for (let c = 0; c < C; c++) {
+      const i = n * C + c;
+      dweight[c]! += dout[i]! * (x[i]! - m) * r;
+      dbias[c]! += dout[i]!;
+    }
+  }
+  return { dweight, dbias };
+}
