@@ -14,6 +14,7 @@ import { StepRunner, uploadBatch } from '../src/train/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';
+import { gpuPass } from './helpers/gpu_pass.js';
 import { f32, randomArray, randomInts } from './helpers/random.js';
 import {
   gptBackwardRef,
@@ -112,43 +113,6 @@ function randomBatch(seed: number): { inputs: Int32Array; targets: Int32Array } 
   return { inputs: randomInts(B * T, seed, TOKEN_RANGE), targets: randomInts(B * T, seed + 1, CFG.vocab_size) };
 }
 
-interface GpuPass {
-  logits: Float32Array; // (B, T, V)
-  loss: number;
-  grads: Record<string, Float32Array>;
-  /** Each block's whole gradient buffer (padding included), layers then rest. */
-  rawGrads: Float32Array[];
-}
-
-/**
- * One forward + backward on the GPU. Gradients of every block are zeroed first, except the blocks listed in
- * `sentinels`, which are filled with the given values instead (to show a skipped layer's block is untouched).
- */
-async function gpuPass(
-  e: Engine,
-  model: GPT,
-  batch: { inputs: Int32Array; targets: Int32Array },
-  plan: LayerPlan,
-  sentinels = new Map<number, Float32Array>(),
-): Promise<GpuPass> {
-  e.resetArena();
-  model.blocks.forEach((b, i) => {
-    const s = sentinels.get(i);
-    if (s) e.write(b.grads, s);
-    else e.zero(b.grads);
-  });
-  const dev = uploadBatch(e, batch, B, T, model.config.vocab_size);
-  const { logits, loss } = model.forward(dev, plan);
-  e.backward(loss!);
-  const out: GpuPass = { logits: await e.readFloat(logits), loss: (await e.readFloat(loss!))[0]!, grads: {}, rawGrads: [] };
-  for (const block of model.blocks) {
-    const flat = await e.readFloat(block.grads);
-    out.rawGrads.push(flat);
-    for (const spec of block.specs) out.grads[spec.name] = block.slice(flat, spec.name);
-  }
-  return out;
-}
-
 describe('float64 reference GPT', () => {
   // A smaller network than the GPU tests, so central differences over many coordinates stay fast.
   const cfg: GptRefConfig = { L: 2, NH: 2, C: 8, V: 11, maxT: 5 };
@@ -184,6 +148,8 @@ describe('GPT on the GPU vs the float64 reference', () => {
   let model: GPT;
   const params = makeParams(REF, 1);
   const batch = randomBatch(11);
+  /** The test batch on the device (arena tensors: uploaded in each pass). */
+  const upload = () => uploadBatch(e, batch, B, T, model.config.vocab_size);
 
   beforeAll(async () => {
     e = await getEngine();
@@ -197,7 +163,7 @@ describe('GPT on the GPU vs the float64 reference', () => {
   });
 
   it('forward: logits (B, T, V) and mean loss', async () => {
-    const gpu = await gpuPass(e, model, batch, fullPlan(CFG.n_layer));
+    const gpu = await gpuPass(e, model, upload, fullPlan(CFG.n_layer));
     const ref = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T);
     check('logits', gpu.logits, ref.logits, LOGITS_TOL);
     check('loss', [gpu.loss], [ref.loss], LOSS_TOL);
@@ -207,7 +173,7 @@ describe('GPT on the GPU vs the float64 reference', () => {
   });
 
   it('backward: every parameter gradient', async () => {
-    const gpu = await gpuPass(e, model, batch, fullPlan(CFG.n_layer));
+    const gpu = await gpuPass(e, model, upload, fullPlan(CFG.n_layer));
     const ref = gptBackwardRef(REF, params, gptForwardRef(REF, params, batch.inputs, batch.targets, B, T));
     for (const { name } of gptParamShapesRef(REF)) {
       expect(maxAbs(ref[name]!), `reference d${name} is all zero`).toBeGreaterThan(0);
@@ -220,7 +186,7 @@ describe('GPT on the GPU vs the float64 reference', () => {
   it('layer 0 skipped, layer 1 scaled by 1/0.7: the same as the network with layer 0 removed', async () => {
     const plan: LayerPlan = { run: [false, true, true], scale: [1, 1 / 0.7, 1] };
     const sentinel = Float32Array.from(randomArray(model.layers[0]!.size, 99));
-    const gpu = await gpuPass(e, model, batch, plan, new Map([[0, sentinel]]));
+    const gpu = await gpuPass(e, model, upload, plan, new Map([[0, sentinel]]));
     const sub = removeLayers(REF, params, plan);
     expect(sub.kept).toEqual([1, 2]);
     const f = gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan);

@@ -16,6 +16,7 @@ import { evaluateVit, uploadImages, VitStepRunner } from '../src/vit/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';
+import { gpuPass } from './helpers/gpu_pass.js';
 import { f32, randomArray, randomInts } from './helpers/random.js';
 import { randomSet } from './helpers/vit_data.js';
 import { removeLayers, tokensRef, vitBackwardRef, vitForwardRef, vitParamShapesRef, type RefPlan, type VitParams, type VitRefConfig } from './reference/vit.js';
@@ -78,33 +79,6 @@ function toF32(p: VitParams): Record<string, Float32Array> {
   return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float32Array.from(v)]));
 }
 
-interface GpuPass {
-  logits: Float32Array;
-  loss: number;
-  grads: Record<string, Float32Array>;
-  rawGrads: Float32Array[];
-}
-
-/** One forward + backward on the GPU; blocks in `sentinels` get those gradient values instead of zeros. */
-async function gpuPass(e: Engine, model: ViT, patches: Float64Array, plan: LayerPlan, sentinels = new Map<number, Float32Array>()): Promise<GpuPass> {
-  e.resetArena();
-  model.blocks.forEach((b, i) => {
-    const s = sentinels.get(i);
-    if (s) e.write(b.grads, s);
-    else e.zero(b.grads);
-  });
-  const dev = uploadImages(e, { patches: Float32Array.from(patches), labels: LABELS }, model.T, model.K);
-  const { logits, loss } = model.forward(dev, plan);
-  e.backward(loss!);
-  const out: GpuPass = { logits: await e.readFloat(logits), loss: (await e.readFloat(loss!))[0]!, grads: {}, rawGrads: [] };
-  for (const block of model.blocks) {
-    const flat = await e.readFloat(block.grads);
-    out.rawGrads.push(flat);
-    for (const spec of block.specs) out.grads[spec.name] = block.slice(flat, spec.name);
-  }
-  return out;
-}
-
 describe('float64 reference ViT', () => {
   // Smaller than the GPU model so central differences over many coordinates stay fast: 8x8 images, 4x4 patches.
   const cfg: VitRefConfig = { L: 2, NH: 2, C: 8, S: 8, P: 4, NC: 5 };
@@ -145,6 +119,8 @@ describe('ViT on the GPU vs the float64 reference', () => {
   const params = makeParams(REF, 1);
   const { T, K } = tokensRef(REF);
   const patches = f32(randomArray(B * T * K, 11, 2));
+  /** The test batch on the device (arena tensors: uploaded in each pass). */
+  const upload = () => uploadImages(e, { patches: Float32Array.from(patches), labels: LABELS }, model.T, model.K);
 
   beforeAll(async () => {
     e = await getEngine();
@@ -169,7 +145,7 @@ describe('ViT on the GPU vs the float64 reference', () => {
   });
 
   it('forward: logits (B, classes) and the mean loss over labelled rows', async () => {
-    const gpu = await gpuPass(e, model, patches, fullPlan(3));
+    const gpu = await gpuPass(e, model, upload, fullPlan(3));
     const ref = vitForwardRef(REF, params, patches, LABELS, B);
     check('logits', gpu.logits, ref.logits, LOGITS_TOL);
     check('loss', [gpu.loss], [ref.loss], LOSS_TOL);
@@ -178,7 +154,7 @@ describe('ViT on the GPU vs the float64 reference', () => {
   });
 
   it('backward: every parameter gradient', async () => {
-    const gpu = await gpuPass(e, model, patches, fullPlan(3));
+    const gpu = await gpuPass(e, model, upload, fullPlan(3));
     const ref = vitBackwardRef(REF, params, vitForwardRef(REF, params, patches, LABELS, B));
     for (const { name } of vitParamShapesRef(REF)) {
       expect(maxAbs(ref[name]!), `reference d${name} is all zero`).toBeGreaterThan(0);
@@ -189,7 +165,7 @@ describe('ViT on the GPU vs the float64 reference', () => {
   it('layer 0 skipped, layer 1 scaled by 1/0.7: the network with layer 0 removed; the skipped block untouched', async () => {
     const plan: LayerPlan = { run: [false, true, true], scale: [1, 1 / 0.7, 1] };
     const sentinel = Float32Array.from(randomArray(model.layers[0]!.size, 99));
-    const gpu = await gpuPass(e, model, patches, plan, new Map([[0, sentinel]]));
+    const gpu = await gpuPass(e, model, upload, plan, new Map([[0, sentinel]]));
     const sub = removeLayers(REF, params, plan);
     expect(sub.kept).toEqual([1, 2]);
     const f = vitForwardRef(sub.cfg, sub.params, patches, LABELS, B, sub.plan);
