@@ -16,7 +16,6 @@ import {
   useAttentionKernels,
   type AttentionKernels,
 } from '../src/ops/attention.js';
-import { isCpuAdapter } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { expectClose } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
@@ -256,11 +255,10 @@ describe('attention kernel choice', () => {
       }
   });
 
-  it('the adapter rule: subgroup kernels on CPU adapters with subgroups when HS % 4 == 0, else portable', async () => {
+  it('the adapter rule: subgroup kernels wherever subgroups run them (CPU adapters and GPUs) when HS % 4 == 0, else portable', async () => {
     const e = await getEngine();
     const subgroup = await subgroupAvailable();
-    const cpu = isCpuAdapter(e);
-    expect(attentionKernelsFor(e, 32, [])).toBe(cpu && subgroup ? 'subgroup' : 'portable');
+    expect(attentionKernelsFor(e, 32, [])).toBe(subgroup ? 'subgroup' : 'portable');
     expect(attentionKernelsFor(e, 7, [])).toBe('portable');
     useAttentionKernels(e, 'portable');
     expect(attentionKernelsFor(e, 32, [])).toBe('portable');

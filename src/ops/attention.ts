@@ -13,17 +13,17 @@
  *
  * Kernels (chosen per dispatch by `attentionKernelsFor`; both sets have the same bindings, params and lse, so a
  * forward of one set and a backward of the other agree):
- *   subgroup (kernels/attention_subgroup.wgsl, kernels/attention_backward_subgroup.wgsl): CPU adapters
- *     (llvmpipe) with subgroups of at least 8 lanes, when HS % 4 == 0 and the tensors start on 16 bytes (vec4
- *     loads). A subgroup of 8 lanes owns 8 R rows and loads each row of the other side once per block of 8,
- *     sharing it by subgroupBroadcast: llvmpipe pays per float loaded per lane. 6-13x less CPU time there than
- *     the portable kernels as they were dispatched before (B=16 NH=4 HS=32, T=64..512; bench/variants/attention.ts).
+ *   subgroup (kernels/attention_subgroup.wgsl, kernels/attention_backward_subgroup.wgsl): any adapter with
+ *     subgroups of at least 8 lanes, when HS % 4 == 0 and the tensors start on 16 bytes (vec4 loads). A subgroup
+ *     of 8 lanes owns 8 R rows and loads each row of the other side once per block of 8, sharing it by
+ *     subgroupBroadcast: llvmpipe pays per float loaded per lane. 6-13x less CPU time there than the portable
+ *     kernels (B=16 NH=4 HS=32, T=64..512; bench/variants/attention.ts), and on an H100 (Dawn, Vulkan) 2.3-3.5x
+ *     faster forward and 2-5.9x backward at T=64..256 (docs/results/gpu-h100.md), so GPUs take them too.
  *   portable (kernels/attention.wgsl, kernels/attention_backward.wgsl): one invocation per row, any HS; every
- *     other case, and every other adapter (GPUs).
+ *     other case (no subgroups, HS % 4 != 0, unaligned views).
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
-import { isCpuAdapter } from './matmul.js';
 
 /** The kernels keep head vectors in private arrays of this size (MAX_HS in the WGSL). */
 export const ATTENTION_MAX_HS = 128;
@@ -71,7 +71,9 @@ function subgroupKernelsReady(e: Engine): boolean {
 
 /** The kernel set an attention dispatch with head size HS on these tensors uses (forced, else by adapter, then by fit). */
 export function attentionKernelsFor(e: Engine, HS: number, tensors: Tensor[]): AttentionKernels {
-  const wanted = forcedKernels.get(e) ?? (isCpuAdapter(e) ? 'subgroup' : 'portable');
+  // Subgroup kernels wherever they can run: 6-13x less CPU on llvmpipe, and 2-8x faster on an H100 too
+  // (bench/variants/attention.ts, docs/results/gpu-h100.md), though they were written for the CPU.
+  const wanted = forcedKernels.get(e) ?? 'subgroup';
   if (wanted === 'subgroup') {
     const fits = HS % 4 === 0 && HS / 4 <= SUBGROUP_MAX_REGS && tensors.every((t) => t.byteOffset % 16 === 0);
     if (!fits || !subgroupKernelsReady(e)) return 'portable';
