@@ -17,8 +17,8 @@
  *     subgroups of at least 8 lanes, when HS % 4 == 0 and the tensors start on 16 bytes (vec4 loads). A subgroup
  *     of 8 lanes owns 8 R rows and loads each row of the other side once per block of 8, sharing it by
  *     subgroupBroadcast: llvmpipe pays per float loaded per lane. 6-13x less CPU time there than the portable
- *     kernels (B=16 NH=4 HS=32, T=64..512; bench/variants/attention.ts), and on an H100 (Dawn, Vulkan) 2.3-3.5x
- *     faster forward and 2-5.9x backward at T=64..256 (docs/results/gpu-h100.md), so GPUs take them too.
+ *     kernels (B=16 NH=4 HS=32, T=64..512; bench/variants/attention.ts), and on an H100 (Dawn, Vulkan) 2.1-3.3x
+ *     faster forward and 2.0-4.7x backward at T=64..256 (docs/results/gpu-h100.md), so GPUs take them too.
  *   portable (kernels/attention.wgsl, kernels/attention_backward.wgsl): one invocation per row, any HS; every
  *     other case (no subgroups, HS % 4 != 0, unaligned views).
  */
@@ -71,7 +71,7 @@ function subgroupKernelsReady(e: Engine): boolean {
 
 /** The kernel set an attention dispatch with head size HS on these tensors uses (forced, else by adapter, then by fit). */
 export function attentionKernelsFor(e: Engine, HS: number, tensors: Tensor[]): AttentionKernels {
-  // Subgroup kernels wherever they can run: 6-13x less CPU on llvmpipe, and 2-8x faster on an H100 too
+  // Subgroup kernels wherever they can run: 6-13x less CPU on llvmpipe, and 2-5x faster on an H100 too
   // (bench/variants/attention.ts, docs/results/gpu-h100.md), though they were written for the CPU.
   const wanted = forcedKernels.get(e) ?? 'subgroup';
   if (wanted === 'subgroup') {
