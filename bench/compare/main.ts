@@ -14,9 +14,9 @@
  * deep, DEFAULT_STEPS (GPT) or VIT_DEFAULT_STEPS (ViT) steps, an evaluation every steps/EVALS_PER_RUN steps,
  * checkpoints only at the end, no text sample.
  *
- * Cost: about the default steps x (the four policies' step times) plus evaluations; either default is sized to
- * about 45 minutes for one seed on 2 CPU cores under lavapipe (see DEFAULT_STEPS, VIT_DEFAULT_STEPS). --ablations
- * adds 8 runs per seed.
+ * Cost: about the default steps x (the four policies' step times) plus evaluations: for one seed on 2 CPU cores
+ * under lavapipe about 25 minutes (GPT) and 45 minutes (ViT); see DEFAULT_STEPS and VIT_DEFAULT_STEPS.
+ * --ablations adds 8 runs per seed.
  * The progress line shows the running run and ETAs for it and for the whole comparison.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -37,13 +37,13 @@ import { writeReport, type CompletedRun } from './report.js';
 import { estimateRunSeconds, parsePolicies, planRuns, planVariants, type PlannedRun } from './runs.js';
 
 /**
- * Default optimizer steps per run: about 45 minutes for the four policies, one seed, preset deep, on this 2-core
- * machine (lavapipe), measured on it while otherwise idle (DEEP_COSTS in runs.ts): a full-depth step 2.0 s, a
- * half-depth step 1.0 s (the cost scales with the layers run), one evaluation (8 batches) 4.8 s, one skip_loss
- * measurement (13 x 4 forwards) about 45 s. So 350 steps: 350 x 2.0 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none,
- * layerdrop, pld, sbld) = 39 min, plus 4 x 14 evaluations 4.5 min, the measurement and four engine starts 1 min:
- * about 45 min. Other work on the cores stretches this (the progress line's ETA tells). When steps get faster
- * (a faster matmul is expected to halve them), raise this in proportion.
+ * Default optimizer steps per run: the four policies, one seed, preset deep, fit in about 45 minutes on this
+ * 2-core machine (lavapipe) with room to spare: with the subgroup kernels (DEEP_COSTS in runs.ts) a full-depth
+ * step takes 1.0-1.3 s, one evaluation (8 batches) about 2.5 s, one skip_loss measurement (13 x 4 forwards)
+ * 17 s. So 350 steps: 350 x 1.1 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none, layerdrop, pld, sbld) =
+ * 22 min, plus 4 x 14 evaluations 2.3 min, the measurement and four engine starts 0.6 min: about 25 min (measured:
+ * 21-30 min per seed). `--seeds 3`, the full study, takes 65-90 min. Kept at 350 rather than raised to fill 45
+ * minutes so that the three-seed study stays near an hour.
  */
 export const DEFAULT_STEPS = 350;
 /**
@@ -124,7 +124,7 @@ export async function compareMain(argv: string[]): Promise<void> {
       new Command('compare').description(
         'Train every layer-dropping policy with the same model, data order, schedule and seeds; write report.md, results.json and SVG plots ' +
           '(--task vit: the ViT on Fashion-MNIST, with top-1/top-5 accuracy beside the loss). ' +
-          `Defaults: --preset deep --steps ${DEFAULT_STEPS} (--task vit: ${VIT_DEFAULT_STEPS}; about 45 min for one seed on 2 idle cores), ` +
+          `Defaults: --preset deep --steps ${DEFAULT_STEPS} (about 25 min for one seed on 2 idle cores; --task vit: ${VIT_DEFAULT_STEPS}, about 45 min), ` +
           `an evaluation every steps/${EVALS_PER_RUN}, --out ${DEFAULT_OUT}.`,
       ),
     ),

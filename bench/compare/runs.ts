@@ -106,10 +106,11 @@ export function planRuns(base: TrainConfig, variants: readonly Variant[], seeds:
 }
 
 /**
- * Idle-machine costs at preset deep on this 2-core machine (lavapipe), measured for DEFAULT_STEPS (main.ts):
- * a full-depth step, an evaluation of 8 batches, a skip_loss measurement of 13 x 4 forwards, an engine start.
+ * Idle-machine costs at preset deep on this 2-core machine (lavapipe), measured for DEFAULT_STEPS (main.ts) with
+ * the subgroup kernels: a full-depth step (1.0 s on a quiet day, 1.2-1.3 s on a busier host: 1.1), an evaluation
+ * of 8 batches, a skip_loss measurement of 13 x 4 forwards (16.7 s), an engine start.
  */
-export const DEEP_COSTS = { fullStep_s: 2.0, eval_s: 4.8, skipLoss_s: 45, start_s: 5 };
+export const DEEP_COSTS = { fullStep_s: 1.1, eval_s: 2.5, skipLoss_s: 17, start_s: 5 };
 
 /**
  * The same for the ViT's preset deep (L12 C64 H4, 7x7 patches: T16, B64), measured for VIT_DEFAULT_STEPS
