@@ -10,7 +10,9 @@
 #     --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/@typescript' \
 #     --exclude='node_modules/typescript' node_modules | xz -T2 -6 > .gpu/node_modules.tar.xz
 #   (cd .gl && apt-get download libvulkan1)      # the Vulkan loader (amd64)
-# then run `bash bench/gpu-check.sh` there with .gpu and .gl carried. Logs land in $OUT (default /tmp/gpu-check),
+# then run `bash bench/gpu-check.sh` there with .gpu and .gl carried. `bash bench/gpu-check.sh compare [flags]`
+# runs the layer-dropping comparison there instead (`npm run bench -- compare --plain [flags]`, into
+# /tmp/gpu-compare) and copies its report, results.json and plots to $OUT. Logs land in $OUT (default /tmp/gpu-check),
 # one file per part; each part has its own time limit so one hang cannot eat the machine's time. The set-up
 # tests (bootstrap, and the README example through npx) are left out: that machine has node but no npm.
 set -u
@@ -44,6 +46,14 @@ part() {
   tail -n 4 "$OUT/$name.log"
 }
 tsx=node_modules/.bin/tsx
+if [ "${1:-check}" = compare ]; then
+  shift
+  rm -f "$OUT/machine.txt" # printed above; the device tool brings back 8 files at most
+  part compare 420 $tsx bench/main.ts compare --plain --out /tmp/gpu-compare "$@"
+  cp /tmp/gpu-compare/report.md /tmp/gpu-compare/results.json /tmp/gpu-compare/*.svg "$OUT"/ 2>/dev/null
+  echo "total $(( $(date +%s) - t0 )) s"
+  exit 0
+fi
 part tests 150 node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --exclude test/bootstrap.test.ts --exclude test/library.test.ts
 part kernels 60 $tsx bench/main.ts kernels --quick
 part matmul 50 $tsx bench/variants/matmul.ts --quick
