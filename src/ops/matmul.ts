@@ -222,8 +222,10 @@ export function useBiasBackwardPlan(e: Engine, kind: BiasPlanKind | null): void 
  *   cpu (lavapipe runs one workgroup per thread, and each dispatch costs ~22 us): workgroups of 8 (one 8-lane
  *     SIMD vector, so no lanes idle) spread the columns over the cores in one dispatch (N = 64: 2 workgroups,
  *     N = 384: 12). Rows are split only past 4096: below that a core's share of the reads (~0.35 ns per float as
- *     scalars, less as vec4) is not clearly more than the ~22 us of the second dispatch a split adds. An
- *     estimate from those costs, not a timing: bench/kernels.ts has rows for both plans to measure it.
+ *     scalars, less as vec4) is not clearly more than the ~22 us of the second dispatch a split adds.
+ * Measured (`npm run bench -- kernels --filter bias`): on lavapipe the cpu plan beats the gpu plan at every GPT
+ * and ViT shape (1024x384: 0.48 vs 0.65 ms; 1088x256: 0.17 vs 0.40 ms); on an H100 the gpu plan wins (1088x64:
+ * 0.050 vs 0.076 ms; docs/results/gpu-h100.md).
  */
 export function biasBackwardPlan(e: Engine, M: number): { wg: number; rowsPerChunk: number; chunks: number } {
   const { wg, minRows } = BIAS_PLANS[forcedBiasPlan.get(e) ?? (isCpuAdapter(e) ? 'cpu' : 'gpu')];
