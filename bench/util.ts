@@ -139,3 +139,17 @@ export function evenSkips(L: number, k: number): number[] {
   for (let i = 0; i < k; i++) out.push(Math.min(L - 1, Math.floor(((i + 0.5) * L) / k)));
   return [...new Set(out)];
 }
+
+/**
+ * One timed trial of the kernel variants' benchmarks: `reps` calls recorded, then submit and wait. Wall and
+ * process CPU ms per call (CPU time stays meaningful when other work shares the cores).
+ */
+export async function timedTrial(e: Engine, record: () => void, reps: number): Promise<{ wall: number; cpu: number }> {
+  await e.sync();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) record();
+  await e.sync();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
+}

@@ -33,7 +33,7 @@ import type { Tensor } from '../../src/runtime/tensor.js';
 import { TrainingSession } from '../../src/train/session.js';
 import { Rng } from '../../src/util/rng.js';
 import { benchConfig } from '../step.js';
-import { describeMachine, fmt, machineLoad, median, pct, spread, Table } from '../util.js';
+import { describeMachine, fmt, machineLoad, median, pct, spread, Table, timedTrial } from '../util.js';
 
 const args = process.argv.slice(2);
 const argValue = (name: string, dflt: number): number => {
@@ -93,17 +93,6 @@ function beforeBackward(e: Engine, dqkv: Tensor, qkv: Tensor, out: Tensor, dout:
 interface Sample {
   wall: number[];
   cpu: number[];
-}
-
-/** One trial: `reps` calls recorded, then submit and wait. Wall and process CPU ms per call. */
-async function trial(e: Engine, record: () => void, reps: number): Promise<{ wall: number; cpu: number }> {
-  await e.sync();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) record();
-  await e.sync();
-  const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
 }
 
 function shuffled<T>(xs: readonly T[], rng: Rng): T[] {
@@ -168,8 +157,8 @@ async function benchKernels(e: Engine): Promise<void> {
     // Untimed: compile, bind groups; size R per entry from one call; results for the check column.
     const reps = new Map<string, number>();
     for (const [k, f] of record) {
-      await trial(e, f, 1);
-      const once = (await trial(e, f, 1)).wall;
+      await timedTrial(e, f, 1);
+      const once = (await timedTrial(e, f, 1)).wall;
       reps.set(k, Math.max(1, Math.min(50, Math.ceil(TARGET_MS / Math.max(once, 1e-3)))));
     }
     const results = new Map<Variant, { out: Float32Array; dqkv: Float32Array }>();
@@ -178,7 +167,7 @@ async function benchKernels(e: Engine): Promise<void> {
     const samples = new Map<string, Sample>([...record.keys()].map((k) => [k, { wall: [], cpu: [] }]));
     for (let t = 0; t < TRIALS; t++) {
       for (const k of shuffled([...record.keys()], rng)) {
-        const r = await trial(e, record.get(k)!, reps.get(k)!);
+        const r = await timedTrial(e, record.get(k)!, reps.get(k)!);
         samples.get(k)!.wall.push(r.wall);
         samples.get(k)!.cpu.push(r.cpu);
       }

@@ -29,7 +29,7 @@ import { PRESETS } from '../../src/model/presets.js';
 import { Engine } from '../../src/runtime/engine.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { Rng } from '../../src/util/rng.js';
-import { describeMachine, fmt, machineLoad, median, pct, spread, Table } from '../util.js';
+import { describeMachine, fmt, machineLoad, median, pct, spread, Table, timedTrial } from '../util.js';
 
 const args = process.argv.slice(2);
 const argValue = (name: string, dflt: number): number => {
@@ -103,17 +103,6 @@ interface Sample {
   cpuMs: number[];
 }
 
-/** One trial: R calls recorded, then submit and wait. Wall and process CPU time per call. */
-async function trial(e: Engine, record: () => void, reps: number): Promise<{ wall: number; cpu: number }> {
-  await e.sync();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) record();
-  await e.sync();
-  const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
-}
-
 /** numpy's float32 GEMM at n^3: per run, the median of `reps` calls' wall and process CPU time (ms), or null. */
 function numpyTrial(n: number, reps: number): { wall: number; cpu: number } | null {
   const script = [
@@ -176,8 +165,8 @@ async function main(): Promise<void> {
     // Untimed: compile, bind groups; size R per kernel from one call.
     const reps = new Map<MatmulKernel, number>();
     for (const k of KERNELS) {
-      await trial(e, record.get(k)!, 1);
-      const once = (await trial(e, record.get(k)!, 1)).wall;
+      await timedTrial(e, record.get(k)!, 1);
+      const once = (await timedTrial(e, record.get(k)!, 1)).wall;
       reps.set(k, Math.max(1, Math.min(50, Math.ceil(TARGET_MS / Math.max(once, 1e-3)))));
     }
     const samples = new Map<MatmulKernel, Sample>(KERNELS.map((k) => [k, { wallMs: [], cpuMs: [] }]));
@@ -185,7 +174,7 @@ async function main(): Promise<void> {
     const numpyRuns: { wall: number; cpu: number }[] = [];
     for (let t = 0; t < TRIALS; t++) {
       for (const k of KERNELS) {
-        const r = await trial(e, record.get(k)!, reps.get(k)!);
+        const r = await timedTrial(e, record.get(k)!, reps.get(k)!);
         samples.get(k)!.wallMs.push(r.wall);
         samples.get(k)!.cpuMs.push(r.cpu);
       }
