@@ -15,7 +15,7 @@
  * checkpoints only at the end, no text sample.
  *
  * Cost: about the default steps x (the four policies' step times) plus evaluations: for one seed on 2 CPU cores
- * under lavapipe about 25 minutes (GPT) and 45 minutes (ViT); see DEFAULT_STEPS and VIT_DEFAULT_STEPS.
+ * under lavapipe about 25 minutes (GPT) and 30 minutes (ViT); see DEFAULT_STEPS and VIT_DEFAULT_STEPS.
  * --ablations adds 8 runs per seed.
  * The progress line shows the running run and ETAs for it and for the whole comparison.
  */
@@ -47,18 +47,17 @@ import { estimateRunSeconds, parsePolicies, planRuns, planVariants, type Planned
  */
 export const DEFAULT_STEPS = 350;
 /**
- * `--task vit`'s default steps: about 45 minutes for the four policies, one seed, the ViT's preset deep (L12 C64,
- * 7x7 patches, B64), measured on this 2-core machine while otherwise idle (VIT_DEEP_COSTS in runs.ts): a
- * full-depth step 1.13 s (half-depth steps 0.43 s, so scaling the step time with the layers run, as below, errs
- * long), a forward of 64 images 0.32 s. Per run, besides its steps, the evaluations cost more than GPT's: 13
- * periodic ones of 512 images (33 s), the last on the whole validation split of 5000 images (25 s) and the test
- * set of 10000 after training (50 s), about 110 s in all; SBLD's skip_loss measurement (13 x 4 batches) 17 s;
- * engine start and data 5 s. So 600 steps: 600 x 1.13 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none,
- * layerdrop, pld, sbld) = 38 min, plus 4 x 110 s of evaluation 7.3 min and the measurement and starts 0.6 min:
- * about 46 min. Other work on the cores stretches this (measured under a load of 5-7: steps 1.8-2.1 s, the test
- * set 72-78 s). Raise it in proportion when steps get faster.
+ * `--task vit`'s default steps: about 30 minutes for the four policies, one seed, the ViT's preset deep (L12 C64,
+ * 7x7 patches, B64), from the three-seed ViT study on this 2-core machine (VIT_DEEP_COSTS in runs.ts): a
+ * full-depth step 0.48 s, a forward of 64 images 0.17 s. Per run, besides its steps, the evaluations cost more
+ * than GPT's: 13 periodic ones of 512 images, the last on the whole validation split of 5000 images and the test
+ * set of 10000 after training, about 60 s in all; SBLD's skip_loss measurement (13 x 4 batches) 9 s; engine
+ * start and data 5 s. So 1000 steps: 1000 x 0.48 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none,
+ * layerdrop, pld, sbld) = 27 min, plus 4 x 60 s of evaluation and the starts: about 31 min (measured: none,
+ * pld and sbld took 9.0, 6.7 and 6.9 min for seed 1337). 1000 steps are 1.2 epochs of the 55,000 training
+ * images: the three-seed study stays near 1.5 hours; top-1 is still rising there (see docs/layer-dropping.md).
  */
-export const VIT_DEFAULT_STEPS = 600;
+export const VIT_DEFAULT_STEPS = 1000;
 /**
  * Evaluations per run when --eval-every is not given (the last lands on the final step). Each costs about 2.4
  * full-depth steps at preset deep, so 14 keep them near 10% of the comparison's time.
@@ -124,7 +123,7 @@ export async function compareMain(argv: string[]): Promise<void> {
       new Command('compare').description(
         'Train every layer-dropping policy with the same model, data order, schedule and seeds; write report.md, results.json and SVG plots ' +
           '(--task vit: the ViT on Fashion-MNIST, with top-1/top-5 accuracy beside the loss). ' +
-          `Defaults: --preset deep --steps ${DEFAULT_STEPS} (about 25 min for one seed on 2 idle cores; --task vit: ${VIT_DEFAULT_STEPS}, about 45 min), ` +
+          `Defaults: --preset deep --steps ${DEFAULT_STEPS} (about 25 min for one seed on 2 idle cores; --task vit: ${VIT_DEFAULT_STEPS}, about 30 min), ` +
           `an evaluation every steps/${EVALS_PER_RUN}, --out ${DEFAULT_OUT}.`,
       ),
     ),
