@@ -114,10 +114,10 @@ export const DEEP_COSTS = { fullStep_s: 1.1, eval_s: 2.5, skipLoss_s: 17, start_
 
 /**
  * The same for the ViT's preset deep (L12 C64 H4, 7x7 patches: T16, B64), measured in the three-seed ViT study
- * (2026-11-27, 1000 steps, otherwise idle): a full-depth step 0.48 s (475 s for 1000 steps, median 0.46 s); one
- * forward of a 64-image batch 0.17 s (the test set, 157 batches, took 20-31 s); an engine start with
- * Fashion-MNIST's loading. Evaluations, the test set and skip_loss probes are costed per image from the batch
- * forward.
+ * (2026-11-27, 1000 steps, otherwise idle): a full-depth step 0.48 s (seed 1337: 475 s for 1000 steps; the
+ * later seeds 535-574 s as the host slowed); one forward of a 64-image batch 0.17 s (the test set, 157 batches,
+ * took 20-31 s); an engine start with Fashion-MNIST's loading. Evaluations, the test set and skip_loss probes
+ * are costed per image from the batch forward.
  */
 export const VIT_DEEP_COSTS = { fullStep_s: 0.48, evalBatch_s: 0.17, start_s: 5 };
 /** Fashion-MNIST's image counts, for the ViT's estimate (another --data set makes it rougher). */
