@@ -37,8 +37,8 @@ import { writeReport, type CompletedRun } from './report.js';
 import { estimateRunSeconds, parsePolicies, planRuns, planVariants, type PlannedRun } from './runs.js';
 
 /**
- * Default optimizer steps per run: the four policies, one seed, preset deep, fit in about 45 minutes on this
- * 2-core machine (lavapipe) with room to spare: with the subgroup kernels (DEEP_COSTS in runs.ts) a full-depth
+ * Default optimizer steps per run: the four policies, one seed, preset deep, take about 25 minutes on this
+ * 2-core machine (lavapipe): with the subgroup kernels (DEEP_COSTS in runs.ts) a full-depth
  * step takes 1.0-1.3 s, one evaluation (8 batches) about 2.5 s, one skip_loss measurement (13 x 4 forwards)
  * 17 s. So 350 steps: 350 x 1.1 s x (1 + 0.80 + 0.78 + 0.78 of the layers run by none, layerdrop, pld, sbld) =
  * 22 min, plus 4 x 14 evaluations 2.3 min, the measurement and four engine starts 0.6 min: about 25 min (measured:
