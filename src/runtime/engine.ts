@@ -10,8 +10,10 @@
  */
 import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
 import { dtypeForElement, KernelBindingError, KernelRegistry, type KernelInfo, type Overrides } from './kernels.js';
+import { loadKernelSources } from './kernel-sources.js';
 import { dispatchFlops } from './flops.js';
 import { Tape } from './tape.js';
+import { debugLevel } from '../util/env.js';
 import { DTYPE_BYTES, fmtShape, numel, shapeEq, ShapeError, Tensor, type DType } from './tensor.js';
 
 export type Phase = 'forward' | 'backward' | 'optimizer' | 'other';
@@ -91,7 +93,7 @@ export class Engine {
   /** When false, ops record nothing on the tape (evaluation, sensitivity probes). */
   gradEnabled = true;
   /** `DEBUG` level from the environment: 2 logs every dispatch. */
-  readonly debug = Number(process.env.DEBUG ?? 0) || 0;
+  readonly debug = debugLevel();
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -125,7 +127,7 @@ export class Engine {
   /** Opens the device, loads and compiles every kernel. */
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const gpu = await acquireGpu(options);
-    const kernels = await KernelRegistry.load(gpu.device, options.kernelDir);
+    const kernels = await KernelRegistry.load(gpu.device, loadKernelSources(options.kernelDir));
     await kernels.prepareAll();
     return new Engine(gpu, kernels);
   }
@@ -433,7 +435,7 @@ export class Engine {
         else view.setInt32(m.offset, v, true);
       }
     }
-    const key = Buffer.from(bytes).toString('base64');
+    const key = new Uint8Array(bytes).join(',');
     let buffer = this.uniformCache.get(key);
     if (!buffer) {
       buffer = this.device.createBuffer({ size: layout.size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
