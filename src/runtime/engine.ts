@@ -10,6 +10,7 @@ import { Buffers } from './buffers.js';
 import { KernelChoice } from './choice.js';
 import { CommandRecorder, type PendingRead } from './commands.js';
 import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
+import { dispatchFlops } from './flops.js';
 import { KernelBindingError, KernelRegistry, type Overrides } from './kernels.js';
 import type { Tape } from './tape.js';
 import { DTYPE_BYTES, numel, ShapeError, Tensor, type DType } from './tensor.js';
@@ -28,6 +29,8 @@ export interface Counters {
   buffersAllocated: number;
   readbacks: number;
   bindGroupsCreated: number;
+  /** Floating-point operations of every dispatch recorded, counted per dispatch (src/runtime/flops.ts). */
+  flops: number;
 }
 
 export interface EngineOptions extends GpuOptions {
@@ -54,6 +57,7 @@ export class Engine {
     buffersAllocated: 0,
     readbacks: 0,
     bindGroupsCreated: 0,
+    flops: 0,
   };
   /** `DEBUG` level from the environment: 2 logs every dispatch. */
   readonly debug = Number(process.env.DEBUG ?? 0) || 0;
@@ -235,7 +239,8 @@ export class Engine {
       throw new KernelBindingError(`${name}: workgroup grid [${x}, ${y}, ${z}] outside 0..${maxWg} per dimension`);
     }
     if (this.gpu.lostReason) throw new GpuError(`device lost: ${this.gpu.lostReason}`);
-    const record: DispatchRecord = { kernel: name, layer: this.scope.layer, phase: this.scope.phase };
+    const flops = dispatchFlops(name, params, [x, y, z]);
+    const record: DispatchRecord = { kernel: name, layer: this.scope.layer, phase: this.scope.phase, flops };
     const { pass, own } = this.timer.pass(record);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -243,6 +248,7 @@ export class Engine {
     if (own) pass.end();
     this.timer.dispatched(record);
     this.counters.dispatches++;
+    this.counters.flops += flops;
     this.dispatchLog?.push(record);
     if (this.debug >= 2) console.error(`[dispatch] ${name} [${x},${y},${z}] layer=${record.layer} ${record.phase}`);
   }

@@ -16,6 +16,8 @@ export interface DispatchRecord {
   /** Layer index the dispatch belongs to, or null for embedding, head, loss and the like. */
   layer: number | null;
   phase: Phase;
+  /** Floating-point operations of the dispatch (src/runtime/flops.ts). */
+  flops: number;
   /** GPU time of the dispatch (only while timing). */
   gpuNs?: number;
   /** Start of the dispatch relative to the first timed one, ns (only while timing). */
