@@ -31,7 +31,8 @@ export { DTYPE_BYTES, expectShape, fmtShape, numel, shapeEq, ShapeError, Tensor 
 export type { DType } from './runtime/tensor.js';
 
 // ---------------------------------------------------------------- ops
-export { bias_backward, matmul, matmul_forward } from './ops/matmul.js';
+export { matmul, matmul_forward } from './ops/matmul.js';
+export { bias_backward } from './ops/bias.js';
 export { attention, attention_backward, attention_forward } from './ops/attention.js';
 export { layernorm, layernorm_backward, layernorm_backward_params, layernorm_forward } from './ops/layernorm.js';
 export { gelu, gelu_backward, gelu_forward } from './ops/gelu.js';

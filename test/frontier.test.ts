@@ -33,6 +33,14 @@ describe('compute matching', () => {
     expect(stepsForBudget({ policy: 'pld' }, 12, 350, 1, { ...costs, layerShare: 0 }).steps).toBe(350);
   });
 
+  it('a backward-only skip (saving s < 1 of a layer) buys fewer extra steps than the whole-layer skip', () => {
+    const layer = stepsForBudget({ policy: 'pld' }, 12, 350, 1, costs);
+    const bwd = stepsForBudget({ policy: 'pld', scope: 'backward' }, 12, 350, 1, { ...costs, skipSaving: 2 / 3 });
+    expect(bwd.steps).toBeGreaterThan(350);
+    expect(bwd.steps).toBeLessThan(layer.steps);
+    expect(bwd.cost).toBeCloseTo(bwd.steps * (1 - 0.8 * (2 / 3) * (1 - bwd.keptFraction)), 6);
+  });
+
   it("SBLD's measurement is paid for out of its steps", () => {
     const cheap = stepsForBudget({ policy: 'sbld' }, 12, 350, 1, { ...costs, measureSteps: 0 });
     const dear = stepsForBudget({ policy: 'sbld' }, 12, 350, 1, costs);

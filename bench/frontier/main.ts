@@ -70,8 +70,12 @@ function baseConfig(o: Record<string, unknown>): TrainConfig {
   return configFromOptions(flags);
 }
 
-/** Scope of a skip for the cost model: s = 1 (the whole layer). */
-export function skipSaving(_drop: Partial<DropConfig>): { s: number; about: string } {
+/**
+ * s, the share of a layer's work one of its skips removes, by the drop scope: 1 for 'layer'; for 'backward' the
+ * calibration's measured s_b (the backward and optimizer work, about two thirds of a layer's).
+ */
+export function skipSaving(drop: Partial<DropConfig>, cal: Pick<Calibration, 'backward_saving'>): { s: number; about: string } {
+  if (drop.scope === 'backward') return { s: cal.backward_saving, about: `${cal.backward_saving.toFixed(3)} (drop scope backward: measured, the layer's backward and update)` };
   return { s: 1, about: '1 (drop scope layer: a skipped layer runs nothing)' };
 }
 
@@ -205,7 +209,8 @@ export async function frontierMain(argv: string[]): Promise<void> {
     // m from the forward count of a measurement: (L + 1)·M forwards, a forward about a third of a step.
     const d = resolveDropConfig({ ...base.drop, policy: 'sbld' }, { nLayer: base.n_layer, totalSteps: base.steps });
     const m = ((base.n_layer + 1) * d.probeBatches) / 3;
-    cal = { layer_share: o.layerShare as number, measure_steps: m, full_step_ms: NaN, partial_step_ms: NaN, skipped_layers: [], measure_ms: NaN, rounds: 0, source: 'given' };
+    // s_b: the backward and update's share of a layer, taken as two thirds when not measured.
+    cal = { layer_share: o.layerShare as number, backward_saving: 2 / 3, backward_step_ms: NaN, layer_share_flops: NaN, backward_saving_flops: NaN, measure_steps: m, full_step_ms: NaN, partial_step_ms: NaN, skipped_layers: [], measure_ms: NaN, rounds: 0, source: 'given' };
   } else if (old && old.key === key) {
     cal = { ...old.calibration, source: 'reused' };
   } else {
@@ -213,7 +218,7 @@ export async function frontierMain(argv: string[]): Promise<void> {
     cal = await calibrate(base, o.quick ? QUICK_CALIBRATION_ROUNDS : CALIBRATION_ROUNDS, 2);
     writeFileSync(calPath, JSON.stringify({ key, calibration: cal }, null, 2) + '\n');
   }
-  const costs = (drop: Partial<DropConfig>): StepCosts => ({ layerShare: cal.layer_share, skipSaving: skipSaving(drop).s, measureSteps: cal.measure_steps });
+  const costs = (drop: Partial<DropConfig>): StepCosts => ({ layerShare: cal.layer_share, skipSaving: skipSaving(drop, cal).s, measureSteps: cal.measure_steps });
   const planned = planFrontier(base, policies, baselineBudgets, budgets, K, out, costs);
   const estimates = planned.map((p) => estimateRunSeconds(p.cfg));
   console.log(
@@ -281,7 +286,7 @@ export async function frontierMain(argv: string[]): Promise<void> {
     setup,
     refSteps: base.steps,
     calibration: cal,
-    scope: skipSaving(base.drop).about,
+    scope: skipSaving(base.drop, cal).about,
     rows,
     failed,
     reusedRuns: reused,
