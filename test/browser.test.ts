@@ -7,10 +7,20 @@
  *   - the per-step losses agree within LOSS_TOLERANCE (see there);
  *   - the page ends with status `done`, logged no console error and threw no page error;
  *   - a screenshot of the charts is not blank.
+ * A second test drives the form in one page: every policy trains to `done`; a step's kernel profile shows
+ * skipped layers; the downloaded model.safetensors and config.json are byte for byte what the CLI's checkpoint
+ * writer produces for the same weights; text too short for a window is refused with the minimum size; a lost
+ * device stops the run with a message and leaves the last snapshot downloadable; and a browser without WebGPU
+ * gets the message saying what to enable.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corpusFromDocuments, Engine, TrainingSession } from '../src/browser.js';
+import { corpusFromDocuments, decodeSafetensors, Engine, gpt2TensorSpecs, modelConfigOf, TrainingSession } from '../src/browser.js';
+import { optimizerTensorSpecs, saveCheckpoint } from '../src/io/checkpoint.js';
 import { LiveRun, pageConfig, type PageSettings } from '../web/app/run.js';
 import { brownSlice } from '../web/brown-slice.js';
 import { buildBrowser } from '../web/build.js';
@@ -124,5 +134,109 @@ describe('the demo page in headless Chromium', () => {
     expect(page.valLosses.length).toBeGreaterThan(0);
     // Six charts of lines, bars and text: well over 2% of the area is ink (an empty panel set is ~1%: borders, titles).
     expect(page.chartPixels.inked / page.chartPixels.total).toBeGreaterThan(0.02);
+  });
+});
+
+const status = (page: Page) => page.$eval('#status', (el) => el.textContent ?? '');
+const finished = (page: Page, timeout = 90_000) =>
+  page.waitForFunction(`/^(done|stopped|error)/.test(document.getElementById('status').textContent)`, { timeout });
+
+/** Sets form fields by id (inputs and selects) and fires their change events. */
+async function setForm(page: Page, values: Record<string, string>): Promise<void> {
+  for (const [id, value] of Object.entries(values)) {
+    await page.$eval(`#${id}`, (el, v) => {
+      (el as unknown as { value: string }).value = v as string;
+      el.dispatchEvent(new Event('input'));
+      el.dispatchEvent(new Event('change'));
+    }, value);
+  }
+}
+
+describe('the demo page, driven through its form', () => {
+  it('trains with every policy, profiles a step, downloads the CLI layout, refuses bad input, survives device loss', async () => {
+    const { browser, close } = await launchChromium();
+    const downloads = mkdtempSync(join(tmpdir(), 'sbld-downloads-'));
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(`page error: ${(e as Error).message}`));
+      await page.goto(url);
+      expect(await status(page)).toBe('idle');
+
+      // Every policy (one engine for the page: only the first run compiles pipelines).
+      for (const drop of ['none', 'layerdrop', 'pld', 'sbld']) {
+        await setForm(page, { preset: 'tiny', steps: '6', 'eval-every': '3', 'sample-every': '0', drop });
+        await page.click('#start');
+        await finished(page);
+        expect(`${drop}: ${await status(page)}`).toBe(`${drop}: done`);
+        expect(await page.$eval('#step', (el) => el.textContent)).toBe('6');
+      }
+      expect(errors).toEqual([]);
+
+      // The profile of one step, taken while SBLD drops layers (pld at theta-bar 0.5 drops from the start).
+      await setForm(page, { steps: '400', drop: 'pld', 'drop-theta-bar': '0.5', 'drop-gamma-t': '1000' });
+      await page.click('#start');
+      await page.waitForFunction(`Number(document.getElementById('step').textContent) >= 3`, { timeout: 60_000 });
+      await page.click('#profile');
+      await page.waitForFunction(`document.querySelector('#profile-out table') !== null`, { timeout: 60_000 });
+      const profile = await page.$eval('#profile-out', (el) => el.textContent ?? '');
+      expect(profile).toMatch(/GPU time from timestamp queries/);
+      expect(profile).toMatch(/forward/);
+      await page.click('#stop');
+      await finished(page);
+      expect(await status(page)).toBe('stopped');
+
+      // Downloads: the same bytes as the CLI's checkpoint writer for these weights.
+      const cdp = await page.createCDPSession();
+      await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+      await page.click('#download-model');
+      await page.click('#download-config');
+      const read = async (name: string) => {
+        for (let i = 0; i < 100; i++) {
+          try {
+            return readFileSync(join(downloads, name));
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        throw new Error(`${name} was not downloaded`);
+      };
+      const model = await read('model.safetensors');
+      const config = await read('config.json');
+      const modelConfig = modelConfigOf(pageConfig({ ...SETTINGS, drop: { policy: 'pld' } }));
+      const params: Record<string, Float32Array> = {};
+      for (const [name, t] of Object.entries(decodeSafetensors(model).tensors)) params[name] = t.data as Float32Array;
+      expect(Object.keys(params).sort()).toEqual(gpt2TensorSpecs(modelConfig).map((s) => s.name).sort());
+      const cli = join(downloads, 'cli');
+      const optimizer = Object.fromEntries(optimizerTensorSpecs(modelConfig).map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1))]));
+      await saveCheckpoint(cli, { modelConfig, params, optimizer, trainerState: {} });
+      expect(model.equals(readFileSync(join(cli, 'model.safetensors')))).toBe(true);
+      expect(config.equals(readFileSync(join(cli, 'config.json')))).toBe(true);
+
+      // Pasted text too short for one window: refused, with the minimum size.
+      await setForm(page, { task: 'gpt-text', text: 'far too short', steps: '6' });
+      await page.click('#start');
+      await finished(page);
+      expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/13 bytes; preset tiny .* needs at least 660 bytes/);
+
+      // A device lost mid-run: the run stops with a message, the snapshot of step 4 stays downloadable.
+      await page.goto(`${url}?autostart=1&preset=tiny&steps=12&eval-every=4&sample-every=0&drop=sbld&lose-device-at=6`);
+      await finished(page);
+      expect(await status(page)).toMatch(/^error: the GPU device was lost .*model as of step 4 is still downloadable/);
+      expect(await page.$eval('#download-model', (el) => (el as unknown as { disabled: boolean }).disabled)).toBe(false);
+
+      // No WebGPU: one message saying what to enable, and nothing starts.
+      const bare = await browser.newPage();
+      await bare.evaluateOnNewDocument(`Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined })`);
+      await bare.goto(`${url}?autostart=1`);
+      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU.*enable-unsafe-webgpu/);
+      expect(await status(bare)).toBe('error: no WebGPU in this browser');
+    } finally {
+      await close();
+      rmSync(downloads, { recursive: true, force: true });
+    }
   });
 });
