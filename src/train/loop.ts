@@ -15,6 +15,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join, resolve } from 'node:path';
 import type { ResolvedDropConfig } from '../drop/config.js';
 import { planBitString, type KeepPlan } from '../drop/policy.js';
+import { AllocatorNotes, type AllocatorNotesSummary } from '../drop/notes.js';
 import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/gpt.js';
 import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
@@ -104,6 +105,8 @@ export interface RunTotals {
   est_saved_s: number | null;
   /** This invocation's step losses. */
   losses: number[];
+  /** What the SBLD allocator could not do (caps, clamp), this invocation. */
+  allocator_notes: AllocatorNotesSummary;
 }
 
 export interface LoopResult<S extends RunSession, Ev> {
@@ -194,13 +197,22 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   const fullStepMs: number[] = [];
   let stepMsTotal = 0;
   let lastEval: Ev | null = null;
+  const notes = new AllocatorNotes();
   for (let step = start; step < end; step++) {
     const t0 = performance.now();
     const flops0 = e.counters.flops; // the step's dispatches, SBLD's measurement included
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
-    if (rec) reportSensitivity(rec, log, say);
+    if (rec) {
+      reportSensitivity(rec, log, say);
+      notes.onMeasurement(rec);
+    }
     const { keep, plans } = session.plan(step);
+    const capLine = notes.onPlan(step, keep);
+    if (capLine) {
+      log(capLine);
+      say(`step ${step}: ${capLine.note}`);
+    }
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
     const loss = await readLoss();
@@ -243,6 +255,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     // Time a full-depth run would have spent in the same steps, minus what these steps took.
     est_saved_s: medianFull !== null ? (medianFull * stepsRun - stepMsTotal) / 1000 : null,
     losses,
+    allocator_notes: notes.summary(),
   };
   return {
     session,
@@ -262,10 +275,12 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
 
 /** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
 function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
-  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
+  const { note, clamped } = rec;
+  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms, ...(note ? { note, clamped } : {}) });
   say(
     `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
-      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`,
+      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}` +
+      (note ? `; ${note}` : ''),
   );
 }
 
