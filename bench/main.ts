@@ -6,12 +6,14 @@
  *   skip     ms per step with 0 / 25 / 50 / 75% of layers skipped vs predicted   bench/skip.ts
  *   compare  every layer-dropping policy end to end: report.md, results.json, SVG   bench/compare/
  *   frontier the compute-matched study: speed-up on the loss-vs-time frontier        bench/frontier/
+ *   browser  tokens/s of the demo page in headless Chromium against Node, side by side bench/browser.ts
  *
  * Every subcommand takes --json (one object per line) and --quick (a fast smoke run); defaults finish in about
  * three minutes or less on 2 CPU cores under lavapipe. `npm run bench -- <name> --help` lists the options.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { addTrainingOptions, runCli } from '../src/cli/options.js';
+import { benchBrowser } from './browser.js';
 import { benchKernels } from './kernels.js';
 import { benchSkip } from './skip.js';
 import { benchStep } from './step.js';
@@ -113,6 +115,17 @@ addTrainingOptions(
     flags,
   );
 });
+
+program
+  .command('browser')
+  .description('tokens/s of the demo page (headless Chromium) against Node on this machine, same preset and data')
+  .option('--preset <name>', 'model preset', 'small')
+  .option('--steps <n>', 'training steps of each run', posInt, 30)
+  .option('--warmup <n>', 'first steps left out of the median', nonNeg, 5)
+  .option('--out <file>', 'also write the table and the raw rows to this file')
+  .action(async (o: Record<string, unknown>) => {
+    await benchBrowser({ preset: o.preset as 'small', steps: o.steps as number, warmup: o.warmup as number, out: o.out as string | undefined });
+  });
 
 // `compare` has its own commander program (every training flag passes through to each run).
 await runCli(async () => {

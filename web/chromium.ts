@@ -41,7 +41,8 @@ export async function launchChromium(): Promise<{ browser: Browser; close: () =>
   const executablePath = findChromium();
   if (!executablePath) throw new Error(CHROMIUM_HELP);
   const profile = mkdtempSync(join(tmpdir(), 'sbld-chromium-'));
-  const browser = await puppeteer.launch({ executablePath, headless: true, args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`] });
+  // No limit on one DevTools call: a page that trains a bigger preset on a busy CPU may take minutes to say done.
+  const browser = await puppeteer.launch({ executablePath, headless: true, protocolTimeout: 0, args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`] });
   return {
     browser,
     close: async () => {
