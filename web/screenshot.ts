@@ -1,6 +1,6 @@
 /**
  * The README's picture of the page: `npx tsx web/screenshot.ts docs/browser-demo.png [query]` builds, serves,
- * runs the page in headless Chromium with the query (default: the small preset, SBLD, 120 steps), asks for a
+ * runs the page in headless Chromium with the query (default: the tiny preset, SBLD, 240 steps), asks for a
  * step's profile mid-run, and saves a full-page screenshot once the run is done.
  */
 import { buildBrowser } from './build.js';
@@ -8,7 +8,7 @@ import { launchChromium } from './chromium.js';
 import { serve } from './serve.js';
 
 const out = process.argv[2] ?? 'docs/browser-demo.png';
-const query = process.argv[3] ?? 'autostart=1&task=gpt&preset=small&steps=120&seed=1337&drop=sbld&eval-every=20&sample-every=60&drop-warmup-frac=0.1';
+const query = process.argv[3] ?? 'autostart=1&task=gpt&preset=tiny&steps=240&seed=1337&drop=sbld&eval-every=20&sample-every=80';
 await buildBrowser();
 const { server, url } = await serve();
 const { browser, close } = await launchChromium();
