@@ -13,10 +13,10 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ResolvedDropConfig } from '../drop/config.js';
 import { planBitString, type KeepPlan } from '../drop/policy.js';
-import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
-import type { LayerPlan } from '../model/gpt.js';
+import type { LayerDropper } from '../drop/dropper.js';
+import type { SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/trunk.js';
 import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
 import type { Engine } from '../runtime/engine.js';
 import { ConfigError, type TrainConfig } from './config.js';
@@ -44,8 +44,8 @@ export interface RunOptions {
 export interface RunSession {
   readonly e: Engine;
   readonly model: HasBlocks;
-  readonly drop: ResolvedDropConfig;
-  sbld: SbldState | null;
+  /** The one owner of layer-dropping state; the loop checkpoints and restores it. */
+  readonly dropper: LayerDropper;
   /** The training data's position; checkpoints hold it as opaque JSON. */
   readonly loader: { readonly state: unknown; setState(state: unknown): void };
   measureIfDue(step: number): Promise<SbldMeasurement | null>;
@@ -122,11 +122,6 @@ export interface LoopResult<S extends RunSession, Ev> {
   finish<T extends object>(summary: T): T;
 }
 
-/** The header's policy part, e.g. `policy sbld (rho_peak 0.420: equal expected compute to PLD)`. */
-export function describePolicy(drop: ResolvedDropConfig): string {
-  return `policy ${drop.policy}` + (drop.rhoMatch ? ` (rho_peak ${drop.rhoPeak.toFixed(3)}: ${drop.rhoMatch.note ?? 'equal expected compute to PLD'})` : '');
-}
-
 /** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
 export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig, opts: RunOptions, open: () => Promise<RunTask<S, Ev>>): Promise<LoopResult<S, Ev>> {
   const say = (line: string) => (progress ? progress.log(line) : opts.quiet || console.log(line));
@@ -139,7 +134,8 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   // ---- build and data
   const task = await open();
   const { session } = task;
-  const { e, model, drop, loader } = session;
+  const { e, model, dropper, loader } = session;
+  const drop = dropper.config;
 
   let start = 0;
   let elapsedMs = 0;
@@ -149,7 +145,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const state = ckpt.trainerState as TrainerState;
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
-    if (session.sbld && state.sbld) session.sbld = SbldState.fromJSON(drop, state.sbld);
+    dropper.restore(state.sbld);
     start = state.step;
     elapsedMs = state.elapsedMs;
     Object.assign(layerSteps, state.layerSteps);
@@ -178,7 +174,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const trainerState: TrainerState = {
       step,
       loader: loader.state,
-      sbld: session.sbld ? session.sbld.toJSON() : null,
+      sbld: dropper.toJSON(),
       blockSteps: w.blockSteps,
       elapsedMs,
       layerSteps: { ...layerSteps },
@@ -199,7 +195,11 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const flops0 = e.counters.flops; // the step's dispatches, SBLD's measurement included
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
-    if (rec) reportSensitivity(rec, log, say);
+    if (rec) {
+      const line = dropper.sensitivityLine(rec);
+      log(line.log);
+      say(line.text);
+    }
     const { keep, plans } = session.plan(step);
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
@@ -258,15 +258,6 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
       return summary;
     },
   };
-}
-
-/** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
-function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
-  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
-  say(
-    `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
-      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`,
-  );
 }
 
 function mean(xs: number[]): number {
