@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
 import { PRESETS } from '../model/presets.js';
-import { ConfigError, readConfigFile, resolveConfig, type TrainConfig } from '../train/config.js';
+import { ConfigError, resolveConfig, type TrainConfig } from '../train/config.js';
+import { readConfigFile } from '../train/config-file.js';
 import { resolveVitConfig } from '../vit/config.js';
 
 function int(name: string) {

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decode } from '../data/tokenizer.js';
 import { generate } from '../model/sample.js';
-import { openCheckpointModel } from '../model/weights.js';
+import { openCheckpointModel } from './checkpoint-model.js';
 import { checkpointFolder, runCli } from './options.js';
 
 const number = (min: number, integer: boolean) => (v: string) => {

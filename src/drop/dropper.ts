@@ -8,11 +8,13 @@
  *   stepDone(plans, taylor)       the step ran: feed SBLD the online sensitivities of the layers that ran
  *   toJSON() / restore(json)      its part of a checkpoint (trainer_state.json's `sbld`)
  *   sensitivityLine(rec)          what a measurement logs to metrics.jsonl and prints
+ *   notes                         what the allocator could not do this invocation (./notes.ts)
  */
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { LayerPlan } from '../model/trunk.js';
 import { resolveDropConfig, type DropConfig, type ResolvedDropConfig } from './config.js';
+import { AllocatorNotes } from './notes.js';
 import { drawPlan, keepProbabilities, type KeepPlan } from './policy.js';
 import { SbldState, type SbldMeasurement, type SbldView } from './sbld.js';
 
@@ -25,8 +27,17 @@ export interface DropperRun {
   gradAccum: number;
 }
 
+/** A step's plans: keep probabilities, one plan per micro-batch, and the `alloc` line to log when a capped stretch begins. */
+export interface StepPlans {
+  keep: KeepPlan;
+  plans: LayerPlan[];
+  alloc: { type: 'alloc'; step: number; note: string } | null;
+}
+
 export class LayerDropper {
   private sbld: SbldState | null;
+  /** What the allocator could not do in this invocation (capped steps, clamped measurements). */
+  readonly notes = new AllocatorNotes();
   /** (L) per-layer online sensitivity of the last step, when SBLD uses `taylor`. */
   readonly taylor: Tensor | null;
 
@@ -55,13 +66,18 @@ export class LayerDropper {
    */
   async measureIfDue(step: number, skipLoss: () => Promise<{ values: number[]; ms: number }>): Promise<SbldMeasurement | null> {
     if (!this.sbld?.needsMeasurement(step)) return null;
-    if (this.taylor) return this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
-    const m = await skipLoss();
-    return this.sbld.applyMeasurement(step, m.values, m.ms);
+    let rec: SbldMeasurement;
+    if (this.taylor) rec = this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
+    else {
+      const m = await skipLoss();
+      rec = this.sbld.applyMeasurement(step, m.values, m.ms);
+    }
+    this.notes.onMeasurement(rec);
+    return rec;
   }
 
   /** Keep probabilities at `step` and the drawn plan of each micro-batch (with the taylor buffer in taylor mode). */
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
+  plan(step: number): StepPlans {
     const keep = keepProbabilities(this.config, step, this.sbld);
     const plans: LayerPlan[] = [];
     const scope = this.config.scope;
@@ -69,7 +85,7 @@ export class LayerDropper {
       const plan: LayerPlan = { run: drawPlan(keep.keep, this.run.seed, step, mb), scale: keep.scale, scope };
       plans.push(this.taylor ? { ...plan, taylor: this.taylor } : plan);
     }
-    return { keep, plans };
+    return { keep, plans, alloc: this.notes.onPlan(step, keep) };
   }
 
   /** The step with `plans` ran; `taylor` is the read-back taylor buffer (taylor mode): feed SBLD the layers that ran. */
@@ -93,11 +109,13 @@ export class LayerDropper {
 
   /** A measurement's metrics.jsonl line and its printed line. */
   sensitivityLine(rec: SbldMeasurement): { log: object; text: string } {
+    const { note, clamped } = rec;
     return {
-      log: { type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms },
+      log: { type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms, ...(note ? { note, clamped } : {}) },
       text:
         `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
-        `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`,
+        `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}` +
+        (note ? `; ${note}` : ''),
     };
   }
 

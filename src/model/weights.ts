@@ -2,9 +2,7 @@
  * Moving a model's parameters (and AdamW moments) between the device and named host arrays, the form
  * checkpoints use: `transformer.h.0.ln_1.weight` -> Float32Array, optimizer moments as `m.<name>` / `v.<name>`.
  */
-import { loadModelWeights } from '../io/checkpoint.js';
-import { Engine } from '../runtime/engine.js';
-import { GPT } from './gpt.js';
+import type { Engine } from '../runtime/engine.js';
 import type { ParamBlock } from './params.js';
 
 /** Any model made of parameter blocks (GPT, the ViT): what reading and writing weights needs. */
@@ -60,14 +58,4 @@ export function writeWeights(e: Engine, model: HasBlocks, params: Record<string,
     }
     if (blockSteps) block.stepCount = blockSteps[i] ?? 0;
   });
-}
-
-/** Opens an engine and a GPT holding the weights of the checkpoint folder `dir` (for evaluation, sampling). */
-export async function openCheckpointModel(dir: string): Promise<{ e: Engine; model: GPT }> {
-  const w = await loadModelWeights(dir);
-  const e = await Engine.create();
-  const c = w.modelConfig;
-  const model = new GPT(e, { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, vocab_size: c.vocab_size, n_positions: c.n_positions });
-  writeWeights(e, model, w.params);
-  return { e, model };
 }

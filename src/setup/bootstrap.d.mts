@@ -104,3 +104,6 @@ export type VisionPlan =
 export declare function planVisionData(s: VisionSituation): VisionPlan;
 /** Installs Fashion-MNIST with apt where it can (Debian/Ubuntu as root); never throws for a missing dataset. */
 export declare function ensureVisionData(dryRun: boolean): { ready: boolean; message: string };
+export declare const CHROMIUM_PATHS: string[];
+export declare function planBrowser(s: { found: string | null; os: OsRelease | null; isRoot: boolean }): VisionPlan;
+export declare function ensureBrowser(dryRun: boolean): string;

@@ -14,7 +14,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { planBitString, type KeepPlan } from '../drop/policy.js';
-import type { LayerDropper } from '../drop/dropper.js';
+import type { LayerDropper, StepPlans } from '../drop/dropper.js';
+import type { AllocatorNotesSummary } from '../drop/notes.js';
 import type { SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/trunk.js';
 import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
@@ -49,7 +50,7 @@ export interface RunSession {
   /** The training data's position; checkpoints hold it as opaque JSON. */
   readonly loader: { readonly state: unknown; setState(state: unknown): void };
   measureIfDue(step: number): Promise<SbldMeasurement | null>;
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] };
+  plan(step: number): StepPlans;
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> };
 }
 
@@ -104,6 +105,8 @@ export interface RunTotals {
   est_saved_s: number | null;
   /** This invocation's step losses. */
   losses: number[];
+  /** What the SBLD allocator could not do (caps, clamp), this invocation. */
+  allocator_notes: AllocatorNotesSummary;
 }
 
 export interface LoopResult<S extends RunSession, Ev> {
@@ -200,7 +203,11 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
       log(line.log);
       say(line.text);
     }
-    const { keep, plans } = session.plan(step);
+    const { keep, plans, alloc } = session.plan(step);
+    if (alloc) {
+      log(alloc);
+      say(`step ${step}: ${alloc.note}`);
+    }
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
     const loss = await readLoss();
@@ -243,6 +250,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     // Time a full-depth run would have spent in the same steps, minus what these steps took.
     est_saved_s: medianFull !== null ? (medianFull * stepsRun - stepMsTotal) / 1000 : null,
     losses,
+    allocator_notes: dropper.notes.summary(),
   };
   return {
     session,

@@ -12,6 +12,7 @@ import { decode } from '../data/tokenizer.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { generate } from '../model/sample.js';
 import type { TrainConfig } from './config.js';
+import type { AllocatorNotesSummary } from '../drop/notes.js';
 import { runTrainingLoop, type RunOptions, type RunTask } from './loop.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
@@ -32,6 +33,8 @@ export interface RunSummary {
   adapter: string;
   parameters: number;
   policy: string;
+  /** What the SBLD allocator could not do (src/drop/notes.ts). */
+  allocator_notes?: AllocatorNotesSummary;
   sample?: string;
   losses: number[];
 }
@@ -81,6 +84,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     adapter: e.gpu.adapterName,
     parameters: model.parameterCount,
     policy: run.session.drop.policy,
+    allocator_notes: t.allocator_notes,
     losses: t.losses,
   };
   if (sample !== undefined) summary.sample = sample;

@@ -7,8 +7,7 @@ import { loadCorpus, type Corpus } from '../data/corpus.js';
 import { BatchLoader, validationBatches, type Batch } from '../data/loader.js';
 import { VOCAB_SIZE } from '../data/tokenizer.js';
 import type { ResolvedDropConfig } from '../drop/config.js';
-import { LayerDropper } from '../drop/dropper.js';
-import type { KeepPlan } from '../drop/policy.js';
+import { LayerDropper, type StepPlans } from '../drop/dropper.js';
 import type { SbldMeasurement } from '../drop/sbld.js';
 import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
 import { prepareTransformerKernels } from '../model/kernels.js';
@@ -85,7 +84,7 @@ export class TrainingSession {
   }
 
   /** Keep probabilities at `step` and the drawn plan of each micro-batch (the dropper's). */
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
+  plan(step: number): StepPlans {
     return this.dropper.plan(step);
   }
 

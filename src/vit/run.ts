@@ -108,6 +108,7 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
     adapter: e.gpu.adapterName,
     parameters: model.parameterCount,
     policy: run.session.drop.policy,
+    allocator_notes: t.allocator_notes,
     losses: t.losses,
   };
   return run.finish(summary);

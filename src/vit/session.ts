@@ -6,8 +6,7 @@
  */
 import { DataError } from '../data/errors.js';
 import type { ResolvedDropConfig } from '../drop/config.js';
-import { LayerDropper } from '../drop/dropper.js';
-import type { KeepPlan } from '../drop/policy.js';
+import { LayerDropper, type StepPlans } from '../drop/dropper.js';
 import type { SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/trunk.js';
 import { prepareTransformerKernels } from '../model/kernels.js';
@@ -103,7 +102,7 @@ export class VitSession {
   }
 
   /** Keep probabilities at `step` and the drawn plan of each micro-batch (the policy code GPT uses). */
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
+  plan(step: number): StepPlans {
     return this.dropper.plan(step);
   }
 
