@@ -9,6 +9,7 @@ import { runVitCli } from '../vit/cli.js';
 import { isVitConfig } from '../vit/config.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, resumeConfigFile, runCli } from './options.js';
 import { layerDroppingLine } from './summary.js';
+import { ensureDefaultVisionData } from './vision-data.js';
 
 const program = addTaskOptions(addTrainingOptions(
   new Command('sbld-train').description('Train a GPT (or, with --task vit, a ViT on Fashion-MNIST) on WebGPU with layer dropping (SBLD by default).'),
@@ -22,6 +23,7 @@ await runCli(async () => {
   if (o.resume && o.out === undefined) o.out = o.resume;
   resumeConfigFile(o);
   const cfg = configFromOptions(o);
+  if (isVitConfig(cfg) && cfg.data === undefined) ensureDefaultVisionData();
   if (isVitConfig(cfg)) return runVitCli(cfg, { resume: o.resume as string | undefined, json: !!o.json });
   const s = await runTraining(cfg, { resume: o.resume as string | undefined, plain: !!o.json });
   const json = { ...s, losses: undefined };

@@ -1,5 +1,5 @@
 /**
- * Layer-dropping configuration: every hyperparameter of /work/shared/SBLD.md with its default, validation
+ * Layer-dropping configuration: every hyperparameter of docs/layer-dropping.md with its default, validation
  * with messages that name the CLI flag, and a table (`DROP_FLAGS`) from which the CLI builds its `--drop-*`
  * options. `resolveDropConfig(partial, { nLayer, totalSteps })` fills the defaults that depend on the model
  * and the run (n_block, n_allow, γ, T_pre, rescale, ρ_peak = 'match_pld') and refuses bad values.
