@@ -121,8 +121,22 @@ export interface LoopResult<S extends RunSession, Ev> {
   readonly totals: RunTotals;
   /** Appends one line to metrics.jsonl. */
   log(obj: object): void;
+  /** The summary fields every task ends with, in their order (`parameters`: the model's parameter count). */
+  closingFields(parameters: number): ClosingFields;
   /** Logs the summary line, closes the engine unless the caller lent it, and returns the summary. */
   finish<T extends object>(summary: T): T;
+}
+
+/** The last fields of every task's summary. */
+export interface ClosingFields {
+  out: string;
+  skipped_fraction: number;
+  est_saved_s: number | null;
+  adapter: string;
+  parameters: number;
+  policy: string;
+  allocator_notes: AllocatorNotesSummary;
+  losses: number[];
 }
 
 /** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
@@ -260,6 +274,16 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     lastEval,
     totals,
     log,
+    closingFields: (parameters) => ({
+      out,
+      skipped_fraction: totals.skipped_fraction,
+      est_saved_s: totals.est_saved_s,
+      adapter: e.gpu.adapterName,
+      parameters,
+      policy: drop.policy,
+      allocator_notes: totals.allocator_notes,
+      losses: totals.losses,
+    }),
     finish(summary) {
       log({ type: 'summary', ...summary, losses: undefined });
       if (!opts.engine) e.destroy();

@@ -78,14 +78,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     tokens_per_s: (t.stepsRun * B * T * cfg.gradAccum) / t.runS,
     train_loss: t.train_loss,
     val_loss: valLoss,
-    out: run.out,
-    skipped_fraction: t.skipped_fraction,
-    est_saved_s: t.est_saved_s,
-    adapter: e.gpu.adapterName,
-    parameters: model.parameterCount,
-    policy: run.session.drop.policy,
-    allocator_notes: t.allocator_notes,
-    losses: t.losses,
+    ...run.closingFields(model.parameterCount),
   };
   if (sample !== undefined) summary.sample = sample;
   return run.finish(summary);
