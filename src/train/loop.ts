@@ -130,7 +130,9 @@ export interface LoopResult<S extends RunSession, Ev> {
 /** The last fields of every task's summary. */
 export interface ClosingFields {
   out: string;
+  /** Fraction of layer-steps (layer x micro-batch) skipped. */
   skipped_fraction: number;
+  /** Estimated wall time saved against running every layer, from the median full-depth step time. */
   est_saved_s: number | null;
   adapter: string;
   parameters: number;
