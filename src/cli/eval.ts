@@ -7,7 +7,7 @@ import { loadCorpus } from '../data/corpus.js';
 import { validationBatches } from '../data/loader.js';
 import { openCheckpointModel } from '../model/weights.js';
 import { evaluate } from '../train/step.js';
-import { checkpointFolder, runCli } from './options.js';
+import { runCli } from './options.js';
 
 const positive = (v: string) => {
   const n = Number(v);
@@ -26,8 +26,7 @@ const program = new Command('sbld-eval')
 await runCli(async () => {
   program.parse();
   const o = program.opts();
-  const dir = checkpointFolder(o.checkpoint as string);
-  const { e, model } = await openCheckpointModel(dir);
+  const { e, model, dir } = await openCheckpointModel(o.checkpoint as string);
   const T = model.config.n_positions;
   const corpus = loadCorpus({ data: o.data as string | undefined, seqLen: T });
   const batches = validationBatches(corpus.val, o.batchSize as number, T, o.batches as number);

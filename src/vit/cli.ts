@@ -8,6 +8,7 @@ import { DataError } from '../data/errors.js';
 import { ensureVisionData } from '../setup/bootstrap.mjs';
 import type { VitTrainConfig } from './config.js';
 import { FASHION_MNIST_DIR, missingIdxFiles } from './data.js';
+import type { RunOptions } from '../train/loop.js';
 import { runVitTraining } from './run.js';
 
 /** Installs Fashion-MNIST when the default location lacks it (unless SBLD_SKIP_BOOTSTRAP=1); a DataError if it cannot. */
@@ -20,9 +21,10 @@ export function ensureDefaultVisionData(): void {
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`);
 
-export async function runVitCli(cfg: VitTrainConfig, o: { resume?: string; json?: boolean }): Promise<void> {
+export async function runVitCli(cfg: VitTrainConfig, o: RunOptions & { json?: boolean }): Promise<void> {
   if (cfg.data === undefined) ensureDefaultVisionData();
-  const s = await runVitTraining(cfg, { resume: o.resume, plain: !!o.json });
+  const { json, ...runOpts } = o;
+  const s = await runVitTraining(cfg, { ...runOpts, plain: !!json });
   console.log('');
   console.log(`done: ${s.steps} steps in ${s.wall_s.toFixed(1)} s, ${Math.round(s.images_per_s)} images/s (${Math.round(s.tokens_per_s)} patch tokens/s) on ${s.adapter}`);
   console.log(`validation (${s.val_images} images): loss ${s.val_loss.toFixed(4)}, top-1 ${pct(s.top1)}, top-5 ${pct(s.top5)}; train loss ${s.train_loss.toFixed(4)}`);
