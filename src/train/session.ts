@@ -14,6 +14,7 @@ import { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { TrainConfig } from './config.js';
 import { measureSensitivitiesIfDue, planLayers, readLossFeedingSbld } from './dropping.js';
+import { checkBatchFits } from './batch-limit.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { measureSkipLoss } from './sensitivity.js';
@@ -50,6 +51,8 @@ export class TrainingSession {
     this.T = cfg.seqLen;
     this.modelConfig = modelConfigOf(cfg);
     this.drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+    // Before anything is allocated: the widest activation is the MLP's hidden layer (B, T, 4C) or the logits (B, T, V).
+    checkBatchFits(e, this.B, this.T * Math.max(4 * cfg.n_embd, VOCAB_SIZE), `an activation of (B, T, ${Math.max(4 * cfg.n_embd, VOCAB_SIZE)}) floats`);
     this.corpus = corpus ?? loadCorpus({ data: cfg.data, seqLen: this.T });
     this.model = new GPT(e, this.modelConfig);
     this.model.initialize(cfg.seed);
