@@ -11,21 +11,27 @@ import { requestStop, signalExitCode } from '../train/stop.js';
 
 const SAME_PRESS_MS = 500;
 
-export function installSignalHandlers(): void {
-  let first = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    const now = performance.now();
-    if (first === 0) {
-      first = now;
+/** The handler, with its exit and clock passed in (tests drive it without signals). */
+export function signalHandler(exit: (code: number) => void, now: () => number = () => performance.now()): (signal: NodeJS.Signals) => void {
+  let first: number | null = null;
+  return (signal) => {
+    const t = now();
+    if (first === null) {
+      first = t;
       if (requestStop(signal)) {
         console.error(`\n${signal}: finishing this step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to abort at once)`);
         return;
       }
-      process.exit(signalExitCode(signal));
+      exit(signalExitCode(signal)); // nothing running that a checkpoint could keep
+      return;
     }
-    if (now - first < SAME_PRESS_MS) return;
+    if (t - first < SAME_PRESS_MS) return;
     console.error(`\n${signal} again: aborted; the last complete checkpoint is kept`);
-    process.exit(signalExitCode(signal));
+    exit(signalExitCode(signal));
   };
+}
+
+export function installSignalHandlers(): void {
+  const onSignal = signalHandler((code) => process.exit(code));
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
 }
