@@ -314,6 +314,14 @@ describe('config validation', () => {
     expect(resolveDropConfig({ policy: 'sbld', rhoPeak: 0.3 }, ctx).rhoPeak).toBe(0.3);
   });
 
+  it("drop scope: 'layer' by default; 'backward' rescales nothing (auto) and refuses inverse_keep", () => {
+    expect(resolveDropConfig({ policy: 'pld' }, ctx).scope).toBe('layer');
+    expect(resolveDropConfig({ policy: 'pld' }, ctx).rescale).toBe('inverse_keep');
+    expect(resolveDropConfig({ policy: 'pld', scope: 'backward' }, ctx).rescale).toBe('none');
+    expectRefused(() => resolveDropConfig({ policy: 'pld', scope: 'backward', rescale: 'inverse_keep' }, ctx), '--drop-rescale', '--drop-scope backward');
+    expectRefused(() => resolveDropConfig({ scope: 'forward' as never }, ctx), '--drop-scope', 'layer, backward');
+  });
+
   it('refuses unknown policies, listing the valid ones', () => {
     expectRefused(() => resolveDropConfig({ policy: 'stochastic_depth' as never }, ctx), '--drop-policy', 'none, layerdrop, pld, sbld');
   });

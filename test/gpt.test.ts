@@ -202,6 +202,25 @@ describe('GPT on the GPU vs the float64 reference', () => {
     // The skipped layer's gradient block is bit-identical to what was there before.
     expect(new Uint32Array(gpu.rawGrads[0]!.buffer)).toEqual(new Uint32Array(sentinel.buffer));
   });
+
+  it("layer 1's backward skipped (scope 'backward'): the full forward; gradients of the network with layer 1's branches detached", async () => {
+    const plan: LayerPlan = { run: [true, false, true], scale: [1, 1, 1], scope: 'backward' };
+    const sentinel = Float32Array.from(randomArray(model.layers[1]!.size, 98));
+    const gpu = await gpuPass(e, model, upload, plan, new Map([[1, sentinel]]));
+    const full = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T);
+    const f = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T, { run: [true, true, true], scale: [1, 1, 1], detach: [false, true, false] });
+    const ref = gptBackwardRef(REF, params, f);
+    check('backward skip: logits', gpu.logits, full.logits, LOGITS_TOL, 'logits');
+    check('backward skip: loss', [gpu.loss], [full.loss], LOSS_TOL, 'loss');
+    // Detaching changes the gradients the other layers get (the test is not vacuous).
+    const fullGrads = gptBackwardRef(REF, params, full);
+    expect(maxAbs(ref['transformer.h.0.attn.c_attn.weight']!.map((x, i) => x - fullGrads['transformer.h.0.attn.c_attn.weight']![i]!))).toBeGreaterThan(1e-3);
+    for (const { name } of gptParamShapesRef(REF)) {
+      if (name.startsWith('transformer.h.1.')) continue;
+      checkGrad(`backward skip: d${name}`, gpu.grads[name]!, ref[name]!, 'backward skip: gradients');
+    }
+    expect(new Uint32Array(gpu.rawGrads[1]!.buffer)).toEqual(new Uint32Array(sentinel.buffer));
+  });
 });
 
 describe('training', () => {

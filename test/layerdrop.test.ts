@@ -289,3 +289,64 @@ describe('training step', () => {
     expect(Number.isFinite(await readLoss())).toBe(true);
   });
 });
+
+/** Plan with the layers in `skipped` backward-skipped (scope 'backward': forward runs, no backward, no update). */
+function bwdSkipPlan(skipped: readonly number[]): LayerPlan {
+  return { ...skipPlan(skipped), scope: 'backward' };
+}
+
+describe("backward-only skip (drop scope 'backward')", () => {
+  it('per phase: a backward-skipped layer dispatches its whole forward, one gradient bypass in backward and nothing in the optimizer', () => {
+    const stepCount = (plans: LayerPlan[]) => count(() => void runner.step(batches.slice(0, plans.length), plans, LR, B, T));
+    const phases: Phase[] = ['forward', 'backward', 'optimizer'];
+    const full = stepCount([fullPlan(L)]);
+    const perPhase = Object.fromEntries(phases.map((p) => [p, ofLayer(full.log, 0, p)])) as Record<Phase, number>;
+    const perLayerTape = full.tapeEntries - stepCount([skipPlan([0])]).tapeEntries;
+    // Saved per backward-skipped layer: its backward and optimizer dispatches, less the bypass's one.
+    const saved = perPhase.backward - 1 + perPhase.optimizer;
+    for (const skipped of ALL_SKIP_SETS) {
+      const c = stepCount([bwdSkipPlan(skipped)]);
+      const k = skipped.length;
+      expect(c.dispatches, `bwd-skip [${skipped}]`).toBe(full.dispatches - k * saved);
+      // Its forward records nothing; one bypass entry carries the gradient across.
+      expect(c.tapeEntries, `bwd-skip [${skipped}]`).toBe(full.tapeEntries - k * (perLayerTape - 1));
+      for (let l = 0; l < L; l++) {
+        const s = skipped.includes(l);
+        expect(ofLayer(c.log, l, 'forward'), `bwd-skip [${skipped}], layer ${l}, forward`).toBe(perPhase.forward);
+        expect(ofLayer(c.log, l, 'backward'), `bwd-skip [${skipped}], layer ${l}, backward`).toBe(s ? 1 : perPhase.backward);
+        expect(ofLayer(c.log, l, 'optimizer'), `bwd-skip [${skipped}], layer ${l}, optimizer`).toBe(s ? 0 : perPhase.optimizer);
+        if (s) expect(c.log.filter((r) => r.layer === l && r.phase === 'backward').map((r) => r.kernel)).toEqual(['residual_forward']);
+      }
+      expect(c.log.filter((r) => r.layer === null).length).toBe(full.dispatches - L * (perPhase.forward + perPhase.backward + perPhase.optimizer));
+    }
+  });
+
+  it('the forward is exact: the same loss as the full model (bit for bit), unlike the whole-layer skip', async () => {
+    const full = await evaluate(e, model, batches, B, T);
+    expect(await evaluate(e, model, batches, B, T, bwdSkipPlan([1, 2]))).toBe(full);
+    expect(await evaluate(e, model, batches, B, T, skipPlan([1, 2]))).not.toBe(full);
+  });
+
+  it("a backward-skipped layer's params, grads, m, v stay bit-identical and its stepCount unchanged; the others change", async () => {
+    runner.step(batches.slice(0, 1), [fullPlan(L)], LR, B, T);
+    const before = await snapshot(model);
+    const skipped = [0, 2];
+    const readLoss = runner.step(batches.slice(1, 2), [bwdSkipPlan(skipped)], LR, B, T);
+    expect(Number.isFinite(await readLoss())).toBe(true);
+    const after = await snapshot(model);
+    for (let b = 0; b <= L; b++) {
+      const what = b < L ? `layer ${b}` : 'rest';
+      const x = before[b]!;
+      const y = after[b]!;
+      const n = x.params.length;
+      if (skipped.includes(b)) {
+        expect(changed(x.m, new Uint32Array(n)), `${what}: moments nonzero before`).toBeGreaterThan(n / 2);
+        for (const k of ['params', 'grads', 'm', 'v'] as const) expect(changed(x[k], y[k]), `${what}.${k} bits changed`).toBe(0);
+        expect(y.stepCount, `${what}.stepCount`).toBe(x.stepCount);
+      } else {
+        for (const k of ['params', 'grads', 'm', 'v'] as const) expect(changed(x[k], y[k]), `${what}.${k} bits changed`).toBeGreaterThan(n / 2);
+        expect(y.stepCount, `${what}.stepCount`).toBe(x.stepCount + 1);
+      }
+    }
+  });
+});

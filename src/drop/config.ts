@@ -29,6 +29,9 @@ export type SensitivityMode = (typeof SENSITIVITIES)[number];
 
 export const ALLOCS = ['proportional', 'ordered'] as const;
 export type AllocMode = (typeof ALLOCS)[number];
+/** What a drop removes: the whole layer (forward, backward, update) or only its backward and update. */
+export const DROP_SCOPES = ['layer', 'backward'] as const;
+export type DropScope = (typeof DROP_SCOPES)[number];
 
 /**
  * All layer-dropping hyperparameters. Fields whose default depends on the model, the run length or the
@@ -37,6 +40,11 @@ export type AllocMode = (typeof ALLOCS)[number];
 export interface DropConfig {
   /** Which policy: none | layerdrop | pld | sbld. */
   policy: DropPolicyName;
+  /**
+   * What a drop skips: 'layer' (the layer is the identity: no forward, backward or update) or 'backward' (the
+   * forward runs as usual, the gradient bypasses the layer through the residual stream, no update).
+   */
+  scope: DropScope;
   /** Rescaling of kept layers; 'auto' = the policy's default (`DEFAULT_RESCALE`). */
   rescale: Rescale | 'auto';
 
@@ -123,6 +131,7 @@ export const DEFAULT_RESCALE: { [K in DropPolicyName]: Rescale } = {
 
 export const DEFAULT_DROP_CONFIG: Readonly<DropConfig> = Object.freeze({
   policy: 'none',
+  scope: 'layer',
   rescale: 'auto',
   rate: 0.2,
   thetaBar: 0.5,
@@ -168,6 +177,12 @@ export interface DropFlagSpec {
 /** Config key → CLI flag. A mapped type, so a hyperparameter without a flag is a compile error. */
 export const DROP_FLAGS: { [K in keyof DropConfig]: DropFlagSpec } = {
   policy: { flag: '--drop-policy', kind: 'choice', choices: DROP_POLICIES, help: 'layer-dropping policy' },
+  scope: {
+    flag: '--drop-scope',
+    kind: 'choice',
+    choices: DROP_SCOPES,
+    help: 'what a drop skips: layer (forward, backward, update) | backward (forward runs; backward and update skipped)',
+  },
   rescale: {
     flag: '--drop-rescale',
     kind: 'choice',
@@ -345,6 +360,7 @@ export function resolveDropConfig(partial: Partial<DropConfig>, ctx: DropContext
   };
 
   choice('policy', DROP_POLICIES);
+  choice('scope', DROP_SCOPES);
   choice('rescale', [...RESCALES, 'auto']);
   range('rate', 0, 1, false, true, { hi: 'a rate of 1 would skip every layer' });
   range('thetaBar', 0, 1, true, false, { lo: "θ̄ = 0 makes PLD's last-layer scale 1/θ unbounded" });
@@ -386,11 +402,15 @@ export function resolveDropConfig(partial: Partial<DropConfig>, ctx: DropContext
       `${flag('nBlock')} + ${flag('nAllow')} must not exceed the number of layers L = ${L}, got ${nBlock} + ${nAllow} = ${nBlock + nAllow}`,
     );
   }
+  if (cfg.scope === 'backward' && cfg.rescale === 'inverse_keep') {
+    problems.push(`${flag('rescale')} inverse_keep does not apply to ${flag('scope')} backward: the forward of a dropped layer still runs, unscaled`);
+  }
   if (problems.length > 0) throw new DropConfigError(problems);
 
   const resolved: ResolvedDropConfig = {
     ...cfg,
-    rescale: cfg.rescale === 'auto' ? DEFAULT_RESCALE[cfg.policy] : cfg.rescale,
+    // A backward-only skip leaves the forward as it is, so there is nothing to rescale for.
+    rescale: cfg.rescale === 'auto' ? (cfg.scope === 'backward' ? 'none' : DEFAULT_RESCALE[cfg.policy]) : cfg.rescale,
     gamma: cfg.gamma === 'auto' ? cfg.gammaT / T : cfg.gamma,
     nBlock,
     nAllow,

@@ -5,18 +5,20 @@
  * embedding. Parameter names and shapes are Hugging Face GPT-2's (`src/io/gpt2.ts`).
  *
  * The layer loop is explicit and takes a plan of which layers run. A skipped layer is the identity on the
- * residual stream: the loop `continue`s, so it dispatches nothing and records nothing on the tape.
+ * residual stream: it dispatches nothing and records nothing on the tape (or, with the plan's scope 'backward',
+ * runs forward only: ./layer_scope.ts).
  */
+import type { DropScope } from '../drop/config.js';
 import { gpt2TensorSpecs, type Gpt2Config } from '../io/gpt2.js';
 import { crossEntropy } from '../ops/crossentropy.js';
 import { embedding, type TokenIndex } from '../ops/embedding.js';
 import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
-import { taylorProbe } from '../ops/taylor.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
 import { preLnBlock, type BlockWeights } from './block.js';
+import { plannedLayer } from './layer_scope.js';
 import { ParamBlock, type ParamSpec } from './params.js';
 
 export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
@@ -25,6 +27,11 @@ export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd
 export interface LayerPlan {
   run: readonly boolean[];
   scale: readonly number[];
+  /**
+   * What a layer with run[l] false skips (./layer_scope.ts): 'layer' (default) everything, 'backward' only its
+   * backward and update (its forward runs).
+   */
+  scope?: DropScope;
   /**
    * When set, each layer that runs adds its taylor sensitivity |<dL/dh_out, h_out - h_in>| (summed over tokens)
    * into `taylor[l]` during backward (SBLD's online estimate; `src/ops/taylor.ts`).
@@ -107,12 +114,7 @@ export class GPT {
     if (plan.run.length !== this.config.n_layer) throw new Error(`GPT: plan has ${plan.run.length} layers, model has ${this.config.n_layer}`);
     const r = this.rest;
     let x = e.inLayer(null, () => embedding(e, batch.tokens, batch.index, r.get('transformer.wte.weight'), r.get('transformer.wpe.weight')), 'forward');
-    for (let l = 0; l < this.config.n_layer; l++) {
-      if (!plan.run[l]) continue; // skipped: identity on the residual stream, nothing dispatched or recorded
-      const hIn = x;
-      x = e.inLayer(l, () => this.block(l, hIn, plan.scale[l] ?? 1), 'forward');
-      if (plan.taylor) e.inLayer(l, () => taylorProbe(e, hIn, x, plan.taylor!, l));
-    }
+    for (let l = 0; l < this.config.n_layer; l++) x = plannedLayer(e, l, plan, x, (h) => this.block(l, h, plan.scale[l] ?? 1));
     return e.inLayer(
       null,
       () => {

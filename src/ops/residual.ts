@@ -113,3 +113,19 @@ export function residualAdd(e: Engine, h: Tensor, branch: Tensor, scale = 1): Te
   });
   return out;
 }
+
+/**
+ * Autograd identity for the gradient only: `out` was computed from `h` with the tape off (a layer whose
+ * backward is skipped: `drop.scope` 'backward'), and the loss's gradient should reach `h` through the residual
+ * stream alone, as if the layer's branches were detached: dh (+)= dout. Records one entry; its backward is one
+ * residual_forward dispatch, dh (+)= dout + 0·dout (exact for finite dout). Nothing is dispatched forward.
+ */
+export function gradientBypass(e: Engine, h: Tensor, out: Tensor): void {
+  const op = 'gradientBypass';
+  expectLike(op, 'out', out, h, 'h');
+  e.record(op, [out], () => {
+    const dout = e.gradIn(op, out);
+    const gh = e.gradOf(op, h);
+    residual_forward(e, gh.grad, dout, dout, 0, gh.accumulate);
+  });
+}

@@ -10,6 +10,7 @@
  */
 import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
 import { dtypeForElement, KernelBindingError, KernelRegistry, type KernelInfo, type Overrides } from './kernels.js';
+import { dispatchFlops } from './flops.js';
 import { Tape } from './tape.js';
 import { DTYPE_BYTES, fmtShape, numel, shapeEq, ShapeError, Tensor, type DType } from './tensor.js';
 
@@ -21,6 +22,8 @@ export interface DispatchRecord {
   /** Layer index the dispatch belongs to, or null for embedding, head, loss and the like. */
   layer: number | null;
   phase: Phase;
+  /** Floating-point operations of the dispatch (src/runtime/flops.ts). */
+  flops: number;
   /** GPU time of the dispatch (only while timing). */
   gpuNs?: number;
   /** Start of the dispatch relative to the first timed one, ns (only while timing). */
@@ -43,6 +46,8 @@ export interface Counters {
   buffersAllocated: number;
   readbacks: number;
   bindGroupsCreated: number;
+  /** Floating-point operations of every dispatch recorded, counted per dispatch (src/runtime/flops.ts). */
+  flops: number;
 }
 
 export type Bindable = Tensor | GPUBuffer;
@@ -79,6 +84,7 @@ export class Engine {
     buffersAllocated: 0,
     readbacks: 0,
     bindGroupsCreated: 0,
+    flops: 0,
   };
   /** Where dispatches are attributed: layer index (or null) and phase. */
   scope: { layer: number | null; phase: Phase } = { layer: null, phase: 'other' };
@@ -293,7 +299,8 @@ export class Engine {
       throw new KernelBindingError(`${name}: workgroup grid [${x}, ${y}, ${z}] outside 0..${maxWg} per dimension`);
     }
     if (this.gpu.lostReason) throw new GpuError(`device lost: ${this.gpu.lostReason}`);
-    const record: DispatchRecord = { kernel: name, layer: this.scope.layer, phase: this.scope.phase };
+    const flops = dispatchFlops(name, params, [x, y, z]);
+    const record: DispatchRecord = { kernel: name, layer: this.scope.layer, phase: this.scope.phase, flops };
     let pass: GPUComputePassEncoder;
     if (this.timing) {
       this.endPass();
@@ -316,6 +323,7 @@ export class Engine {
       this.serialTiming.done.push(this.device.queue.onSubmittedWorkDone().then(() => performance.now()));
     }
     this.counters.dispatches++;
+    this.counters.flops += flops;
     this.dispatchLog?.push(record);
     if (this.debug >= 2) console.error(`[dispatch] ${name} [${x},${y},${z}] layer=${record.layer} ${record.phase}`);
   }

@@ -35,7 +35,8 @@ export async function measureSensitivitiesIfDue(s: DropState, step: number, skip
 export function planLayers(s: DropState, step: number): { keep: KeepPlan; plans: LayerPlan[] } {
   const keep = keepProbabilities(s.drop, step, s.sbld);
   const plans: LayerPlan[] = [];
-  for (let mb = 0; mb < s.cfg.gradAccum; mb++) plans.push({ run: drawPlan(keep.keep, s.cfg.seed, step, mb), scale: keep.scale });
+  const scope = s.drop.scope;
+  for (let mb = 0; mb < s.cfg.gradAccum; mb++) plans.push({ run: drawPlan(keep.keep, s.cfg.seed, step, mb), scale: keep.scale, scope });
   return { keep, plans };
 }
 

@@ -227,6 +227,7 @@ async function runLocked<S extends RunSession, Ev>(
   armStop(true);
   for (let step = start; step < end; step++) {
     const t0 = performance.now();
+    const flops0 = e.counters.flops; // the step's dispatches, SBLD's measurement included
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
     if (rec) reportSensitivity(rec, log, say);
@@ -245,7 +246,8 @@ async function runLocked<S extends RunSession, Ev>(
     losses.push(loss);
     const { tokensPerS, fields } = task.rates(ms);
     const layers = plans.map((p) => planBitString(p.run)).join(' ');
-    log({ step, loss, lr, ms: +ms.toFixed(2), ...fields, layers, expected_kept: +keep.expectedKeptFraction.toFixed(4) });
+    const flops = e.counters.flops - flops0;
+    log({ step, loss, lr, ms: +ms.toFixed(2), ...fields, layers, expected_kept: +keep.expectedKeptFraction.toFixed(4), flops });
     progress.update({ step, loss, tokensPerS, layers, lr });
     const last = step === cfg.steps - 1;
     if ((cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0) || last) {

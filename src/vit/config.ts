@@ -25,6 +25,7 @@ export const VIT_PRESETS = {
   tiny: { n_layer: 2, n_head: 2, n_embd: 32, patchSize: 7, batchSize: 16, description: 'L2 C32 H2, 7x7 patches, B16: tests' },
   small: { n_layer: 4, n_head: 4, n_embd: 64, patchSize: 7, batchSize: 64, description: 'L4 C64 H4, 7x7 patches, B64: the default' },
   deep: { n_layer: 12, n_head: 4, n_embd: 64, patchSize: 7, batchSize: 64, description: 'L12 C64 H4, 7x7 patches, B64: layer dropping' },
+  deep24: { n_layer: 24, n_head: 4, n_embd: 64, patchSize: 7, batchSize: 64, description: 'L24 C64 H4, 7x7 patches, B64: layer dropping at 24 layers' },
 } as const satisfies Record<PresetName, VitPreset>;
 
 /** Images are 28 x 28 (Fashion-MNIST); `seqLen` in the config is the token count for that size. */

@@ -15,7 +15,7 @@
  * see `vitTensorSpecs`).
  *
  * The layer loop is explicit and takes the same `LayerPlan` as GPT: a skipped layer is the identity on the
- * residual stream, so the loop `continue`s, dispatching and recording nothing. One parameter block per layer
+ * residual stream (dispatching and recording nothing), or with scope 'backward' runs forward only (src/model/layer_scope.ts). One parameter block per layer
  * plus one for the rest, so the optimizer leaves a skipped layer untouched.
  */
 import { fullPlan, type LayerPlan } from '../model/gpt.js';
@@ -26,7 +26,7 @@ import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
 import { meanPool } from '../ops/meanpool.js';
 import { posEmbed } from '../ops/posembed.js';
-import { taylorProbe } from '../ops/taylor.js';
+import { plannedLayer } from '../model/layer_scope.js';
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
@@ -182,12 +182,8 @@ export class ViT {
       },
       'forward',
     );
-    for (let l = 0; l < config.n_layer; l++) {
-      if (!plan.run[l]) continue; // skipped: identity on the residual stream, nothing dispatched or recorded
-      const hIn = x;
-      x = e.inLayer(l, () => this.block(l, hIn, plan.scale[l] ?? 1), 'forward');
-      if (plan.taylor) e.inLayer(l, () => taylorProbe(e, hIn, x, plan.taylor!, l));
-    }
+    // A layer not run is skipped whole or (scope 'backward') runs forward only: src/model/layer_scope.ts.
+    for (let l = 0; l < config.n_layer; l++) x = plannedLayer(e, l, plan, x, (h) => this.block(l, h, plan.scale[l] ?? 1));
     return e.inLayer(
       null,
       () => {

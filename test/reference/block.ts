@@ -19,6 +19,11 @@ import { residualBackwardRef, residualRef } from './residual.js';
 export interface RefPlan {
   run: readonly boolean[];
   scale: readonly number[];
+  /**
+   * Layers that run forward but whose branches are detached from the gradient (a backward-only skip): the
+   * gradient passes through the residual stream unchanged and their parameters get none.
+   */
+  detach?: readonly boolean[];
 }
 
 export function fullPlanRef(L: number): RefPlan {

@@ -11,6 +11,7 @@
  *   logits = LN_f(x) wte^T                                                (B, T, V), LM head tied to wte
  *   loss = mean over (b, t) of -log softmax(logits[b, t])[targets[b, t]]
  * A layer that does not run is the identity: this is the same network with that layer removed
+ * (a layer in plan.detach runs forward, but backward treats its branches as constants: dx passes through)
  * (`removeLayers` builds that network explicitly, so tests can check both readings agree).
  *
  * The blocks are the pre-LN block the ViT shares (./block.ts), causal here. The backward pass calls the op
@@ -75,6 +76,8 @@ export function removeLayers(cfg: GptRefConfig, p: GptParams, plan: RefPlan): { 
 interface LayerActs extends BlockActs {
   l: number;
   scale: number;
+  /** plan.detach[l]: forward only; backward passes dx through unchanged. */
+  detached: boolean;
 }
 
 export interface GptForwardRef {
@@ -110,7 +113,7 @@ export function gptForwardRef(
     if (!plan.run[l]) continue;
     const s = plan.scale[l] ?? 1;
     const block = blockForwardRef(att, BLOCK, (n) => P(`transformer.h.${l}.${n}`), x, s);
-    layers.push({ l, scale: s, ...block.acts });
+    layers.push({ l, scale: s, detached: !!plan.detach?.[l], ...block.acts });
     x = block.out;
   }
   const xf = layernormRef(N, C, x, P('transformer.ln_f.weight'), P('transformer.ln_f.bias')).out;
@@ -144,6 +147,7 @@ export function gptBackwardRef(cfg: GptRefConfig, p: GptParams, f: GptForwardRef
   const att: AttentionRef = { B, T, C, NH, causal: true };
   for (let i = f.layers.length - 1; i >= 0; i--) {
     const a = f.layers[i]!;
+    if (a.detached) continue; // d(x + branches(x))/dx with the branches detached: the identity
     const w = (n: string) => P(`transformer.h.${a.l}.${n}`);
     const g = (n: string) => G(`transformer.h.${a.l}.${n}`);
     dx = blockBackwardRef(att, BLOCK, w, g, a, a.scale, dx);
