@@ -82,15 +82,20 @@ async function until(cond: () => boolean, ms = 60_000): Promise<void> {
   }
 }
 
+/**
+ * Starts the trainer as `node --import tsx`, as the launcher of the npm scripts runs it: one process. (The tsx CLI
+ * sits between as a parent that SIGKILLs its child when the child does not acknowledge a signal within 60 ms,
+ * which a busy trainer on a loaded machine does not.)
+ */
 function startTrain(args: string[]): { child: ChildProcess; done: Promise<Result> } {
-  const child = spawn(TSX, ['src/cli/train.ts', ...args], { cwd: ROOT, env: { ...process.env, DEBUG: '' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', ...args], { cwd: ROOT, env: { ...process.env, DEBUG: '' } });
   children.push(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<Result>((res) =>
-    child.on('exit', (status, signal) => res({ status, signal, stdout, stderr: stderr.split('\n').filter((l) => l.trim() && !DAWN_NOTICE.test(l)).join('\n') })),
+    child.on('close', (status, signal) => res({ status, signal, stdout, stderr: stderr.split('\n').filter((l) => l.trim() && !DAWN_NOTICE.test(l)).join('\n') })),
   );
   return { child, done };
 }
@@ -125,7 +130,8 @@ describe('two writers, overwrite, resume and signals on one run folder', () => {
   it('a second writer and a resume of a running run are refused naming its PID; SIGTERM checkpoints and exits 143', async () => {
     const first = startTrain([...TINY, '--steps', '100000', '--checkpoint-every', '100000', '--out', out]);
     await until(() => existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').length > 5);
-    const pid = (JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8')) as { pid: number }).pid; // the program's (tsx runs it as its child)
+    const pid = first.child.pid!;
+    expect(JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8'))).toMatchObject({ pid });
     expectOneLine(cli('train', [...TINY, '--steps', '10', '--out', out]), new RegExp(`in use by process ${pid}`));
     expectOneLine(cli('train', ['--resume', out]), new RegExp(`in use by process ${pid}`));
     first.child.kill('SIGTERM');
@@ -231,7 +237,7 @@ describe('npm start stops its whole process tree', () => {
     await until(() => existsSync(join(out, LOCK_FILE)) && existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').length > 0);
     const owner = (JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8')) as { pid: number }).pid;
     npm.kill('SIGTERM');
-    const status = await new Promise<number | null>((res) => npm.on('exit', (code) => res(code)));
+    const status = await new Promise<number | null>((res) => npm.on('close', (code) => res(code)));
     expect(status, stderr).toBe(143);
     expect(stderr).toMatch(/stopped by SIGTERM after step \d+/);
     expect(() => process.kill(owner, 0)).toThrow(); // the trainer is gone too
