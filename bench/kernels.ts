@@ -34,7 +34,8 @@ import { crossentropy_backward, crossentropy_forward, useCrossEntropyKernel, typ
 import { buildTokenIndex, embedding_backward_wpe, embedding_backward_wte, embedding_forward } from '../src/ops/embedding.js';
 import { gelu_backward, gelu_forward } from '../src/ops/gelu.js';
 import { layernorm_backward, layernorm_backward_params, layernorm_forward } from '../src/ops/layernorm.js';
-import { bias_backward, gemm, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/matmul.js';
+import { bias_backward, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
+import { gemm } from '../src/ops/matmul.js';
 import { residual_backward, residual_forward } from '../src/ops/residual.js';
 import { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';

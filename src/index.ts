@@ -65,9 +65,11 @@ export {
   matmul,
   /** Kernel-level matmul forward into a given output. */
   matmul_forward,
+} from './ops/matmul.js';
+export {
   /** Kernel-level bias gradient: column sums of dout. */
   bias_backward,
-} from './ops/matmul.js';
+} from './ops/bias.js';
 export {
   /** Autograd fused multi-head causal self-attention on qkv (B, T, 3C). */
   attention,

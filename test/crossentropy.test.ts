@@ -15,7 +15,6 @@ import {
   useCrossEntropyKernel,
   type CrossEntropyKernel,
 } from '../src/ops/crossentropy.js';
-import { isCpuAdapter } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
@@ -212,7 +211,7 @@ for (const kernel of KERNELS) {
 describe('cross-entropy kernel choice and shapes', () => {
   it('the adapter rule: the online kernel on CPU adapters, the workgroup kernel elsewhere', async () => {
     const e = await freshEngine();
-    expect(crossEntropyKernelFor(e)).toBe(isCpuAdapter(e) ? 'crossentropy_forward_online' : 'crossentropy_forward');
+    expect(crossEntropyKernelFor(e)).toBe(e.choice.cpu ? 'crossentropy_forward_online' : 'crossentropy_forward');
     useCrossEntropyKernel(e, 'crossentropy_forward');
     expect(crossEntropyKernelFor(e)).toBe('crossentropy_forward');
   });

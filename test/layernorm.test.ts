@@ -16,7 +16,7 @@ import {
   layernorm_forward,
   layernormParamsDispatches,
 } from '../src/ops/layernorm.js';
-import { useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/matmul.js';
+import { useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
 import type { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { bits, compareClose, expectClose, type Tolerance } from './helpers/compare.js';

@@ -11,18 +11,13 @@
  * Run: npx vitest run --config test/vitest.config.ts test/matmul.test.ts
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { bias_backward, biasBackwardDispatches, biasBackwardPlan, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
 import {
-  bias_backward,
-  biasBackwardDispatches,
-  biasBackwardPlan,
-  isCpuAdapter,
   matmul,
   matmul_forward,
   matmulKernelFor,
   subgroupKernelFits,
-  useBiasBackwardPlan,
   useMatmulKernel,
-  type BiasPlanKind,
   type MatmulKernel,
 } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
@@ -198,7 +193,7 @@ describe('matmul kernel choice', () => {
     const a = e.alloc([4]);
     const pick = (M: number, N: number, K: number, transA = false, transB = false) =>
       matmulKernelFor(e, { batch: 1, M, N, K }, { transA, transB }, [a]);
-    if (!isCpuAdapter(e)) {
+    if (!e.choice.cpu) {
       expect(pick(1024, 384, 128)).toBe('matmul_tiled');
       expect(pick(33, 31, 17)).toBe('matmul_tiled');
       return;
@@ -302,7 +297,7 @@ describe('bias_backward', () => {
   it('splits rows by M and the plan only: the adapter picks the plan; one chunk up to the minimum, at most 256', async () => {
     const e = await getEngine();
     const adapterPlan = biasBackwardPlan(e, 1088);
-    useBiasBackwardPlan(e, isCpuAdapter(e) ? 'cpu' : 'gpu');
+    useBiasBackwardPlan(e, e.choice.cpu ? 'cpu' : 'gpu');
     expect(biasBackwardPlan(e, 1088)).toEqual(adapterPlan);
 
     useBiasBackwardPlan(e, 'cpu');

@@ -44,7 +44,10 @@ export interface StepEntry {
   step: number;
 }
 
-// Must match kernels/grad_norm.wgsl (WG) and the override defaults of kernels/adamw.wgsl (WG, ITEMS).
+/**
+ * grad_sumsq's workgroup size, for the host-side planning below that has no engine to reflect on; `grad_sumsq`
+ * checks it against the kernel's reflected size before its first dispatch.
+ */
 const SUMSQ_WG = 256;
 /**
  * Elements per stage-1 workgroup of grad_sumsq (64 per invocation) before another workgroup is added, and the
@@ -53,7 +56,7 @@ const SUMSQ_WG = 256;
  */
 export const SUMSQ_PER_WORKGROUP = 64 * SUMSQ_WG;
 export const SUMSQ_MAX_PARTIALS = 64;
-const ADAMW_WG = 256;
+/** The `ITEMS` override default of kernels/adamw.wgsl: vec4s per invocation. */
 const ADAMW_ITEMS = 4;
 const MAX_WG_PER_DIM = 65535;
 
@@ -68,15 +71,15 @@ export function gradSumsqDispatches(n: number): number {
 }
 
 /** One scratch buffer of partial sums per engine; blocks reuse it (WebGPU orders dispatches that share it). */
-const partialsScratch = new WeakMap<Engine, Tensor>();
-
 function partials(e: Engine): Tensor {
-  let t = partialsScratch.get(e);
-  if (!t) {
-    t = e.persistent([SUMSQ_MAX_PARTIALS], 'f32', 'grad_sumsq.partials');
-    partialsScratch.set(e, t);
-  }
-  return t;
+  return e.scratchTensor('grad_sumsq.partials', [SUMSQ_MAX_PARTIALS]);
+}
+
+/** grad_sumsq's reflected workgroup size, which the planning constant must equal. */
+function sumsqWorkgroupSize(e: Engine): number {
+  const wg = e.workgroupSize('grad_sumsq')[0];
+  if (wg !== SUMSQ_WG) throw new Error(`grad_sumsq: kernels/grad_norm.wgsl has workgroups of ${wg}, the planning in src/ops/adamw.ts assumes ${SUMSQ_WG}`);
+  return wg;
 }
 
 /** `inp` and its vec4 view `inp4` (the first 4 floor(n / 4) elements) for the grad_norm kernels. */
@@ -104,14 +107,15 @@ export function grad_sumsq(e: Engine, grads: Tensor, sumsq: Tensor, slot: number
   }
   const n = grads.size;
   const G = sumsqWorkgroups(n);
+  const wg = sumsqWorkgroupSize(e);
   if (G === 1) {
-    e.dispatch('grad_sumsq', sumArgs(e, grads, sumsq), { n, stride: SUMSQ_WG, out_offset: slot }, [1]);
+    e.dispatch('grad_sumsq', sumArgs(e, grads, sumsq), { n, stride: wg, out_offset: slot }, [1]);
     return;
   }
   const scratch = partials(e);
-  e.dispatch('grad_sumsq', sumArgs(e, grads, scratch), { n, stride: G * SUMSQ_WG, out_offset: 0 }, [G]);
+  e.dispatch('grad_sumsq', sumArgs(e, grads, scratch), { n, stride: G * wg, out_offset: 0 }, [G]);
   const parts = new Tensor(scratch.buffer, [G], 'f32', 0, 'grad_sumsq.partials');
-  e.dispatch('grad_sum', sumArgs(e, parts, sumsq), { n: G, stride: SUMSQ_WG, out_offset: slot }, [1]);
+  e.dispatch('grad_sum', sumArgs(e, parts, sumsq), { n: G, stride: e.workgroupSize('grad_sum')[0], out_offset: slot }, [1]);
 }
 
 /**
@@ -159,7 +163,7 @@ export function adamw_update(e: Engine, block: OptimBlock, stepScalars: Tensor, 
   expectDType('adamw_update', 'clip', clip, 'f32');
   if (clip.size !== 2) throw new ShapeError(`adamw_update: clip has shape ${fmtShape(clip.shape)}, expected [2] ([scale, norm])`);
   if (n === 0) return;
-  const workgroups = Math.ceil(n / 4 / (ADAMW_WG * ADAMW_ITEMS));
+  const workgroups = Math.ceil(n / 4 / (e.workgroupSize('adamw_update')[0] * ADAMW_ITEMS));
   const wgX = Math.min(workgroups, MAX_WG_PER_DIM);
   e.dispatch(
     'adamw_update',

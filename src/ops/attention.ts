@@ -23,6 +23,8 @@
  *     other case (no subgroups, HS % 4 != 0, unaligned views).
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { AttentionKernels } from '../runtime/choice.js';
+import type { KernelVariant } from '../runtime/kernels.js';
 import { expectDType, expectShape, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 
 /** The kernels keep head vectors in private arrays of this size (MAX_HS in the WGSL). */
@@ -33,50 +35,28 @@ export interface AttentionOptions {
   causal?: boolean;
 }
 
-/** Must match `WG` in the portable attention kernels. */
-const WG = 64;
 
-/** The two kernel sets; see the header. */
-export type AttentionKernels = 'subgroup' | 'portable';
+export type { AttentionKernels } from '../runtime/choice.js';
 
 const SUBGROUP_KERNELS = ['attention_forward_subgroup', 'attention_backward_dq_subgroup', 'attention_backward_dkv_subgroup'];
 /** Must match MAX_R and MAX_REGS in the subgroup kernels. */
 const SUBGROUP_MAX_R = 4;
 const SUBGROUP_MAX_REGS = 32;
 
-const forcedKernels = new WeakMap<Engine, AttentionKernels>();
-const subgroupReadyCache = new WeakMap<Engine, boolean>();
-
 /**
  * Makes every later attention dispatch on `e` use `kernels` (null: back to the adapter's choice), for tests and
  * benchmarks. A forced 'subgroup' still falls back to 'portable' where it cannot run (HS % 4 != 0, no subgroups).
  */
 export function useAttentionKernels(e: Engine, kernels: AttentionKernels | null): void {
-  if (kernels) forcedKernels.set(e, kernels);
-  else forcedKernels.delete(e);
+  e.choice.force('attention', kernels);
 }
 
-/**
- * Whether the device can run the subgroup kernels at all: the subgroups feature with subgroups of at least 8 lanes
- * (a workgroup of 8 is one subgroup), and the registry loaded their files (it skips them without the feature).
- */
-function subgroupKernelsReady(e: Engine): boolean {
-  let ready = subgroupReadyCache.get(e);
-  if (ready === undefined) {
-    ready = e.features.has('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8 && SUBGROUP_KERNELS.every((k) => e.kernels.has(k));
-    subgroupReadyCache.set(e, ready);
-  }
-  return ready;
-}
-
-/** The kernel set an attention dispatch with head size HS on these tensors uses (forced, else by adapter, then by fit). */
+/** The kernel set an attention dispatch with head size HS on these tensors uses (the adapter's choice, src/runtime/choice.ts, then by fit). */
 export function attentionKernelsFor(e: Engine, HS: number, tensors: Tensor[]): AttentionKernels {
-  // Subgroup kernels wherever they can run: 6-13x less CPU on llvmpipe, and 2-5x faster on an H100 too
-  // (bench/variants/attention.ts, docs/results/gpu-h100.md), though they were written for the CPU.
-  const wanted = forcedKernels.get(e) ?? 'subgroup';
+  const wanted = e.choice.get('attention');
   if (wanted === 'subgroup') {
     const fits = HS % 4 === 0 && HS / 4 <= SUBGROUP_MAX_REGS && tensors.every((t) => t.byteOffset % 16 === 0);
-    if (!fits || !subgroupKernelsReady(e)) return 'portable';
+    if (!fits || !e.choice.subgroupKernelsLoaded(SUBGROUP_KERNELS)) return 'portable';
   }
   return wanted;
 }
@@ -92,6 +72,13 @@ function subgroupShape(HS: number, T: number): { HC: number; R: number } {
   let R = SUBGROUP_MAX_R;
   while (R > 1 && (R * HC > SUBGROUP_MAX_REGS || 8 * (R / 2) >= T)) R /= 2; // 4, 2 or 1
   return { HC, R };
+}
+
+/** The pipelines attention with head size HS over T tokens dispatches here, for compiling ahead (tensors assumed 16-byte aligned). */
+export function attentionVariants(e: Engine, HS: number, T: number): KernelVariant[] {
+  if (e.choice.get('attention') !== 'subgroup' || HS % 4 !== 0 || HS / 4 > SUBGROUP_MAX_REGS || !e.choice.subgroupKernelsLoaded(SUBGROUP_KERNELS)) return [];
+  const overrides = subgroupShape(HS, T);
+  return SUBGROUP_KERNELS.map((name) => ({ name, overrides }));
 }
 
 /** Workgroups of the subgroup kernels: one per (b, h) and tile of 8 R rows, folded past 65535. */
@@ -137,7 +124,7 @@ export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tens
     const { HC, R } = subgroupShape(d.HS, d.T);
     e.dispatch('attention_forward_subgroup', { qkv, out, lse }, params(d, causal), subgroupGrid(d, R), { HC, R });
   } else {
-    e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), foldGrid(Math.ceil(rows / WG)));
+    e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), foldGrid(Math.ceil(rows / e.workgroupSize('attention_forward')[0])));
   }
 }
 
@@ -179,7 +166,7 @@ export function attention_backward(
     e.dispatch('attention_backward_dq_subgroup', { qkv, out, dout, lse, dsum, dqkv }, p, grid, { HC, R });
     e.dispatch('attention_backward_dkv_subgroup', { qkv, dout, lse, dsum, dqkv }, p, grid, { HC, R });
   } else {
-    const grid = foldGrid(Math.ceil(rows / WG));
+    const grid = foldGrid(Math.ceil(rows / e.workgroupSize('attention_backward_dq')[0]));
     e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
     e.dispatch('attention_backward_dkv', { qkv, dout, lse, dsum, dqkv }, p, grid);
   }

@@ -33,26 +33,20 @@
  * Run the tests: npx vitest run --config test/vitest.config.ts test/crossentropy.test.ts
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { CrossEntropyKernel } from '../runtime/choice.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { isCpuAdapter } from './matmul.js';
 
-/** Must match `WG` in kernels/crossentropy.wgsl: rows per workgroup of crossentropy_forward_online. */
-const WG = 64;
 
-/** The forward kernels; see the header. */
-export type CrossEntropyKernel = 'crossentropy_forward_online' | 'crossentropy_forward';
-
-const forcedKernel = new WeakMap<Engine, CrossEntropyKernel>();
+export type { CrossEntropyKernel } from '../runtime/choice.js';
 
 /** Makes every later cross-entropy forward on `e` use `kernel` (null: back to the adapter's choice), for tests and benchmarks. */
 export function useCrossEntropyKernel(e: Engine, kernel: CrossEntropyKernel | null): void {
-  if (kernel) forcedKernel.set(e, kernel);
-  else forcedKernel.delete(e);
+  e.choice.force('crossEntropy', kernel);
 }
 
-/** The forward kernel `crossentropy_forward` dispatches on `e`: the forced one, else by adapter. */
+/** The forward kernel `crossentropy_forward` dispatches on `e` (src/runtime/choice.ts). */
 export function crossEntropyKernelFor(e: Engine): CrossEntropyKernel {
-  return forcedKernel.get(e) ?? (isCpuAdapter(e) ? 'crossentropy_forward_online' : 'crossentropy_forward');
+  return e.choice.get('crossEntropy');
 }
 
 interface Dims {
@@ -85,7 +79,7 @@ export function crossentropy_forward(e: Engine, lse: Tensor, losses: Tensor, log
   expectShape('crossEntropy', 'lse', lse, [N]);
   expectShape('crossEntropy', 'losses', losses, targets.shape);
   const kernel = crossEntropyKernelFor(e);
-  const grid = kernel === 'crossentropy_forward_online' ? foldGrid(Math.ceil(N / WG)) : foldGrid(N);
+  const grid = kernel === 'crossentropy_forward_online' ? foldGrid(Math.ceil(N / e.workgroupSize('crossentropy_forward_online')[0])) : foldGrid(N);
   e.dispatch(kernel, { logits, targets, lse, losses }, { N, V, per_row: 0, accumulate: 0 }, grid);
 }
 

@@ -20,11 +20,8 @@
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { biasBackwardPlan, sumChunkPartials } from './matmul.js';
+import { biasBackwardPlan, sumChunkPartials } from './bias.js';
 
-const WG = 64;
-/** `WG`'s default in kernels/layernorm_backward_params.wgsl: that pipeline is compiled ahead, so pass no override for it. */
-const PARAMS_WG_DEFAULT = 64;
 
 /** Reads (N, C) from x and checks weight and bias; errors name the op and the shapes. */
 export function layernormDims(op: string, x: Tensor, weight: Tensor, bias: Tensor): { N: number; C: number } {
@@ -70,7 +67,7 @@ export function layernorm_forward(
   if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
   if (N === 0) return;
   // accumulate is read by the backward kernels only (one params struct per WGSL file).
-  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, foldGrid(Math.ceil(N / WG)));
+  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, foldGrid(Math.ceil(N / e.workgroupSize('layernorm_forward')[0])));
 }
 
 /**
@@ -120,7 +117,8 @@ export function layernorm_backward_params(
     { x, x4: x, dout, dout4: dout, mean, rstd, dweight: dweightPartials, dbias: dbiasPartials },
     { N, C, rows_per_chunk: rowsPerChunk, chunks, accumulate: accumulate && !split ? 1 : 0 },
     foldGrid(Math.ceil((Math.ceil(C / 4) * chunks) / wg)),
-    wg === PARAMS_WG_DEFAULT ? {} : { WG: wg },
+    // The default WG's pipeline is the one compiled ahead: pass no override for it.
+    wg === e.workgroupSize('layernorm_backward_params')[0] ? {} : { WG: wg },
   );
   if (!split) return;
   sumChunkPartials(e, dweight, dweightPartials, accumulate, wg);
@@ -162,7 +160,7 @@ export function layernorm_backward(
       'layernorm_backward',
       { x, weight, mean, rstd, dout, dx },
       { N, C, eps: 0, accumulate: accumulateDx ? 1 : 0 }, // eps: forward only
-      foldGrid(Math.ceil(N / WG)),
+      foldGrid(Math.ceil(N / e.workgroupSize('layernorm_backward')[0])),
     );
   }
   // With N = 0 the sums are empty: still run it, so that an overwrite (=) writes zeros.

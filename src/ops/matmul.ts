@@ -9,16 +9,20 @@
  * and an operand stored transposed gets the transpose of its gradient.
  * Saves: a, w (its inputs; nothing extra).
  *
- * Kernels (chosen per dispatch by `matmulKernelFor`, all with the same bindings and params):
+ * Kernels (chosen per dispatch by `matmulKernelFor` from the adapter's choice in src/runtime/choice.ts, all with
+ * the same bindings and params):
  *   matmul_subgroup (kernels/matmul_subgroup.wgsl): CPU adapters (llvmpipe) with 8-wide subgroups, when the
  *     operands can be read as vec4 (the contiguous dimension of each stored layout, and N, multiples of 4).
  *     Shares op(a) across the 8 lanes by subgroupBroadcast: llvmpipe pays per float loaded per lane.
  *   matmul_forward (kernels/matmul.wgsl): register tiles, any size; the rest of the CPU-adapter cases.
  *   matmul_tiled (kernels/matmul.wgsl): workgroup-memory tiles, any size; every other adapter (GPUs).
- * dbias: bias_backward (kernels/bias_backward.wgsl), column sums split into row chunks; see `biasBackwardPlan`.
+ * dbias: bias_backward (src/ops/bias.ts).
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { MatmulKernel } from '../runtime/choice.js';
+import type { KernelVariant } from '../runtime/kernels.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
+import { bias_backward } from './bias.js';
 
 export interface GemmDims {
   batch: number;
@@ -34,8 +38,7 @@ export interface GemmFlags {
   accumulate?: boolean;
 }
 
-/** The GEMM kernels; see the header. */
-export type MatmulKernel = 'matmul_subgroup' | 'matmul_forward' | 'matmul_tiled';
+export type { MatmulKernel } from '../runtime/choice.js';
 
 /** Rows and columns of out per workgroup, for the grid. */
 const KERNEL_TILE: Record<MatmulKernel, { rows: number; cols: number }> = {
@@ -44,45 +47,12 @@ const KERNEL_TILE: Record<MatmulKernel, { rows: number; cols: number }> = {
   matmul_tiled: { rows: 64, cols: 64 }, // 16 x 16 invocations x (4 rows, 4 columns)
 };
 
-const forcedKernel = new WeakMap<Engine, MatmulKernel>();
-const cpuAdapterCache = new WeakMap<Engine, boolean>();
-const subgroupReadyCache = new WeakMap<Engine, boolean>();
-
 /**
  * Makes every later GEMM on `e` use `kernel` (null: back to the adapter's choice), for tests and benchmarks.
  * A forced matmul_subgroup still falls back to matmul_forward where it cannot run (sizes, no subgroups).
  */
 export function useMatmulKernel(e: Engine, kernel: MatmulKernel | null): void {
-  if (kernel) forcedKernel.set(e, kernel);
-  else forcedKernel.delete(e);
-}
-
-/**
- * A CPU adapter (llvmpipe / lavapipe, SwiftShader, WARP, or one the browser marks as fallback): loads cost per
- * lane and workgroup memory does not help, so GEMMs take the register paths.
- */
-export function isCpuAdapter(e: Engine): boolean {
-  let cpu = cpuAdapterCache.get(e);
-  if (cpu === undefined) {
-    const info = e.gpu.adapterInfo;
-    const name = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
-    cpu = e.device.adapterInfo?.isFallbackAdapter === true || /llvmpipe|lavapipe|softpipe|swiftshader|software|\bwarp\b/i.test(name);
-    cpuAdapterCache.set(e, cpu);
-  }
-  return cpu;
-}
-
-/**
- * Whether the device can run matmul_subgroup at all: it has the subgroups feature with subgroups of at least 8
- * lanes (so a workgroup of 8 is one subgroup), and the registry loaded kernels/matmul_subgroup.wgsl.
- */
-function subgroupKernelReady(e: Engine): boolean {
-  let ready = subgroupReadyCache.get(e);
-  if (ready === undefined) {
-    ready = e.features.has('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8 && e.kernels.has('matmul_subgroup');
-    subgroupReadyCache.set(e, ready);
-  }
-  return ready;
+  e.choice.force('matmul', kernel);
 }
 
 /**
@@ -91,17 +61,27 @@ function subgroupKernelReady(e: Engine): boolean {
  * stride is too) and each starts on 16 bytes.
  */
 export function subgroupKernelFits(e: Engine, d: GemmDims, transA: boolean, transB: boolean, tensors: Tensor[]): boolean {
-  if (!subgroupKernelReady(e)) return false;
+  if (!e.choice.subgroupKernelsLoaded(['matmul_subgroup'])) return false;
   const aContiguous = transA ? d.M : d.K;
   const wContiguous = transB ? d.K : d.N;
   return d.K > 0 && aContiguous % 4 === 0 && wContiguous % 4 === 0 && d.N % 4 === 0 && tensors.every((t) => t.byteOffset % 16 === 0);
 }
 
-/** The kernel `gemm` dispatches for these operands (the forced one, else by adapter, then by fit). */
+/** The kernel `gemm` dispatches for these operands (the adapter's choice, src/runtime/choice.ts, then by fit). */
 export function matmulKernelFor(e: Engine, d: GemmDims, flags: GemmFlags, tensors: Tensor[]): MatmulKernel {
-  const wanted = forcedKernel.get(e) ?? (isCpuAdapter(e) ? 'matmul_subgroup' : 'matmul_tiled');
+  const wanted = e.choice.get('matmul');
   if (wanted === 'matmul_subgroup' && !subgroupKernelFits(e, d, flags.transA ?? false, flags.transB ?? false, tensors)) return 'matmul_forward';
   return wanted;
+}
+
+/**
+ * Every pipeline `gemm` can dispatch on this adapter: the chosen kernel and its fallback, each with the four
+ * (TRANS_A, TRANS_B) pairs, so a model can compile them ahead.
+ */
+export function matmulVariants(e: Engine): KernelVariant[] {
+  const wanted = e.choice.get('matmul');
+  const kernels: MatmulKernel[] = wanted === 'matmul_subgroup' ? ['matmul_forward', ...(e.kernels.has('matmul_subgroup') ? (['matmul_subgroup'] as const) : [])] : [wanted];
+  return kernels.flatMap((name) => [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ name, overrides: { TRANS_A, TRANS_B } }))));
 }
 
 /** Reads (batch, M, N, K) from the operand shapes, checking they agree; errors name the op and shapes. */
@@ -189,99 +169,6 @@ export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor 
 /** Kernel-level forward from shapes: out = op(a) @ op(w) (+ bias) (+ out). */
 export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, flags: GemmFlags = {}): void {
   gemm(e, out, a, w, bias, matmulDims('matmul', a, w, flags.transA, flags.transB), flags);
-}
-
-/** bias_backward's row-split rules by adapter kind (see `biasBackwardPlan`). */
-const BIAS_PLANS = { cpu: { wg: 8, minRows: 4096 }, gpu: { wg: 64, minRows: 32 } } as const;
-export type BiasPlanKind = keyof typeof BIAS_PLANS;
-/** Caps the partials scratch at (256, N) and the finishing dispatch at 256 rows per invocation. */
-const BIAS_MAX_CHUNKS = 256;
-/** `WG`'s default in kernels/bias_backward.wgsl: that pipeline is compiled ahead, so pass no override for it. */
-const BIAS_WG_DEFAULT = 64;
-
-const forcedBiasPlan = new WeakMap<Engine, BiasPlanKind>();
-
-/**
- * Makes every later bias_backward and layernorm_backward_params on `e` split rows by the `kind` rule (null: the
- * adapter's), for tests and benchmarks.
- */
-export function useBiasBackwardPlan(e: Engine, kind: BiasPlanKind | null): void {
-  if (kind) forcedBiasPlan.set(e, kind);
-  else forcedBiasPlan.delete(e);
-}
-
-/**
- * How `bias_backward` splits dout's M rows: `chunks` chunks of `rowsPerChunk` rows (the last one shorter), and
- * workgroups of `wg` invocations, each owning 4 columns of one chunk. A function of M and the plan kind (the
- * adapter's unless `useBiasBackwardPlan` forced one) only, so the summation order, and so the result, is the
- * same every call. layernorm_backward_params (src/ops/layernorm.ts) splits its N rows by this plan too: it reads
- * two floats per element (x, dout) where bias_backward reads one, and a split costs it two finishing
- * dispatches (dweight, dbias) where bias_backward pays one, so the same break-even holds.
- *   gpu: chunks of 32 rows or more (at most 256 chunks), for many workgroups in flight: M = 1088, N = 64 runs
- *     34 chunks x 16 quads = 9 workgroups of 64, then one small dispatch over the (34, 64) partials.
- *   cpu (lavapipe runs one workgroup per thread, and each dispatch costs ~22 us): workgroups of 8 (one 8-lane
- *     SIMD vector, so no lanes idle) spread the columns over the cores in one dispatch (N = 64: 2 workgroups,
- *     N = 384: 12). Rows are split only past 4096: below that a core's share of the reads (~0.35 ns per float as
- *     scalars, less as vec4) is not clearly more than the ~22 us of the second dispatch a split adds.
- * Measured (`npm run bench -- kernels --filter bias`): on lavapipe the cpu plan beats the gpu plan at every GPT
- * and ViT shape (1024x384: 0.48 vs 0.65 ms; 1088x256: 0.17 vs 0.40 ms); on an H100 the gpu plan wins (1088x64:
- * 0.050 vs 0.076 ms; docs/results/gpu-h100.md).
- */
-export function biasBackwardPlan(e: Engine, M: number): { wg: number; rowsPerChunk: number; chunks: number } {
-  const { wg, minRows } = BIAS_PLANS[forcedBiasPlan.get(e) ?? (isCpuAdapter(e) ? 'cpu' : 'gpu')];
-  const rowsPerChunk = Math.max(minRows, Math.ceil(M / BIAS_MAX_CHUNKS));
-  return { wg, rowsPerChunk, chunks: Math.max(1, Math.ceil(M / rowsPerChunk)) };
-}
-
-/** Dispatches `bias_backward` records for dout with M rows: 1, or 2 when the rows are split. */
-export function biasBackwardDispatches(e: Engine, M: number): number {
-  return biasBackwardPlan(e, M).chunks > 1 ? 2 : 1;
-}
-
-/** One dispatch: out (chunks, N) (+)= sums of dout (M, N) over each chunk of `rowsPerChunk` rows. */
-function columnSums(e: Engine, out: Tensor, dout: Tensor, M: number, N: number, rowsPerChunk: number, accumulate: boolean, wg: number): void {
-  const chunks = Math.max(1, Math.ceil(M / rowsPerChunk));
-  e.dispatch(
-    'bias_backward',
-    { dout, dout4: dout, out },
-    { M, N, rows_per_chunk: rowsPerChunk, chunks, accumulate: accumulate ? 1 : 0 },
-    foldGrid(Math.ceil((Math.ceil(N / 4) * chunks) / wg)),
-    wg === BIAS_WG_DEFAULT ? {} : { WG: wg },
-  );
-}
-
-/**
- * Kernel-level bias gradient: dbias (N) (+)= column sums of dout viewed as (M, N) rows. Deterministic (fixed
- * summation order, no atomics; see `biasBackwardPlan`). One dispatch when the rows fit one chunk; otherwise the
- * chunks' partial sums go to an arena scratch (chunks, N) and a second dispatch adds them in chunk order.
- * Cost: one read of dout (vec4 loads when N % 4 == 0), plus chunks x N floats written and read back.
- */
-export function bias_backward(e: Engine, dbias: Tensor, dout: Tensor, accumulate = true): void {
-  expectDType('bias_backward', 'dbias', dbias, 'f32');
-  expectDType('bias_backward', 'dout', dout, 'f32');
-  const N = dbias.size;
-  if (N === 0 || dout.size % N !== 0) throw new ShapeError(`bias_backward: dout ${fmtShape(dout.shape)} is not a multiple of bias [${N}]`);
-  const M = dout.size / N;
-  const { wg, rowsPerChunk, chunks } = biasBackwardPlan(e, M);
-  if (chunks === 1) {
-    columnSums(e, dbias, dout, M, N, rowsPerChunk, accumulate, wg);
-    return;
-  }
-  const partials = e.alloc([chunks, N], 'f32', 'bias_backward.partials'); // (chunks, N)
-  columnSums(e, partials, dout, M, N, rowsPerChunk, false, wg);
-  sumChunkPartials(e, dbias, partials, accumulate, wg);
-}
-
-/**
- * The finishing pass of a row split: out (N) (+)= partials (chunks, N) summed over the chunks in chunk order.
- * One bias_backward dispatch (`wg` from the plan); layernorm_backward_params finishes its split with it too.
- */
-export function sumChunkPartials(e: Engine, out: Tensor, partials: Tensor, accumulate: boolean, wg: number): void {
-  const [chunks, N] = partials.shape as [number, number];
-  if (partials.shape.length !== 2 || out.size !== N) {
-    throw new ShapeError(`sumChunkPartials: partials ${fmtShape(partials.shape)} are not (chunks, ${out.size}) for out ${fmtShape(out.shape)}`);
-  }
-  columnSums(e, out, partials, chunks, N, chunks, accumulate, wg);
 }
 
 /** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */

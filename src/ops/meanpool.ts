@@ -14,8 +14,6 @@
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
-/** Must match `WG` in kernels/meanpool.wgsl. */
-const WG = 64;
 
 function poolDims(op: string, x: Tensor): { B: number; T: number; C: number } {
   if (x.shape.length !== 3) throw new ShapeError(`${op}: x must be (B, T, C), got ${fmtShape(x.shape)}`);
@@ -32,7 +30,7 @@ export function meanpool_forward(e: Engine, out: Tensor, x: Tensor, accumulate =
   expectDType('meanpool_forward', 'out', out, 'f32');
   const n = d.B * d.C;
   if (n === 0) return;
-  e.dispatch('meanpool_forward', { x, out }, { ...d, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / WG)));
+  e.dispatch('meanpool_forward', { x, out }, { ...d, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / e.workgroupSize('meanpool_forward')[0])));
 }
 
 /** Kernel-level backward: dx (B, T, C) (+)= dout (B, C) / T broadcast over t. */
@@ -42,7 +40,7 @@ export function meanpool_backward(e: Engine, dx: Tensor, accumulate: boolean, do
   expectDType('meanpool_backward', 'dout', dout, 'f32');
   const n = d.B * d.T * d.C;
   if (n === 0) return;
-  e.dispatch('meanpool_backward', { dout, dx }, { ...d, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / WG)));
+  e.dispatch('meanpool_backward', { dout, dx }, { ...d, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / e.workgroupSize('meanpool_forward')[0])));
 }
 
 /** Autograd mean over tokens: returns out (B, C) for x (B, T, C) and records dx (+)= dout / T. */

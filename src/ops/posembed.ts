@@ -17,8 +17,6 @@
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, shapeEq, ShapeError, type Tensor } from '../runtime/tensor.js';
 
-/** Must match `WG` in kernels/posembed.wgsl. */
-const WG = 64;
 
 interface Dims {
   B: number;
@@ -48,7 +46,7 @@ export function posembed_forward(e: Engine, out: Tensor, x: Tensor, pos: Tensor,
   checkLike('posembed_forward', 'out', out, x, 'x');
   const n = d.B * d.T * d.C;
   if (n === 0) return;
-  e.dispatch('posembed_forward', { x, pos, out }, { ...d, accumulate: accumulate ? 1 : 0, accumulate_pos: 0 }, foldGrid(Math.ceil(n / WG)));
+  e.dispatch('posembed_forward', { x, pos, out }, { ...d, accumulate: accumulate ? 1 : 0, accumulate_pos: 0 }, foldGrid(Math.ceil(n / e.workgroupSize('posembed_forward')[0])));
 }
 
 /**
@@ -64,7 +62,7 @@ export function posembed_backward(e: Engine, dx: Tensor, accumulateDx: boolean, 
     'posembed_backward',
     { dout, dx, dpos },
     { ...d, accumulate: accumulateDx ? 1 : 0, accumulate_pos: accumulatePos ? 1 : 0 },
-    foldGrid(Math.ceil(n / WG)),
+    foldGrid(Math.ceil(n / e.workgroupSize('posembed_backward')[0])),
   );
 }
 

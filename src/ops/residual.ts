@@ -23,11 +23,8 @@
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
-const WG = 64;
 /** Elements per invocation. */
 const PER_INVOCATION = 4;
-/** The per-dimension workgroup limit every device supports. */
-const MAX_GROUPS = 65535;
 
 
 function expectLike(op: string, what: string, t: Tensor, ref: Tensor, refName: string): void {
@@ -54,7 +51,7 @@ export function residual_forward(e: Engine, out: Tensor, h: Tensor, branch: Tens
     'residual_forward',
     { h, branch, out },
     { n, scale, accumulate: accumulate ? 1 : 0, accumulate_branch: 0 }, // accumulate_branch: backward only
-    foldGrid(Math.ceil(n / (WG * PER_INVOCATION))),
+    foldGrid(Math.ceil(n / (e.workgroupSize('residual_forward')[0] * PER_INVOCATION))),
   );
 }
 
@@ -82,7 +79,7 @@ export function residual_backward(
     'residual_backward',
     { dout, dh, dbranch },
     { n, scale, accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 },
-    foldGrid(Math.ceil(n / (WG * PER_INVOCATION))),
+    foldGrid(Math.ceil(n / (e.workgroupSize('residual_backward')[0] * PER_INVOCATION))),
   );
 }
 

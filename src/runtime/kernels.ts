@@ -70,6 +70,12 @@ export function dtypeForElement(elementType: string): DType | null {
 
 export type Overrides = Record<string, number | boolean>;
 
+/** One pipeline of a kernel: its name and override constants. */
+export interface KernelVariant {
+  name: string;
+  overrides: Overrides;
+}
+
 /** WebGPU feature that provides each WGSL `enable` extension. */
 const FEATURE_OF_EXTENSION: Record<string, string> = { f16: 'shader-f16', subgroups: 'subgroups' };
 
@@ -245,6 +251,11 @@ export class KernelRegistry {
   /** Compiles every kernel with its default overrides. */
   async prepareAll(): Promise<void> {
     await Promise.all(this.names().map((n) => this.prepare(n)));
+  }
+
+  /** Compiles the given variants (those a model will dispatch) with the async pipeline cache. */
+  async prepareVariants(variants: readonly KernelVariant[]): Promise<void> {
+    await Promise.all(variants.map((v) => this.prepare(v.name, v.overrides)));
   }
 
   /** The pipeline, compiled synchronously if nobody prepared it (counted in `lateCompiles`). */

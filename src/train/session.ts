@@ -10,6 +10,7 @@ import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
 import type { KeepPlan } from '../drop/policy.js';
 import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
+import { prepareTransformerKernels } from '../model/kernels.js';
 import { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { TrainConfig } from './config.js';
@@ -76,7 +77,9 @@ export class TrainingSession {
   static async open(cfg: TrainConfig, engine?: Engine): Promise<TrainingSession> {
     // Data first: a bad --data path is reported before a device is opened.
     const corpus = loadCorpus({ data: cfg.data, seqLen: cfg.seqLen });
-    return new TrainingSession(engine ?? (await Engine.create()), cfg, corpus);
+    const session = new TrainingSession(engine ?? (await Engine.create()), cfg, corpus);
+    await prepareTransformerKernels(session.e, { headSize: cfg.n_embd / cfg.n_head, seqLen: cfg.seqLen });
+    return session;
   }
 
   /** SBLD's measurement at `step`, if due (./dropping.ts); skip_loss runs the probe forwards. */

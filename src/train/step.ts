@@ -62,7 +62,8 @@ export interface SteppableModel<DB> {
  * One optimizer step shared by every task (GPT, ViT): reset the arena, zero the gradients of the blocks that
  * run in some micro-batch, then per micro-batch upload, forward with its plan, copy the loss into
  * `losses[mb]`, backward with dloss = 1/micro-batches and release its activations; clip, update the active
- * blocks, submit. Returns the mean-loss reader (a sync point).
+ * blocks, record the losses' readback, submit: one submit per step. Returns the mean-loss reader (it waits
+ * for that readback; no further submit).
  */
 export function recordStep<HB, DB>(
   e: Engine,
@@ -92,9 +93,11 @@ export function recordStep<HB, DB>(
     e.releaseArena(mark); // this micro-batch's activations and their gradients are dead now
   }
   optimizer.step(active, lr);
+  // The losses' readback rides the step's one submit; the reader only waits for it.
+  const readLosses = e.readLater(losses);
   e.flush();
   return async () => {
-    const all = await e.readFloat(losses);
+    const all = await readLosses();
     let s = 0;
     for (let i = 0; i < n; i++) s += all[i]!;
     return s / n;

@@ -9,6 +9,7 @@ import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
 import type { KeepPlan } from '../drop/policy.js';
 import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/gpt.js';
+import { prepareTransformerKernels } from '../model/kernels.js';
 import { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { measureSensitivitiesIfDue, planLayers, readLossFeedingSbld } from '../train/dropping.js';
@@ -84,7 +85,9 @@ export class VitSession {
   }
 
   static async open(cfg: VitTrainConfig, engine?: Engine, data?: VisionData): Promise<VitSession> {
-    return new VitSession(engine ?? (await Engine.create()), cfg, data);
+    const session = new VitSession(engine ?? (await Engine.create()), cfg, data);
+    await prepareTransformerKernels(session.e, { headSize: cfg.n_embd / cfg.n_head, seqLen: session.model.T });
+    return session;
   }
 
   /** Every validation image, in batches (the last one padded): the final evaluation. */

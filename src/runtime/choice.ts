@@ -1,0 +1,84 @@
+/**
+ * Which kernel each op runs on this adapter, decided in one place, with why.
+ *
+ * Two facts about the adapter drive every choice:
+ *   cpu: a CPU adapter (llvmpipe / lavapipe, SwiftShader, WARP, or one the browser marks as fallback). There
+ *     each invocation is a SIMD lane of a core thread: loads cost per float per lane, barriers and workgroup
+ *     memory cost more than they save, and each dispatch costs tens of microseconds. GPUs are the opposite:
+ *     workgroup memory and many invocations in flight pay, and dispatches are cheap.
+ *   subgroups: the `subgroups` feature with subgroups of at least 8 lanes, so a workgroup of 8 is one subgroup
+ *     and a kernel can share a loaded row across its lanes by subgroupBroadcast.
+ * The choices (each op's header has its kernels' details and measurements):
+ *   matmul: cpu -> matmul_subgroup (register tiles, op(a) shared across 8 lanes), matmul_forward where the
+ *     operands are not vec4-aligned or there are no subgroups; GPU -> matmul_tiled (workgroup-memory tiles).
+ *   attention: the subgroup kernels wherever they can run (they win on the CPU and on an H100 alike), the
+ *     portable ones otherwise.
+ *   cross-entropy forward: cpu -> crossentropy_forward_online (a row per invocation, one pass, no barriers);
+ *     GPU -> crossentropy_forward (a workgroup per row).
+ *   bias and LayerNorm parameter gradients: cpu -> workgroups of 8 (one SIMD vector), rows split only past
+ *     4096; GPU -> workgroups of 64 over chunks of 32 rows, for many workgroups in flight.
+ * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
+ * run a given shape still falls back as the op's fit check says.
+ */
+import type { Gpu } from './device.js';
+import type { KernelRegistry } from './kernels.js';
+
+export type MatmulKernel = 'matmul_subgroup' | 'matmul_forward' | 'matmul_tiled';
+export type AttentionKernels = 'subgroup' | 'portable';
+export type CrossEntropyKernel = 'crossentropy_forward_online' | 'crossentropy_forward';
+export type BiasPlanKind = 'cpu' | 'gpu';
+
+export interface KernelChoices {
+  matmul: MatmulKernel;
+  attention: AttentionKernels;
+  crossEntropy: CrossEntropyKernel;
+  biasPlan: BiasPlanKind;
+}
+
+/** Whether the adapter is a CPU implementation (see the header). */
+export function isCpuGpu(gpu: Gpu): boolean {
+  const info = gpu.adapterInfo;
+  const name = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+  return gpu.device.adapterInfo?.isFallbackAdapter === true || /llvmpipe|lavapipe|softpipe|swiftshader|software|\bwarp\b/i.test(name);
+}
+
+export class KernelChoice {
+  readonly cpu: boolean;
+  /** Subgroups of at least 8 lanes (see the header). */
+  readonly subgroups: boolean;
+  private readonly forced: Partial<KernelChoices> = {};
+
+  constructor(
+    gpu: Gpu,
+    private readonly kernels: KernelRegistry,
+  ) {
+    this.cpu = isCpuGpu(gpu);
+    this.subgroups = gpu.features.has('subgroups') && (gpu.device.adapterInfo?.subgroupMinSize ?? 0) >= 8;
+  }
+
+  /** The adapter's choices, before any forcing. */
+  get defaults(): KernelChoices {
+    return {
+      matmul: this.cpu ? 'matmul_subgroup' : 'matmul_tiled',
+      attention: 'subgroup',
+      crossEntropy: this.cpu ? 'crossentropy_forward_online' : 'crossentropy_forward',
+      biasPlan: this.cpu ? 'cpu' : 'gpu',
+    };
+  }
+
+  /** The choice for `op`: the forced one, else the adapter's. */
+  get<K extends keyof KernelChoices>(op: K): KernelChoices[K] {
+    return this.forced[op] ?? this.defaults[op];
+  }
+
+  /** Forces `op`'s choice (null: back to the adapter's); for tests and benchmarks. */
+  force<K extends keyof KernelChoices>(op: K, value: KernelChoices[K] | null): void {
+    if (value === null) delete this.forced[op];
+    else this.forced[op] = value;
+  }
+
+  /** Whether subgroup kernels can run here: the feature, and the registry loaded every one of `names`. */
+  subgroupKernelsLoaded(names: readonly string[]): boolean {
+    return this.subgroups && names.every((n) => this.kernels.has(n));
+  }
+}
