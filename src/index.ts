@@ -245,8 +245,6 @@ export type { RunOptions, RunSummary } from './train/run.js';
 export {
   /** Defaults <- preset <- config file <- flags, validated. */
   resolveConfig,
-  /** Reads a `--config` JSON file. */
-  readConfigFile,
   /** Throws a ConfigError naming the flag of the first bad value. */
   validateConfig,
   /** Training defaults (besides the preset's sizes). */
@@ -254,6 +252,10 @@ export {
   /** A bad training setting; the message names the flag. */
   ConfigError,
 } from './train/config.js';
+export {
+  /** Reads a `--config` JSON file. */
+  readConfigFile,
+} from './train/config-file.js';
 /** Every training setting (model, batch, schedule, data, output, layer dropping). */
 export type { TrainConfig } from './train/config.js';
 export {
@@ -454,3 +456,35 @@ export {
   /** The pre-LN transformer block shared by GPT (causal) and ViT (bidirectional). */
   preLnBlock,
 } from './model/block.js';
+
+// ---------------------------------------------------------------- what a page needs too (src/browser.ts)
+export {
+  /** What to enable when a browser has no WebGPU (the browser build's acquireGpu throws it). */
+  NO_WEBGPU_HELP,
+} from './runtime/gpu.js';
+export {
+  /** The WGSL files as { file, source }: read from kernels/ under Node, built in for browsers. */
+  loadKernelSources,
+} from './runtime/kernel-sources.js';
+/** One WGSL file as the kernel registry takes it. */
+export type { KernelSource } from './runtime/kernels.js';
+export {
+  /** Splits documents held in memory into a corpus (no files, no cache): pasted text, a page's data. */
+  corpusFromDocuments,
+  /** The fewest bytes one text needs for a sequence length (one training and one validation window). */
+  minimumTextBytes,
+} from './data/documents.js';
+/** One document: a stable id and its text. */
+export type { Document } from './data/split.js';
+export {
+  /** Which layers ran in at least one micro-batch of a step (the profiler's skipped-layer view). */
+  activeBlocks,
+} from './train/step.js';
+export {
+  /** config.json and model.safetensors of a model as bytes, in HF GPT-2 layout (what checkpoints hold). */
+  gpt2ModelFiles,
+  /** File name of the HF config inside a model folder. */
+  CONFIG_FILE,
+  /** File name of the HF weights inside a model folder. */
+  MODEL_FILE,
+} from './io/model-files.js';

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  planBrowser,
   adapterLine,
   aptHasSuite,
   findListed,
@@ -291,5 +292,24 @@ describe('planAdapterFix', () => {
   it('a crashed probe fails with its message', () => {
     const plan = planAdapterFix(situation(probeOf({ crashed: 'killed by SIGSEGV' })));
     expect(plan).toEqual({ action: 'fail', reason: 'the WebGPU probe failed: killed by SIGSEGV' });
+  });
+});
+
+describe('planBrowser', () => {
+  it('does nothing when a Chromium is there', () => {
+    expect(planBrowser({ found: '/usr/bin/chromium', os: BOOKWORM, isRoot: false })).toEqual({ action: 'ok' });
+  });
+  it('installs Debian\'s chromium with apt as root, and prints the sudo commands otherwise', () => {
+    const root = planBrowser({ found: null, os: BOOKWORM, isRoot: true });
+    expect(root.action).toBe('install');
+    if (root.action === 'install') expect(root.steps.map((s) => s.argv?.join(' '))).toEqual(['apt-get update', 'apt-get install -y --no-install-recommends chromium']);
+    const user = planBrowser({ found: null, os: UBUNTU, isRoot: false });
+    expect(user.action).toBe('manual');
+    if (user.action === 'manual') expect(user.commands.join('\n')).toMatch(/sudo .*apt-get install -y --no-install-recommends chromium/);
+  });
+  it('elsewhere says to point SBLD_CHROMIUM at a browser', () => {
+    const p = planBrowser({ found: null, os: FEDORA, isRoot: true });
+    expect(p.action).toBe('manual');
+    if (p.action === 'manual') expect(p.commands).toEqual(['export SBLD_CHROMIUM=/path/to/chromium']);
   });
 });

@@ -20,7 +20,7 @@ import { FAULT_POINTS } from '../src/io/faults.js';
 import { describeFsError, isFsError } from '../src/io/fs-errors.js';
 import { MetricsError, MetricsFile, parseMetrics } from '../src/io/metrics-file.js';
 import { acquireRunLock, LOCK_FILE, RunLockError } from '../src/io/runlock.js';
-import { checkFiniteWeights } from '../src/model/weights.js';
+import { checkFiniteWeights } from '../src/cli/checkpoint-model.js';
 import { resolveConfig } from '../src/train/config.js';
 import { armStop, stopRequested } from '../src/train/stop.js';
 

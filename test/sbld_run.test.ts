@@ -15,7 +15,8 @@ import { DropConfigError, resolveDropConfig, type DropConfig } from '../src/drop
 import { drawPlan, keepProbabilities, planBitString } from '../src/drop/policy.js';
 import { SbldState } from '../src/drop/sbld.js';
 import type { Engine } from '../src/runtime/engine.js';
-import { ConfigError, readConfigFile, resolveConfig, type TrainConfig } from '../src/train/config.js';
+import { ConfigError, resolveConfig, type TrainConfig } from '../src/train/config.js';
+import { readConfigFile } from '../src/train/config-file.js';
 import { runTraining, type RunSummary } from '../src/train/run.js';
 import { getEngine } from './helpers/gpu.js';
 

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadCorpus } from '../data/corpus.js';
 import { validationBatches } from '../data/loader.js';
-import { openCheckpointModel } from '../model/weights.js';
+import { openCheckpointModel } from './checkpoint-model.js';
 import { checkBatchFits } from '../train/batch-limit.js';
 import { evaluate } from '../train/step.js';
 import { runCli } from './options.js';

@@ -5,7 +5,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
 import { PRESETS } from '../model/presets.js';
-import { ConfigError, readConfigFile, resolveConfig, type TrainConfig } from '../train/config.js';
+import { ConfigError, resolveConfig, type TrainConfig } from '../train/config.js';
+import { readConfigFile } from '../train/config-file.js';
 import { describeFsError, isFsError } from '../io/fs-errors.js';
 import { RunInterrupted } from '../train/stop.js';
 import { resolveVitConfig } from '../vit/config.js';

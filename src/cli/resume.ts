@@ -11,7 +11,8 @@ import { DEFAULT_DROP_CONFIG, DROP_FLAGS, type DropConfig } from '../drop/config
 import { CheckpointError } from '../io/errors.js';
 import { resolveRunCheckpoint } from '../io/run-checkpoint.js';
 import { acquireRunLock, type RunLock } from '../io/runlock.js';
-import { ConfigError, FLAG_NAMES, readConfigFile, resolveConfig, type TrainConfig } from '../train/config.js';
+import { readConfigFile } from '../train/config-file.js';
+import { ConfigError, FLAG_NAMES, resolveConfig, type TrainConfig } from '../train/config.js';
 import { resolveVitConfig } from '../vit/config.js';
 
 /** What a resume may change: how long the run goes, how often it evaluates and saves, the final sample. */

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decode } from '../data/tokenizer.js';
 import { generate } from '../model/sample.js';
-import { openCheckpointModel } from '../model/weights.js';
+import { openCheckpointModel } from './checkpoint-model.js';
 import { runCli } from './options.js';
 
 const number = (min: number, integer: boolean) => (v: string) => {
@@ -28,7 +28,7 @@ const program = new Command('sbld-sample')
 await runCli(async () => {
   program.parse();
   const o = program.opts();
-  const { e, model, dir } = await openCheckpointModel(o.checkpoint as string);
+  const { e, model } = await openCheckpointModel(o.checkpoint as string);
   const tokens = await generate(e, model, {
     prompt: o.prompt as string,
     tokens: o.tokens as number,

@@ -6,8 +6,10 @@
 import { basename } from 'node:path';
 import { brownPackage, readBrownDocuments, BROWN_CLEANING_VERSION } from './brown.js';
 import { cacheKey, cachePath, defaultCacheDir, readTokenCache, writeTokenCache, type CacheMeta } from './cache.js';
-import { DataError } from './errors.js';
-import { splitDocuments, SPLIT_RULE_VERSION, VAL_FRACTION, type Document } from './split.js';
+import { checkSplitsFitWindow, describeCorpus, type Corpus } from './documents.js';
+import { splitDocuments, SPLIT_RULE_VERSION, type Document } from './split.js';
+
+export type { Corpus } from './documents.js';
 import { listTextFiles, readTextDocuments } from './text.js';
 
 /** Options of `loadCorpus`. */
@@ -18,24 +20,6 @@ export interface LoadCorpusOptions {
   seqLen: number;
   /** Where cached tokens live; default `node_modules/.cache/sbld-webgpu` of this package. */
   cacheDir?: string;
-}
-
-/** A tokenized corpus, split for training. */
-export interface Corpus {
-  /** `brown`, or the base name of `--data`. */
-  name: string;
-  /** (N_train,) byte tokens. */
-  train: Uint8Array;
-  /** (N_val,) byte tokens. */
-  val: Uint8Array;
-  /** Documents read (after skipping empty files). */
-  documents: number;
-  /** One line for logs: source, split and token counts. */
-  description: string;
-  /** True when the tokens came from the cache. */
-  cacheHit: boolean;
-  /** The cache file used or written; undefined if writing it failed. */
-  cachePath: string | undefined;
 }
 
 /** What is known about built tokens besides the tokens; stored in the cache header. */
@@ -95,14 +79,9 @@ export function loadCorpus(options: LoadCorpusOptions): Corpus {
   }
 
   const { built, cacheHit, path } = cachedOrBuilt(cacheDir, key, build);
-  checkSplitsFitWindow(built, seqLen, source);
   const m = built.meta;
-  const split = m.rule === 'document'
-    ? `split by document: ${m.trainDocuments} train / ${m.valDocuments} validation documents`
-    : `split by position: last ${VAL_FRACTION * 100}% of the stream is validation`;
-  const skipped = m.skippedEmpty > 0 ? `, ${m.skippedEmpty} empty files skipped` : '';
-  const description = `${source}: ${m.documents} documents${skipped}, ${split}; ` +
-    `${built.train.length} train / ${built.val.length} validation tokens (bytes)`;
+  checkSplitsFitWindow(built.train, built.val, m.rule, seqLen, source);
+  const description = describeCorpus(source, built.train, built.val, m);
   return { name, train: built.train, val: built.val, documents: m.documents, description, cacheHit, cachePath: path };
 }
 
@@ -137,19 +116,4 @@ function cachedOrBuilt(
     console.warn(`warning: could not write the token cache in ${cacheDir}: ${(err as Error).message}`);
     return { built, cacheHit: false, path: undefined };
   }
-}
-
-/** Throws `DataError` unless both splits hold at least `seqLen + 1` tokens. */
-function checkSplitsFitWindow(built: Built, seqLen: number, source: string): void {
-  const need = seqLen + 1;
-  if (built.train.length >= need && built.val.length >= need) return;
-  const { rule } = built.meta;
-  const total = built.train.length + built.val.length;
-  const hint = rule === 'position'
-    ? `validation is the last ${VAL_FRACTION * 100}% of the text, so about ${Math.ceil(need / VAL_FRACTION)} ` +
-      'tokens (bytes) in all are needed'
-    : `validation is about ${VAL_FRACTION * 100}% of the documents, chosen by a hash of their ids`;
-  throw new DataError(`${source} is too short for sequence length ${seqLen}: each split needs ${need} tokens ` +
-    `(seqLen + 1), found ${built.train.length} train and ${built.val.length} validation tokens ` +
-    `(${total} in all; ${hint}). Add more text or lower the sequence length.`);
 }

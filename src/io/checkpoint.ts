@@ -28,15 +28,14 @@ export { CheckpointError };
 import {
   diffGpt2Config,
   type Gpt2Config,
-  gpt2ConfigJson,
   gpt2TensorSpecs,
   parseGpt2ConfigJson,
   type TensorSpec,
 } from './gpt2.js';
+import { CONFIG_FILE, fmt, gpt2ModelFileBytes, listNames, MODEL_FILE, tensorsForSave } from './model-files.js';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.js';
 
-export const MODEL_FILE = 'model.safetensors';
-export const CONFIG_FILE = 'config.json';
+export { CONFIG_FILE, MODEL_FILE } from './model-files.js';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
 
@@ -66,42 +65,6 @@ export function optimizerTensorSpecs(cfg: Gpt2Config): TensorSpec[] {
   return ['m', 'v'].flatMap((p) => params.map((s) => ({ ...s, name: `${p}.${s.name}` })));
 }
 
-const fmt = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
-const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** "a, b, c and 7 more": long name lists stay readable. */
-function listNames(names: string[], max = 8): string {
-  const shown = names.slice(0, max).join(', ');
-  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
-}
-
-/** Problems with flat arrays about to be saved, checked against `specs`; returns the tensors to encode. */
-function tensorsForSave(
-  arrays: Record<string, Float32Array>,
-  specs: TensorSpec[],
-  what: string,
-  problems: string[],
-): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  const missing: string[] = [];
-  for (const s of specs) {
-    const a = arrays[s.name];
-    if (a === undefined) {
-      missing.push(s.name);
-    } else if (!(a instanceof Float32Array)) {
-      problems.push(`${s.name}: expected a Float32Array`);
-    } else if (a.length !== count(s.shape)) {
-      problems.push(`${s.name}: ${a.length} values, model expects shape ${fmt(s.shape)} = ${count(s.shape)}`);
-    } else {
-      out[s.name] = { dtype: 'F32', shape: s.shape, data: a };
-    }
-  }
-  const known = new Set(specs.map((s) => s.name));
-  const extra = Object.keys(arrays).filter((n) => !known.has(n));
-  if (missing.length > 0) problems.push(`${what}: missing ${missing.length} tensors: ${listNames(missing)}`);
-  if (extra.length > 0) problems.push(`${what}: unexpected ${extra.length} tensors: ${listNames(extra)}`);
-  return out;
-}
 
 /** Problems with decoded tensors against `specs` (missing, unexpected, wrong dtype or shape); returns arrays. */
 function tensorsFromFile(
@@ -173,8 +136,7 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint, opts: Atomic
   await writeDirAtomic(
     dir,
     {
-      [CONFIG_FILE]: `${JSON.stringify(gpt2ConfigJson(ckpt.modelConfig), null, 2)}\n`,
-      [MODEL_FILE]: encodeSafetensors(params, { format: 'pt' }),
+      ...gpt2ModelFileBytes(ckpt.modelConfig, params),
       [OPTIMIZER_FILE]: encodeSafetensors(moments, { format: 'pt', content: 'AdamW moments m.<param>, v.<param>' }),
       [TRAINER_STATE_FILE]: `${JSON.stringify(ckpt.trainerState, null, 1)}\n`,
     },

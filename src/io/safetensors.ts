@@ -100,8 +100,12 @@ function elementCount(shape: unknown): number | string {
 
 /** Compares names by their UTF-8 bytes, as the reference (Rust `String` order) does. */
 function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
 }
+const utf8 = new TextEncoder();
 
 /**
  * Serialises tensors (and optional string metadata) to safetensors bytes.

@@ -12,6 +12,8 @@ import { CommandRecorder, type PendingRead } from './commands.js';
 import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
 import { dispatchFlops } from './flops.js';
 import { KernelBindingError, KernelRegistry, type Overrides } from './kernels.js';
+import { loadKernelSources } from './kernel-sources.js';
+import { debugLevel } from '../util/env.js';
 import type { Tape } from './tape.js';
 import { DTYPE_BYTES, numel, ShapeError, Tensor, type DType } from './tensor.js';
 import { DispatchTimer, type DispatchRecord, type Phase, type TimingMode } from './timing.js';
@@ -60,7 +62,7 @@ export class Engine {
     flops: 0,
   };
   /** `DEBUG` level from the environment: 2 logs every dispatch. */
-  readonly debug = Number(process.env.DEBUG ?? 0) || 0;
+  readonly debug = debugLevel();
   /** Set to [] to log every dispatch (tests); null: no log. */
   dispatchLog: DispatchRecord[] | null = null;
   /** Which kernel each op runs on this adapter. */
@@ -98,7 +100,7 @@ export class Engine {
   /** Opens the device, loads and compiles every kernel. */
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const gpu = await acquireGpu(options);
-    const kernels = await KernelRegistry.load(gpu.device, options.kernelDir);
+    const kernels = await KernelRegistry.load(gpu.device, loadKernelSources(options.kernelDir));
     await kernels.prepareAll();
     return new Engine(gpu, kernels);
   }

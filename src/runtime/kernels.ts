@@ -5,14 +5,19 @@
  * offsets, and its `override` constants are the tuning knobs. Pipelines are compiled with
  * `createComputePipelineAsync` and cached per (kernel, overrides).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { DType } from './tensor.js';
+import { debugLevel } from '../util/env.js';
 
-/** Directory of the WGSL sources shipped with the package. */
-export const KERNEL_DIR = fileURLToPath(new URL('../../kernels/', import.meta.url));
+/**
+ * One WGSL file as the registry takes it: its file name and its text, byte for byte. Where the text comes from
+ * is the platform's business (kernel-sources.ts reads `kernels/` under Node; kernel-sources.browser.ts has the
+ * same files inlined by the browser build), so this module needs no file system.
+ */
+export interface KernelSource {
+  file: string;
+  source: string;
+}
 
 export interface KernelBinding {
   name: string;
@@ -99,13 +104,12 @@ export class KernelRegistry {
   readonly skipped: { file: string; missing: string[] }[] = [];
 
   /**
-   * Loads every `.wgsl` file in `dir` (default: the package's `kernels/`). A file that `enable`s an extension the
-   * device does not have (e.g. `subgroups`) is skipped and listed in `skipped`; ops check `has()` and fall back.
+   * Loads the given WGSL files (`loadKernelSources()` of ./kernel-sources.js: the package's `kernels/`). A file that
+   * `enable`s an extension the device does not have (e.g. `subgroups`, `f16`) is skipped and listed in `skipped`;
+   * ops check `has()` and fall back.
    */
-  static async load(device: GPUDevice, dir = KERNEL_DIR): Promise<KernelRegistry> {
+  static async load(device: GPUDevice, sources: readonly KernelSource[]): Promise<KernelRegistry> {
     const registry = new KernelRegistry(device);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
-    const sources = files.map((f) => ({ file: f, source: readFileSync(join(dir, f), 'utf8') }));
     const usable = sources.filter(({ file, source }) => {
       const missing = enabledExtensions(source).filter((ext) => !device.features.has(FEATURE_OF_EXTENSION[ext] ?? ext));
       if (missing.length) registry.skipped.push({ file, missing });
@@ -131,15 +135,15 @@ export class KernelRegistry {
     if (errors.length > 0) {
       const lines = source.split('\n');
       const text = errors
-        .map((m) => `${basename(file)}:${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1] ?? ''}`)
+        .map((m) => `${file}:${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1] ?? ''}`)
         .join('\n');
-      throw new KernelCompileError(`WGSL compile error in ${basename(file)}\n${text}`);
+      throw new KernelCompileError(`WGSL compile error in ${file}\n${text}`);
     }
     let reflect: WgslReflect;
     try {
       reflect = new WgslReflect(source);
     } catch (err) {
-      throw new KernelCompileError(`wgsl_reflect could not parse ${basename(file)}: ${(err as Error).message}`);
+      throw new KernelCompileError(`wgsl_reflect could not parse ${file}: ${(err as Error).message}`);
     }
     const added: KernelInfo[] = [];
     for (const entry of reflect.entry.compute) {
@@ -266,7 +270,7 @@ export class KernelRegistry {
       p = this.device.createComputePipeline(this.descriptor(this.kernel(name), overrides));
       this.pipelines.set(key, p);
       this.lateCompiles++;
-      if (process.env.DEBUG) console.error(`[kernels] late compile of ${key}`);
+      if (debugLevel() > 0) console.error(`[kernels] late compile of ${key}`);
     }
     return p;
   }

@@ -23,8 +23,13 @@
  *    without root, it prints the commands (or where to download the files for `--data DIR`) and exits 1.
  *    The ViT trainer calls `ensureVisionData` itself when it is asked for Fashion-MNIST and the files are missing.
  *
- * Run:  node src/setup/bootstrap.mjs [--dry-run] [--vision]
+ * 5. With --browser (what `npm test` needs for its browser test, test/browser.test.ts): a Chromium for
+ *    puppeteer-core, installed as Debian's `chromium` package with apt on Debian/Ubuntu as root. Never fatal: where
+ *    it cannot install, it says what to install and the browser test fails with the same words.
+ *
+ * Run:  node src/setup/bootstrap.mjs [--dry-run] [--vision] [--browser]
  *   --vision   also make sure the Fashion-MNIST files are installed (step 4)
+ *   --browser  also make sure a Chromium is installed (step 5)
  *   --dry-run  say what would be installed, change nothing (exit 1 only where a real run would stop with no
  *              attempt at a fix)
  * Env:  SBLD_SKIP_BOOTSTRAP=1  skip everything: for users who manage node_modules and GPU drivers themselves.
@@ -51,6 +56,8 @@ export const VISION_DATA_DIR = '/usr/share/datasets/fashion-mnist';
 export const VISION_DATA_FILES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
 const VISION_APT_PACKAGE = 'dataset-fashion-mnist';
 const VISION_DOWNLOAD_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com';
+/** Where the browser test looks for Chromium (web/chromium.ts has the same list; env SBLD_CHROMIUM overrides). */
+export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 const BACKPORTS_SOURCES_FILE = '/etc/apt/sources.list.d/bookworm-backports.sources';
 const BACKPORTS_SOURCES = [
   'Types: deb',
@@ -459,6 +466,27 @@ export function planVisionData(s) {
   };
 }
 
+/**
+ * Decides what to do about Chromium for the browser test: nothing, install Debian's `chromium` with apt (Debian/
+ * Ubuntu as root), or tell the user what to install.
+ * @param {{ found: string | null, os: OsRelease | null, isRoot: boolean }} s
+ * @returns {VisionPlan}
+ */
+export function planBrowser(s) {
+  if (s.found) return { action: 'ok' };
+  const reason = `no Chromium for the browser test (looked for SBLD_CHROMIUM and ${CHROMIUM_PATHS.join(', ')})`;
+  if (s.os && isDebianLike(s.os)) {
+    /** @type {Step[]} */
+    const steps = [
+      { say: 'updating the apt package lists', argv: ['apt-get', 'update'] },
+      { say: 'installing Chromium (chromium, about 100 MB with its libraries)', argv: ['apt-get', 'install', '-y', '--no-install-recommends', 'chromium'], env: { DEBIAN_FRONTEND: 'noninteractive' } },
+    ];
+    if (s.isRoot) return { action: 'install', reason, steps };
+    return { action: 'manual', reason, commands: steps.map((st) => stepCommand(st, true)) };
+  }
+  return { action: 'manual', reason: `${reason}. Install Chromium or Chrome with your package manager and point to it`, commands: ['export SBLD_CHROMIUM=/path/to/chromium'] };
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Effects
 // ------------------------------------------------------------------------------------------------------------
@@ -704,9 +732,38 @@ export function ensureVisionData(dryRun) {
   return { ready: true, message: `Fashion-MNIST installed: ${VISION_DATA_DIR}` };
 }
 
+/** @returns {string | null} the Chromium executable the browser test will use */
+function findChromium() {
+  const env = process.env.SBLD_CHROMIUM;
+  if (env) return existsSync(env) ? env : null;
+  return CHROMIUM_PATHS.find((p) => existsSync(p)) ?? null;
+}
+
+/**
+ * Step 5 (--browser): Chromium for the browser test, installed with apt when possible. Never throws for a
+ * missing browser (the test names what to install): returns what happened.
+ * @param {boolean} dryRun
+ * @returns {string}
+ */
+export function ensureBrowser(dryRun) {
+  const osText = readOrNull('/etc/os-release');
+  const plan = planBrowser({ found: findChromium(), os: osText === null ? null : parseOsRelease(osText), isRoot: process.getuid?.() === 0 });
+  if (plan.action === 'ok') return `Chromium for the browser test: ${findChromium()}`;
+  if (plan.action === 'manual') return `${plan.reason}. Run:\n\n${plan.commands.join('\n')}\n`;
+  if (dryRun) return `(dry run) ${plan.reason}; would run:\n${plan.steps.map((st) => stepCommand(st, false)).join('\n')}`;
+  say(`${plan.reason}. Installing it with apt.`);
+  try {
+    for (const step of plan.steps) runStep(step);
+  } catch (e) {
+    if (!(e instanceof BootstrapError)) throw e;
+    return `${e.message} The browser test will fail until Chromium is installed (apt-get install -y chromium).`;
+  }
+  return findChromium() ? `Chromium installed: ${findChromium()}` : 'chromium is installed but no executable was found where the test looks';
+}
+
 /**
  * The whole bootstrap; src/setup/launch.mjs (what the npm scripts run) calls it in-process before the program.
- * @param {string[]} [args] the bootstrap's own flags (--dry-run, --vision)
+ * @param {string[]} [args] the bootstrap's own flags (--dry-run, --vision, --browser)
  * @returns {number} exit code
  */
 export function runBootstrap(args = []) {
@@ -728,6 +785,7 @@ export function runBootstrap(args = []) {
       if (!v.ready && !dryRun) throw new BootstrapError(v.message);
       say(v.message);
     }
+    if (args.includes('--browser')) say(ensureBrowser(dryRun));
     return 0;
   } catch (e) {
     if (!(e instanceof BootstrapError)) throw e;

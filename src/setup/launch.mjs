@@ -9,18 +9,22 @@
  * or 143). The former `bootstrap && tsx ...` ran under `sh -c`, which dies on SIGTERM without passing it on and
  * left the trainer running, orphaned.
  *
- * Run: node src/setup/launch.mjs src/cli/train.ts --steps 10
+ * Run: node src/setup/launch.mjs [bootstrap flags] src/cli/train.ts --steps 10
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runBootstrap } from './bootstrap.mjs';
 
-const [entry, ...args] = process.argv.slice(2);
+// The bootstrap's own flags (e.g. --browser for `npm test`) come before the entry.
+const argv = process.argv.slice(2);
+const bootstrapFlags = [];
+while (argv[0]?.startsWith('--')) bootstrapFlags.push(argv.shift());
+const [entry, ...args] = argv;
 if (!entry) {
-  console.error('usage: node src/setup/launch.mjs <entry.ts | bin.mjs> [args]');
+  console.error('usage: node src/setup/launch.mjs [--browser | --vision] <entry.ts | bin.mjs> [args]');
   process.exit(2);
 }
-const code = runBootstrap();
+const code = runBootstrap(bootstrapFlags);
 if (code !== 0) process.exit(code);
 
 const path = resolve(entry);

@@ -2,7 +2,6 @@
  * The training configuration: defaults, a preset, then `--config FILE.json`, then flags (flags win). Every
  * value is validated here, at the boundary, with a message that names the flag and says how to fix it.
  */
-import { readFileSync } from 'node:fs';
 import { resolveDropConfig, type DropConfig } from '../drop/config.js';
 import { PRESETS, type PresetName } from '../model/presets.js';
 
@@ -101,32 +100,6 @@ export const FLAG_NAMES: Record<keyof TrainConfig, string> = {
   patchSize: '--patch-size',
   augment: '--augment',
 };
-
-/** Reads a `--config` JSON file (keys as in TrainConfig, `drop` as a block). */
-export function readConfigFile(path: string): Partial<TrainConfig> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`--config ${path}: expected a JSON object`);
-  const drop = (json as { drop?: unknown }).drop;
-  if (drop !== undefined && (drop === null || typeof drop !== 'object' || Array.isArray(drop))) {
-    const hint = typeof drop === 'string' ? ` such as {"policy": ${JSON.stringify(drop)}}` : ' such as {"policy": "sbld"}';
-    throw new ConfigError(`--config ${path}: "drop" must be an object${hint}, got ${JSON.stringify(drop)}`);
-  }
-  const known = new Set(Object.keys(FLAG_NAMES));
-  const unknown = Object.keys(json).filter((k) => !known.has(k));
-  if (unknown.length) throw new ConfigError(`--config ${path}: unknown key(s) ${unknown.join(', ')}; known: ${[...known].join(', ')}`);
-  return json as Partial<TrainConfig>;
-}
 
 /** Merges defaults <- preset <- file <- flags and validates the result. */
 export function resolveConfig(file: Partial<TrainConfig>, flags: Partial<TrainConfig>): TrainConfig {
