@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, t
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareResume, resumeDifferences } from '../src/cli/resume.js';
 import { signalHandler } from '../src/cli/signals.js';
 import { resolveDropConfig } from '../src/drop/config.js';
@@ -181,27 +181,31 @@ describe('a kill at each step of a checkpoint or metrics write', () => {
   const ref = join(tmp, 'fault-ref');
   const points = FAULT_POINTS;
 
-  it('resumes to the uninterrupted run: same weights, moments and metric lines', () => {
+  beforeAll(() => {
     const r = cli('train', [...args, '--out', ref]);
     expect(r.status, r.stderr).toBe(0);
-    for (const point of points) {
-      const dir = join(tmp, `fault-${point.replace(':', '-')}`);
-      // The second checkpoint's write (at step 4; the first has no old folder to move aside), the 5th metrics
-      // line, or the resume's rewrite.
-      const nth = ({ 'checkpoint:old-moved-aside': 1, 'metrics:mid-line': 5, 'metrics:rewrite-temp-written': 1 } as Record<string, number>)[point] ?? 2;
-      let killed = cli('train', [...args, '--out', dir], { SBLD_FAULT_AT: `${point}#${nth}` });
-      if (point === 'metrics:rewrite-temp-written') {
-        // Reached only by a resume: stop the run first, then kill the resume while it rewrites metrics.jsonl.
-        expect(wasKilled(cli('train', [...args, '--out', dir], { SBLD_FAULT_AT: 'checkpoint:done#2' }))).toBe(true);
-        killed = cli('train', ['--resume', dir], { SBLD_FAULT_AT: `${point}#1` });
-      }
-      expect(wasKilled(killed), `${point}: ${killed.stderr}`).toBe(true);
-      const resumed = cli('train', ['--resume', dir]);
-      expect(resumed.status, `${point}: ${resumed.stderr}`).toBe(0);
-      if (point === 'metrics:mid-line') expect(resumed.stderr).toMatch(/metrics\.jsonl:\d+: the last line is cut short/);
-      for (const f of ['model.safetensors', 'optimizer.safetensors']) expect(bytes(dir, f).equals(bytes(ref, f)), `${point}: ${f}`).toBe(true);
-      expect(metricsOf(dir).filter((l) => l.type !== 'summary'), point).toEqual(metricsOf(ref).filter((l) => l.type !== 'summary'));
+  });
+
+  // One test per point (each its own time limit): killed there, resumed, compared with the uninterrupted run.
+  it.each([...points])('killed at %s: resumes to the same weights, moments and metric lines', (point) => {
+    const dir = join(tmp, `fault-${point.replace(':', '-')}`);
+    // The second checkpoint's write (at step 4; the first has no old folder to move aside), the 5th metrics
+    // line, or the resume's rewrite.
+    const nth = ({ 'checkpoint:old-moved-aside': 1, 'metrics:mid-line': 5, 'metrics:rewrite-temp-written': 1 } as Record<string, number>)[point] ?? 2;
+    let killed: Result;
+    if (point === 'metrics:rewrite-temp-written') {
+      // A resume's rewrite: stop the run after its step-4 checkpoint, then kill the resume in its rewrite.
+      expect(wasKilled(cli('train', [...args, '--out', dir], { SBLD_FAULT_AT: 'checkpoint:done#2' }))).toBe(true);
+      killed = cli('train', ['--resume', dir], { SBLD_FAULT_AT: `${point}#1` });
+    } else {
+      killed = cli('train', [...args, '--out', dir], { SBLD_FAULT_AT: `${point}#${nth}` });
     }
+    expect(wasKilled(killed), `${point}: ${killed.stderr}`).toBe(true);
+    const resumed = cli('train', ['--resume', dir]);
+    expect(resumed.status, `${point}: ${resumed.stderr}`).toBe(0);
+    if (point === 'metrics:mid-line') expect(resumed.stderr).toMatch(/metrics\.jsonl:\d+: the last line is cut short/);
+    for (const f of ['model.safetensors', 'optimizer.safetensors']) expect(bytes(dir, f).equals(bytes(ref, f)), `${point}: ${f}`).toBe(true);
+    expect(metricsOf(dir).filter((l) => l.type !== 'summary'), point).toEqual(metricsOf(ref).filter((l) => l.type !== 'summary'));
   });
 
   it('eval and sample recover a checkpoint left mid-swap, as --resume does', () => {
