@@ -373,6 +373,12 @@ export {
 /** SBLD state config, a measurement record, the state's JSON and read-only view. */
 export type { SbldMeasurement, SbldStateConfig, SbldStateJSON, SbldView } from './drop/sbld.js';
 export {
+  /** What the SBLD allocator could not do in a run (the cap and clamp notes), for logs and summaries. */
+  AllocatorNotes,
+} from './drop/notes.js';
+/** The allocator notes' summary in metrics.jsonl and RunSummary. */
+export type { AllocatorNotesSummary } from './drop/notes.js';
+export {
   /** Keep probabilities and scales of every layer at step t, for any policy. */
   keepProbabilities,
   /** The seeded per-micro-batch Bernoulli draw of which layers run. */

@@ -11,6 +11,7 @@ import {
   DROP_FLAGS,
   DropConfigError,
   SbldState,
+  clampSensitivities,
   allocateKeep,
   drawPlan,
   keepProbabilities,
@@ -399,6 +400,10 @@ describe('SBLD state', () => {
     const allNeg = new SbldState(mk()).applyMeasurement(50, [-1, -2, -3, -1, -1, -1], 0);
     expect(allNeg.sensitivities).toEqual([1, 1, 1, 1, 1, 1]);
     expect(allNeg.note).toMatch(/equally droppable/);
+    const some = clampSensitivities([0.5, -0.1, 1e-6, 1], 1e-4);
+    expect(some.clamped).toEqual([1, 2]);
+    expect(some.note).toMatch(/2 of 4 layers at the clamp eps·max\(s\) = 0\.000100 \(layers 1, 2\)/);
+    expect(clampSensitivities([0.5, 1], 1e-4).note).toBeUndefined();
   });
 
   it('mixes s ← β·s + (1-β)·s_new after the first measurement', () => {

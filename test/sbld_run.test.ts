@@ -19,6 +19,7 @@ import { ConfigError, resolveConfig, type TrainConfig } from '../src/train/confi
 import { readConfigFile } from '../src/train/config-file.js';
 import { runTraining, type RunSummary } from '../src/train/run.js';
 import { getEngine } from './helpers/gpu.js';
+import { layerDroppingLine } from '../src/cli/summary.js';
 
 let e: Engine;
 let root: string;
@@ -152,6 +153,37 @@ describe('a short SBLD run', () => {
     // The plan follows the measurement: with the sensitivities reversed, a different layer is protected.
     expect(s.values[0]).not.toBe(s.values[L - 1]);
     expect(replay([...s.values].reverse()).map((r) => r.layers)).not.toEqual(m.steps.map((l) => l.layers));
+  });
+});
+
+describe('what the allocator could not do is logged', () => {
+  it('the cap note: an alloc line when a capped stretch begins, the capped steps counted in the summary and printed', async () => {
+    // L = 2, one layer on the block list: capacity q_max = 0.5 layers, while ρ_peak 0.6 asks up to 1.2.
+    const cfg = tinyConfig('capped', 30, { policy: 'sbld', rhoPeak: 0.6, warmupFrac: 0.1, probeBatches: 1 });
+    const summary = await runTraining(cfg, { quiet: true, engine: e });
+    const lines = readFileSync(join(cfg.out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const sens = lines.find((l) => l.type === 'sensitivity');
+    const drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: 30 });
+    const capped: number[] = [];
+    for (let t = 0; t < 30; t++) if (keepProbabilities(drop, t, sens).capped) capped.push(t);
+    expect(capped.length).toBeGreaterThan(3);
+    const notes = summary.allocator_notes!;
+    expect(notes.capped_steps).toBe(capped.length);
+    expect([notes.first_capped_step, notes.last_capped_step]).toEqual([capped[0], capped[capped.length - 1]]);
+    expect(notes.cap_note).toMatch(/exceeds the cap capacity 0\.500/);
+    // One alloc line per capped stretch: at each capped step whose previous step was not capped.
+    const starts = capped.filter((t) => !capped.includes(t - 1));
+    expect(lines.filter((l) => l.type === 'alloc').map((l) => l.step)).toEqual(starts);
+    expect(lines.find((l) => l.type === 'summary').allocator_notes.capped_steps).toBe(capped.length);
+    expect(layerDroppingLine(summary)).toMatch(new RegExp(`allocator capped on ${capped.length} step\\(s\\) \\(${capped[0]}-`));
+  });
+
+  it('an uncapped run logs no alloc line and prints no note', async () => {
+    const cfg = tinyConfig('uncapped', 12, { policy: 'pld' });
+    const summary = await runTraining(cfg, { quiet: true, engine: e });
+    expect(readFileSync(join(cfg.out, 'metrics.jsonl'), 'utf8')).not.toContain('"alloc"');
+    expect(summary.allocator_notes!.capped_steps).toBe(0);
+    expect(layerDroppingLine(summary)).not.toContain('\n');
   });
 });
 

@@ -25,7 +25,7 @@ import { readConfigFile } from '../../src/train/config-file.js';
 import { runTraining } from '../../src/train/run.js';
 import { isVitConfig, resolveVitConfig } from '../../src/vit/config.js';
 import { runVitTraining } from '../../src/vit/run.js';
-import { EVALS_PER_RUN, DEFAULT_STEPS, VIT_DEFAULT_STEPS } from '../compare/main.js';
+import { DEFAULT_STEPS, VIT_DEFAULT_STEPS } from '../compare/main.js';
 import { parseMetrics, type Metrics } from '../compare/metrics.js';
 import { CompareProgress, fmtDuration } from '../compare/progress.js';
 import { estimateRunSeconds, parsePolicies } from '../compare/runs.js';
@@ -37,11 +37,23 @@ import { writeFrontierReport } from './report.js';
 import { markdownTable } from '../compare/analysis.js';
 
 export const DEFAULT_OUT = 'runs/frontier';
+/**
+ * Evaluations per run unless --eval-every is given: the frontier uses only the final validation loss (the last
+ * evaluation always lands on the last step), so a few are enough to see each run's curve; each costs about 2.4
+ * full-depth steps (compare's 14 per run were ~10% of its time).
+ */
+export const FRONTIER_EVALS_PER_RUN = 4;
 export const DEFAULT_POLICIES = 'none,pld,sbld';
 export const DEFAULT_BASELINE_BUDGETS = '0.5,1,1.5,2';
 export const DEFAULT_BUDGETS = '1';
 /** --quick: preset tiny, this many reference steps, budgets 0.5,1 for the baseline. */
 export const QUICK_STEPS = 40;
+/**
+ * --plan-only without --layer-share: the layers' share of a deep step, 0.9 (a 4-step calibration of preset
+ * deep on a loaded host measured 0.72 in time; by FLOPs the layers are 0.87 of the tiny preset's step and more
+ * of deeper ones). Only the printed step counts depend on it; a real run measures it.
+ */
+export const PLAN_ONLY_LAYER_SHARE = 0.9;
 /** Interleaved calibration rounds (full step, half the layers skipped), after 2 untimed ones. --quick's tiny steps take ~20 ms: 8. */
 export const CALIBRATION_ROUNDS = 6;
 const QUICK_CALIBRATION_ROUNDS = 8;
@@ -63,7 +75,7 @@ function baseConfig(o: Record<string, unknown>): TrainConfig {
   const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
   const vit = (o.task ?? file.task) === 'vit';
   const steps = (o.steps ?? file.steps ?? (o.quick ? QUICK_STEPS : vit ? VIT_DEFAULT_STEPS : DEFAULT_STEPS)) as number;
-  const defaults: Record<string, unknown> = { preset: o.quick ? 'tiny' : 'deep', steps, checkpointEvery: 0, sampleTokens: 0, evalEvery: Math.max(1, Math.round(steps / EVALS_PER_RUN)) };
+  const defaults: Record<string, unknown> = { preset: o.quick ? 'tiny' : 'deep', steps, checkpointEvery: 0, sampleTokens: 0, evalEvery: Math.max(1, Math.round(steps / FRONTIER_EVALS_PER_RUN)) };
   if (o.quick) defaults.warmupSteps = Math.max(1, Math.round(steps / 10));
   const flags: Record<string, unknown> = { ...o, out: 'unused' };
   for (const [k, v] of Object.entries(defaults)) if (flags[k] === undefined && (file as Record<string, unknown>)[k] === undefined) flags[k] = v;
@@ -178,6 +190,7 @@ export async function frontierMain(argv: string[]): Promise<void> {
       if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`--layer-share needs a number in (0, 1], got '${v}'`);
       return n;
     })
+    .option('--plan-only', "print the planned runs and the time estimate, train nothing (the layer share: --layer-share, or PLAN_ONLY_LAYER_SHARE)")
     .option('--reuse', 'keep finished runs (same config and code) and the calibration from --out; re-renders the report')
     .option('--plain', 'plain progress lines instead of a bar')
     .option('--quick', `smoke run: --preset tiny --steps ${QUICK_STEPS} --baseline-budgets 0.5,1 (and warm-up steps/10) unless given`)
@@ -197,7 +210,7 @@ export async function frontierMain(argv: string[]): Promise<void> {
   const code = codeVersion();
   const vit = isVitConfig(base);
   const command = `npm run bench -- frontier ${argv.join(' ')}`.trim();
-  mkdirSync(out, { recursive: true });
+  if (!o.planOnly) mkdirSync(out, { recursive: true });
   const started = new Date();
 
   // ---- the cost model's measured inputs
@@ -205,12 +218,13 @@ export async function frontierMain(argv: string[]): Promise<void> {
   let cal: Calibration;
   const calPath = join(out, CALIBRATION);
   const old = o.reuse && existsSync(calPath) ? (JSON.parse(readFileSync(calPath, 'utf8')) as { key: string; calibration: Calibration }) : null;
-  if (o.layerShare !== undefined) {
+  if (o.layerShare !== undefined || o.planOnly) {
+    const share = (o.layerShare as number | undefined) ?? PLAN_ONLY_LAYER_SHARE;
     // m from the forward count of a measurement: (L + 1)·M forwards, a forward about a third of a step.
     const d = resolveDropConfig({ ...base.drop, policy: 'sbld' }, { nLayer: base.n_layer, totalSteps: base.steps });
     const m = ((base.n_layer + 1) * d.probeBatches) / 3;
     // s_b: the backward and update's share of a layer, taken as two thirds when not measured.
-    cal = { layer_share: o.layerShare as number, backward_saving: 2 / 3, backward_step_ms: NaN, layer_share_flops: NaN, backward_saving_flops: NaN, measure_steps: m, full_step_ms: NaN, partial_step_ms: NaN, skipped_layers: [], measure_ms: NaN, rounds: 0, source: 'given' };
+    cal = { layer_share: share, backward_saving: 2 / 3, backward_step_ms: NaN, layer_share_flops: NaN, backward_saving_flops: NaN, measure_steps: m, full_step_ms: NaN, partial_step_ms: NaN, skipped_layers: [], measure_ms: NaN, rounds: 0, source: 'given' };
   } else if (old && old.key === key) {
     cal = { ...old.calibration, source: 'reused' };
   } else {
@@ -229,6 +243,7 @@ export async function frontierMain(argv: string[]): Promise<void> {
     console.log(`  ${p.policy} budget ${p.budget}: ${p.cfg.steps} steps (expected kept ${(100 * p.keptFraction).toFixed(1)}%, cost ${p.expectedCost.toFixed(1)} full steps)`);
   }
   console.log(`estimate on an idle 2-core machine: ${fmtDuration(estimates.reduce((a, b) => a + b, 0))} (compare's DEEP_COSTS scaled; the ETA follows the measured pace)`);
+  if (o.planOnly) return;
 
   const progress = new CompareProgress(
     planned.map((p, i) => ({ name: `${p.policy}@${p.budget}`, steps: p.cfg.steps, est_s: estimates[i]! })),

@@ -25,6 +25,8 @@ export interface KeepPlan {
   expectedKeptFraction: number;
   /** Why the plan is what it is, when noteworthy (warm-up, awaiting measurement, cap reached). */
   note?: string;
+  /** SBLD: the allocator could not drop D layers under the caps (`note` says how many it dropped). */
+  capped?: boolean;
 }
 
 const ones = (n: number): number[] => new Array<number>(n).fill(1);
@@ -77,7 +79,9 @@ export function keepProbabilities(cfg: ResolvedDropConfig, step: number, state: 
         qMax: cfg.qMax,
         alloc: cfg.alloc,
       });
-      return plan(a.keep, cfg.rescale === 'inverse_keep' ? inverseKeep(a.keep) : ones(L), a.note);
+      const p = plan(a.keep, cfg.rescale === 'inverse_keep' ? inverseKeep(a.keep) : ones(L), a.note);
+      if (a.capped) p.capped = true;
+      return p;
     }
   }
 }

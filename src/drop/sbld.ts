@@ -42,7 +42,10 @@ export interface SbldMeasurement {
   allow: number[];
   /** Wall-clock time the measurement took (counts in every wall-clock figure). */
   ms: number;
+  /** What the clamp did (layers raised to eps·max(s), or no positive sensitivity at all). */
   note?: string;
+  /** Layers raised to the clamp. */
+  clamped?: number[];
 }
 
 /** What `keepProbabilities` reads: a read-only view of the state. */
@@ -97,15 +100,23 @@ export function seededPermutation(n: number, seed: number): number[] {
 
 /**
  * Clamps s_l ≥ eps·max(s). If max(s) ≤ 0 (no layer's skip raises the loss) every layer is equally
- * droppable: all s_l = 1, with a note.
+ * droppable: all s_l = 1, with a note. When layers are raised to the clamp, the note says which: they tie,
+ * so the allocator treats them alike and the lists order them by index.
  */
-export function clampSensitivities(s: readonly number[], eps: number): { s: number[]; note?: string } {
+export function clampSensitivities(s: readonly number[], eps: number): { s: number[]; note?: string; clamped: number[] } {
   const max = Math.max(...s);
   if (!(max > 0)) {
-    return { s: s.map(() => 1), note: `max sensitivity ${max} ≤ 0: every layer treated as equally droppable (s = 1)` };
+    return { s: s.map(() => 1), note: `max sensitivity ${max} ≤ 0: every layer treated as equally droppable (s = 1)`, clamped: s.map((_, l) => l) };
   }
   const floor = eps * max;
-  return { s: s.map((v) => Math.max(v, floor)) };
+  const clamped = s.flatMap((v, l) => (v < floor ? [l] : []));
+  const out: { s: number[]; note?: string; clamped: number[] } = { s: s.map((v) => Math.max(v, floor)), clamped };
+  if (clamped.length > 0) {
+    out.note =
+      `${clamped.length} of ${s.length} layers at the clamp eps·max(s) = ${floor.toPrecision(3)} (layers ${clamped.join(', ')}): ` +
+      'they tie, so the allocator treats them alike and the lists order them by layer index';
+  }
+  return out;
 }
 
 export class SbldState implements SbldView {
@@ -160,13 +171,14 @@ export class SbldState implements SbldView {
     const prev = this.sensitivities;
     const beta = this.cfg.beta;
     const mixed = prev ? fresh.map((v, l) => beta * prev[l]! + (1 - beta) * v) : fresh;
-    const { s, note } = clampSensitivities(mixed, this.cfg.eps);
+    const { s, note, clamped } = clampSensitivities(mixed, this.cfg.eps);
     const { block, allow } = computeLists(s, this.cfg.nBlock, this.cfg.nAllow, this.cfg.useLists);
     this.sensitivities = s;
     this.block = block;
     this.allow = allow;
     const record: SbldMeasurement = { step, values: [...values], sensitivities: [...s], block: [...block], allow: [...allow], ms };
     if (note) record.note = note;
+    if (clamped.length > 0) record.clamped = clamped;
     this.history.push(record);
     return record;
   }

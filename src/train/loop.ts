@@ -12,10 +12,11 @@
  * `checkpointEvery` steps and when the loop stops.
  */
 import { join, resolve } from 'node:path';
-import type { ResolvedDropConfig } from '../drop/config.js';
 import { planBitString, type KeepPlan } from '../drop/policy.js';
-import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
-import type { LayerPlan } from '../model/gpt.js';
+import type { LayerDropper, StepPlans } from '../drop/dropper.js';
+import type { AllocatorNotesSummary } from '../drop/notes.js';
+import type { SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/trunk.js';
 import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
 import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -52,12 +53,12 @@ export interface RunOptions {
 export interface RunSession {
   readonly e: Engine;
   readonly model: HasBlocks;
-  readonly drop: ResolvedDropConfig;
-  sbld: SbldState | null;
+  /** The one owner of layer-dropping state; the loop checkpoints and restores it. */
+  readonly dropper: LayerDropper;
   /** The training data's position; checkpoints hold it as opaque JSON. */
   readonly loader: { readonly state: unknown; setState(state: unknown): void };
   measureIfDue(step: number): Promise<SbldMeasurement | null>;
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] };
+  plan(step: number): StepPlans;
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> };
 }
 
@@ -114,6 +115,8 @@ export interface RunTotals {
   est_saved_s: number | null;
   /** This invocation's step losses. */
   losses: number[];
+  /** What the SBLD allocator could not do (caps, clamp), this invocation. */
+  allocator_notes: AllocatorNotesSummary;
 }
 
 export interface LoopResult<S extends RunSession, Ev> {
@@ -130,11 +133,6 @@ export interface LoopResult<S extends RunSession, Ev> {
   log(obj: object): void;
   /** Logs the summary line, closes the engine unless the caller lent it, and returns the summary. */
   finish<T extends object>(summary: T): T;
-}
-
-/** The header's policy part, e.g. `policy sbld (rho_peak 0.420: equal expected compute to PLD)`. */
-export function describePolicy(drop: ResolvedDropConfig): string {
-  return `policy ${drop.policy}` + (drop.rhoMatch ? ` (rho_peak ${drop.rhoPeak.toFixed(3)}: ${drop.rhoMatch.note ?? 'equal expected compute to PLD'})` : '');
 }
 
 /** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
@@ -168,7 +166,8 @@ async function runLocked<S extends RunSession, Ev>(
   // ---- build and data
   const task = await open();
   const { session } = task;
-  const { e, model, drop, loader } = session;
+  const { e, model, dropper, loader } = session;
+  const drop = dropper.config;
 
   let start = 0;
   let elapsedMs = 0;
@@ -179,7 +178,7 @@ async function runLocked<S extends RunSession, Ev>(
     const state = ckpt.trainerState as TrainerState;
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
-    if (session.sbld && state.sbld) session.sbld = SbldState.fromJSON(drop, state.sbld);
+    dropper.restore(state.sbld);
     start = state.step;
     elapsedMs = state.elapsedMs;
     Object.assign(layerSteps, state.layerSteps);
@@ -207,7 +206,7 @@ async function runLocked<S extends RunSession, Ev>(
       step,
       config: JSON.parse(JSON.stringify(cfg)) as unknown,
       loader: loader.state,
-      sbld: session.sbld ? session.sbld.toJSON() : null,
+      sbld: dropper.toJSON(),
       blockSteps: w.blockSteps,
       elapsedMs,
       layerSteps: { ...layerSteps },
@@ -230,8 +229,16 @@ async function runLocked<S extends RunSession, Ev>(
     const flops0 = e.counters.flops; // the step's dispatches, SBLD's measurement included
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
-    if (rec) reportSensitivity(rec, log, say);
-    const { keep, plans } = session.plan(step);
+    if (rec) {
+      const line = dropper.sensitivityLine(rec);
+      log(line.log);
+      say(line.text);
+    }
+    const { keep, plans, alloc } = session.plan(step);
+    if (alloc) {
+      log(alloc);
+      say(`step ${step}: ${alloc.note}`);
+    }
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
     const loss = await readLoss();
@@ -283,6 +290,7 @@ async function runLocked<S extends RunSession, Ev>(
     // with their own median would only add noise, and the first step's pipeline compilation.
     est_saved_s: medianFull !== null && partialStepMs.length > 0 ? partialStepMs.reduce((a, ms) => a + medianFull - ms, 0) / 1000 : null,
     losses,
+    allocator_notes: dropper.notes.summary(),
   };
   return {
     session,
@@ -299,15 +307,6 @@ async function runLocked<S extends RunSession, Ev>(
       return summary;
     },
   };
-}
-
-/** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
-function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
-  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms });
-  say(
-    `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
-      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`,
-  );
 }
 
 function mean(xs: number[]): number {
