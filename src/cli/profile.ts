@@ -13,7 +13,8 @@ import { planBitString } from '../drop/policy.js';
 import { chromeTrace, kernelTotals, layerTotals, profileRows, type StepProfile } from '../profile/report.js';
 import { profileStep } from '../profile/step.js';
 import { TrainingSession } from '../train/session.js';
-import { addTrainingOptions, configFromOptions, runCli } from './options.js';
+import { checkWritableFile } from '../io/writable.js';
+import { addTrainingOptions, ConfigError, configFromOptions, runCli } from './options.js';
 
 const nonNeg = (v: string) => {
   const n = Number(v);
@@ -32,6 +33,9 @@ await runCli(async () => {
   program.parse();
   const o = program.opts();
   const nSteps = (o.steps as number | undefined) ?? 3;
+  if (nSteps < 1) throw new ConfigError(`--steps ${nSteps}: profile needs at least 1 step to measure`);
+  // Outputs first: a trace that cannot be written is refused before minutes of profiling, not after.
+  if (o.trace) checkWritableFile(o.trace as string, '--trace');
   // The policy's schedule spans the default run length, so dropping looks as it would mid-run.
   const cfg = configFromOptions({ ...o, steps: undefined, evalBatches: 1 });
   const session = await TrainingSession.open(cfg);

@@ -4,12 +4,14 @@
  */
 import { layerDroppingLine } from '../cli/summary.js';
 import type { VitTrainConfig } from './config.js';
+import type { RunOptions } from '../train/loop.js';
 import { runVitTraining } from './run.js';
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`);
 
-export async function runVitCli(cfg: VitTrainConfig, o: { resume?: string; json?: boolean }): Promise<void> {
-  const s = await runVitTraining(cfg, { resume: o.resume, plain: !!o.json });
+export async function runVitCli(cfg: VitTrainConfig, o: RunOptions & { json?: boolean }): Promise<void> {
+  const { json, ...runOpts } = o;
+  const s = await runVitTraining(cfg, { ...runOpts, plain: !!json });
   console.log('');
   console.log(`done: ${s.steps} steps in ${s.wall_s.toFixed(1)} s, ${Math.round(s.images_per_s)} images/s (${Math.round(s.tokens_per_s)} patch tokens/s) on ${s.adapter}`);
   console.log(`validation (${s.val_images} images): loss ${s.val_loss.toFixed(4)}, top-1 ${pct(s.top1)}, top-5 ${pct(s.top5)}; train loss ${s.train_loss.toFixed(4)}`);
