@@ -8,7 +8,6 @@
  * residual stream: it dispatches nothing and records nothing on the tape (or, with the plan's scope 'backward',
  * runs forward only: ./layer_scope.ts).
  */
-import type { DropScope } from '../drop/config.js';
 import { gpt2TensorSpecs, type Gpt2Config } from '../io/gpt2.js';
 import { crossEntropy } from '../ops/crossentropy.js';
 import { embedding, type TokenIndex } from '../ops/embedding.js';
@@ -16,38 +15,19 @@ import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { Rng } from '../util/rng.js';
 import { preLnBlock, type BlockWeights } from './block.js';
-import { plannedLayer } from './layer_scope.js';
-import { ParamBlock, type ParamSpec } from './params.js';
+import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from './trunk.js';
+import type { ParamSpec } from './params.js';
 
 export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
 
-/** Which layers run in one forward pass, and the factor on each kept layer's residual branches. */
-export interface LayerPlan {
-  run: readonly boolean[];
-  scale: readonly number[];
-  /**
-   * What a layer with run[l] false skips (./layer_scope.ts): 'layer' (default) everything, 'backward' only its
-   * backward and update (its forward runs).
-   */
-  scope?: DropScope;
-  /**
-   * When set, each layer that runs adds its taylor sensitivity |<dL/dh_out, h_out - h_in>| (summed over tokens)
-   * into `taylor[l]` during backward (SBLD's online estimate; `src/ops/taylor.ts`).
-   */
-  taylor?: Tensor;
-}
+export { fullPlan, type LayerPlan } from './trunk.js';
 
 /** A batch on the device: token ids (B, T), their index for the embedding backward, and targets (B, T). */
 export interface DeviceBatch {
   tokens: Tensor;
   index: TokenIndex;
   targets: Tensor | null;
-}
-
-export function fullPlan(nLayer: number): LayerPlan {
-  return { run: Array(nLayer).fill(true), scale: Array(nLayer).fill(1) };
 }
 
 const NO_DECAY = /(\.bias|ln_\d\.weight|ln_f\.weight|wpe\.weight)$/;
@@ -66,41 +46,16 @@ function paramSpec(name: string, shape: number[], nLayer: number): ParamSpec {
   return { name, shape, decay, init };
 }
 
-export class GPT {
-  /** One parameter block per transformer layer. */
-  readonly layers: ParamBlock[];
-  /** Embeddings and the final LayerNorm. */
-  readonly rest: ParamBlock;
+export class GPT extends TrunkParams {
   readonly C: number;
 
   constructor(
-    readonly e: Engine,
+    e: Engine,
     readonly config: GptConfig,
   ) {
-    const specs = gpt2TensorSpecs(config);
     const L = config.n_layer;
+    super(e, L, gpt2TensorSpecs(config).map((s) => ({ layer: s.layer, spec: paramSpec(s.name, s.shape, L) })), (l) => `h.${l}`);
     this.C = config.n_embd;
-    this.layers = [];
-    for (let l = 0; l < L; l++) {
-      const layerSpecs = specs.filter((s) => s.layer === l).map((s) => paramSpec(s.name, s.shape, L));
-      this.layers.push(new ParamBlock(e, `h.${l}`, layerSpecs));
-    }
-    this.rest = new ParamBlock(e, 'rest', specs.filter((s) => s.layer === null).map((s) => paramSpec(s.name, s.shape, L)));
-  }
-
-  /** Every block: layers 0..L-1, then the rest (index L). */
-  get blocks(): ParamBlock[] {
-    return [...this.layers, this.rest];
-  }
-
-  get parameterCount(): number {
-    return gpt2TensorSpecs(this.config).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  }
-
-  /** Draws GPT-2's initialisation from `seed` and uploads it. */
-  initialize(seed: number): void {
-    const rng = new Rng(seed);
-    for (const block of this.blocks) this.e.write(block.params, block.initialValues(rng));
   }
 
   /**
@@ -111,10 +66,10 @@ export class GPT {
     const { e } = this;
     const T = batch.tokens.shape[1]!;
     if (T > this.config.n_positions) throw new Error(`GPT: sequence length ${T} exceeds n_positions ${this.config.n_positions}`);
-    if (plan.run.length !== this.config.n_layer) throw new Error(`GPT: plan has ${plan.run.length} layers, model has ${this.config.n_layer}`);
+    checkPlan(plan, this.config.n_layer, 'GPT');
     const r = this.rest;
     let x = e.inLayer(null, () => embedding(e, batch.tokens, batch.index, r.get('transformer.wte.weight'), r.get('transformer.wpe.weight')), 'forward');
-    for (let l = 0; l < this.config.n_layer; l++) x = plannedLayer(e, l, plan, x, (h) => this.block(l, h, plan.scale[l] ?? 1));
+    x = runLayers(e, plan, x, this.config.n_layer, (l, h, scale) => this.block(l, h, scale), 'GPT');
     return e.inLayer(
       null,
       () => {

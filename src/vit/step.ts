@@ -9,11 +9,11 @@
  * Evaluation runs forward only, copies every batch's logits into one buffer and reads it back once; loss, top-1
  * and top-5 accuracy are computed on the host in float64 (padding rows, label -1, are left out).
  */
-import type { LayerPlan } from '../model/gpt.js';
+import { leaveOneOutPlans, type LayerPlan } from '../model/trunk.js';
 import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { AdamW } from '../train/optimizer.js';
-import { recordStep } from '../train/step.js';
+import { TaskStepRunner, type StepReader } from '../train/step.js';
 import type { ImageBatch } from './data.js';
 import type { ViT, VitDeviceBatch } from './model.js';
 
@@ -28,26 +28,14 @@ export function uploadImages(e: Engine, batch: ImageBatch, T: number, K: number)
   return { patches, labels };
 }
 
-export class VitStepRunner {
-  /** (maxMicro) loss of each micro-batch of the last step. */
-  private readonly losses: Tensor;
-
-  constructor(
-    private readonly e: Engine,
-    private readonly model: ViT,
-    private readonly optimizer: AdamW,
-    private readonly maxMicro = 64,
-  ) {
-    this.losses = e.persistent([maxMicro], 'f32', 'vit.step.losses');
-  }
-
+export class VitStepRunner extends TaskStepRunner<ViT, VitDeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans; with
    * `taylor` (L), each layer that runs adds its online sensitivity there. Returns the mean-loss reader (a sync point).
    */
-  step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): () => Promise<number> {
+  step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): StepReader {
     const { e, model } = this;
-    return recordStep(e, model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
+    return this.record(batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
   }
 }
 
@@ -132,10 +120,7 @@ export async function evaluateVit(e: Engine, model: ViT, batches: readonly Image
  */
 export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; fullLoss: number; ms: number }> {
   const t0 = performance.now();
-  const L = model.config.n_layer;
-  const full = { run: Array<boolean>(L).fill(true), scale: Array<number>(L).fill(1) };
-  const plans: LayerPlan[] = [full, ...Array.from({ length: L }, (_, l) => ({ run: full.run.map((_, i) => i !== l), scale: full.scale }))];
-  const m = await evaluateVitMany(e, model, probes, plans);
+  const m = await evaluateVitMany(e, model, probes, leaveOneOutPlans(model.config.n_layer));
   const fullLoss = m[0]!.loss;
   return { values: m.slice(1).map((x) => x.loss - fullLoss), fullLoss, ms: performance.now() - t0 };
 }
