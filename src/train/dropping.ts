@@ -24,11 +24,11 @@ export interface DropState {
  * SBLD's measurement at `step` if it wants one (its time counts in the run's wall clock): `taylor` takes the
  * online estimate gathered by earlier steps; `skip_loss` runs `skipLoss` (the probe forwards).
  */
-export async function measureSensitivitiesIfDue(s: DropState, step: number, skipLoss: () => Promise<{ values: number[]; ms: number }>): Promise<SbldMeasurement | null> {
+export async function measureSensitivitiesIfDue(s: DropState, step: number, skipLoss: () => Promise<{ values: number[]; ms: number; stderr?: number[] }>): Promise<SbldMeasurement | null> {
   if (!s.sbld?.needsMeasurement(step)) return null;
   if (s.taylor) return s.sbld.applyMeasurement(step, s.sbld.taylorSnapshot(), 0);
   const m = await skipLoss();
-  return s.sbld.applyMeasurement(step, m.values, m.ms);
+  return s.sbld.applyMeasurement(step, m.values, m.ms, m.stderr);
 }
 
 /** Keep probabilities at `step` and the drawn plan of each micro-batch. */

@@ -275,12 +275,24 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
 
 /** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
 function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
-  const { note, clamped } = rec;
-  log({ type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms, ...(note ? { note, clamped } : {}) });
+  const { note, clamped, stderr, signal } = rec;
+  log({
+    type: 'sensitivity',
+    step: rec.step,
+    values: rec.values,
+    sensitivities: rec.sensitivities,
+    block: rec.block,
+    allow: rec.allow,
+    ms: rec.ms,
+    ...(note ? { note, clamped } : {}),
+    ...(stderr ? { stderr } : {}),
+    ...(signal ? { signal } : {}),
+  });
   say(
     `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
       `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}` +
-      (note ? `; ${note}` : ''),
+      (note ? `; ${note}` : '') +
+      (signal && !signal.ok ? `; no signal (${signal.reasons.join('; ')}): ${signal.action === 'retry' ? 'uniform allocation, measuring again later' : 'uniform allocation from now on'}` : ''),
   );
 }
 

@@ -9,6 +9,7 @@
  * Evaluation runs forward only, copies every batch's logits into one buffer and reads it back once; loss, top-1
  * and top-5 accuracy are computed on the host in float64 (padding rows, label -1, are left out).
  */
+import { skipLossStats } from '../train/sensitivity.js';
 import type { LayerPlan } from '../model/gpt.js';
 import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -130,12 +131,23 @@ export async function evaluateVit(e: Engine, model: ViT, batches: readonly Image
  * SBLD's skip_loss sensitivity for the ViT: s_l = loss(layer l skipped) - loss(full) over fixed probe batches,
  * forward only. Cost: (L + 1) x probes forwards, one readback.
  */
-export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; fullLoss: number; ms: number }> {
+export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; stderr: number[]; fullLoss: number; ms: number }> {
   const t0 = performance.now();
   const L = model.config.n_layer;
   const full = { run: Array<boolean>(L).fill(true), scale: Array<number>(L).fill(1) };
   const plans: LayerPlan[] = [full, ...Array.from({ length: L }, (_, l) => ({ run: full.run.map((_, i) => i !== l), scale: full.scale }))];
   const m = await evaluateVitMany(e, model, probes, plans);
   const fullLoss = m[0]!.loss;
-  return { values: m.slice(1).map((x) => x.loss - fullLoss), fullLoss, ms: performance.now() - t0 };
+  // The guard's noise estimate needs each probe batch's differences: one more pass per batch when M > 1
+  // (the values above stay the all-batch figures, as before).
+  let stderr = new Array<number>(L).fill(NaN);
+  if (probes.length > 1) {
+    const per: number[][] = Array.from({ length: L }, () => []);
+    for (const b of probes) {
+      const r = await evaluateVitMany(e, model, [b], plans);
+      for (let l = 0; l < L; l++) per[l]!.push(r[l + 1]!.loss - r[0]!.loss);
+    }
+    stderr = skipLossStats(per).stderr;
+  }
+  return { values: m.slice(1).map((x) => x.loss - fullLoss), stderr, fullLoss, ms: performance.now() - t0 };
 }
