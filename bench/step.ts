@@ -106,7 +106,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
   let step = o.fromStep ?? 0;
   if (o.fromStep === undefined && session.drop.policy === 'sbld') step = session.drop.warmupSteps + 1;
   else if (o.fromStep === undefined && session.drop.policy !== 'none') step = Math.floor(session.drop.totalSteps / 2);
-  if (session.sbld) await session.measureIfDue(session.drop.warmupSteps); // SBLD's measurement, outside the timing
+  if (session.dropper.state) await session.measureIfDue(session.drop.warmupSteps); // SBLD's measurement, outside the timing
 
   if (!o.json) {
     console.log(describeMachine(e));

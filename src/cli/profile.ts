@@ -38,7 +38,7 @@ await runCli(async () => {
   const { e } = session;
   const mode = (o.timing as 'timestamps' | 'serialized' | undefined) ?? (e.timestampsSupported ? 'timestamps' : 'serialized');
   let step = (o.fromStep as number | undefined) ?? (session.drop.policy === 'sbld' ? session.drop.warmupSteps + 1 : 0);
-  if (session.sbld) {
+  if (session.dropper.state) {
     // Measure sensitivities first (as the run would at T_pre), outside the profile.
     const rec = await session.measureIfDue(session.drop.warmupSteps);
     if (rec && !o.json) console.log(`sensitivities measured in ${rec.ms.toFixed(0)} ms: block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}`);

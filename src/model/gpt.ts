@@ -8,7 +8,6 @@
  * residual stream: it dispatches nothing and records nothing on the tape (or, with the plan's scope 'backward',
  * runs forward only: ./layer_scope.ts).
  */
-import type { DropScope } from '../drop/config.js';
 import { gpt2TensorSpecs, type Gpt2Config } from '../io/gpt2.js';
 import { crossEntropy } from '../ops/crossentropy.js';
 import { embedding, type TokenIndex } from '../ops/embedding.js';
@@ -18,36 +17,18 @@ import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
 import { preLnBlock, type BlockWeights } from './block.js';
-import { plannedLayer } from './layer_scope.js';
+import { checkPlan, fullPlan, runLayers, type LayerPlan } from './trunk.js';
 import { ParamBlock, type ParamSpec } from './params.js';
 
 export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
 
-/** Which layers run in one forward pass, and the factor on each kept layer's residual branches. */
-export interface LayerPlan {
-  run: readonly boolean[];
-  scale: readonly number[];
-  /**
-   * What a layer with run[l] false skips (./layer_scope.ts): 'layer' (default) everything, 'backward' only its
-   * backward and update (its forward runs).
-   */
-  scope?: DropScope;
-  /**
-   * When set, each layer that runs adds its taylor sensitivity |<dL/dh_out, h_out - h_in>| (summed over tokens)
-   * into `taylor[l]` during backward (SBLD's online estimate; `src/ops/taylor.ts`).
-   */
-  taylor?: Tensor;
-}
+export { fullPlan, type LayerPlan } from './trunk.js';
 
 /** A batch on the device: token ids (B, T), their index for the embedding backward, and targets (B, T). */
 export interface DeviceBatch {
   tokens: Tensor;
   index: TokenIndex;
   targets: Tensor | null;
-}
-
-export function fullPlan(nLayer: number): LayerPlan {
-  return { run: Array(nLayer).fill(true), scale: Array(nLayer).fill(1) };
 }
 
 const NO_DECAY = /(\.bias|ln_\d\.weight|ln_f\.weight|wpe\.weight)$/;
@@ -111,10 +92,10 @@ export class GPT {
     const { e } = this;
     const T = batch.tokens.shape[1]!;
     if (T > this.config.n_positions) throw new Error(`GPT: sequence length ${T} exceeds n_positions ${this.config.n_positions}`);
-    if (plan.run.length !== this.config.n_layer) throw new Error(`GPT: plan has ${plan.run.length} layers, model has ${this.config.n_layer}`);
+    checkPlan(plan, this.config.n_layer, 'GPT');
     const r = this.rest;
     let x = e.inLayer(null, () => embedding(e, batch.tokens, batch.index, r.get('transformer.wte.weight'), r.get('transformer.wpe.weight')), 'forward');
-    for (let l = 0; l < this.config.n_layer; l++) x = plannedLayer(e, l, plan, x, (h) => this.block(l, h, plan.scale[l] ?? 1));
+    x = runLayers(e, plan, x, this.config.n_layer, (l, h, scale) => this.block(l, h, scale), 'GPT');
     return e.inLayer(
       null,
       () => {

@@ -13,11 +13,11 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ResolvedDropConfig } from '../drop/config.js';
 import { planBitString, type KeepPlan } from '../drop/policy.js';
-import { AllocatorNotes, type AllocatorNotesSummary } from '../drop/notes.js';
-import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
-import type { LayerPlan } from '../model/gpt.js';
+import type { LayerDropper, StepPlans } from '../drop/dropper.js';
+import type { AllocatorNotesSummary } from '../drop/notes.js';
+import type { SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/trunk.js';
 import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
 import type { Engine } from '../runtime/engine.js';
 import { ConfigError, type TrainConfig } from './config.js';
@@ -45,12 +45,12 @@ export interface RunOptions {
 export interface RunSession {
   readonly e: Engine;
   readonly model: HasBlocks;
-  readonly drop: ResolvedDropConfig;
-  sbld: SbldState | null;
+  /** The one owner of layer-dropping state; the loop checkpoints and restores it. */
+  readonly dropper: LayerDropper;
   /** The training data's position; checkpoints hold it as opaque JSON. */
   readonly loader: { readonly state: unknown; setState(state: unknown): void };
   measureIfDue(step: number): Promise<SbldMeasurement | null>;
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] };
+  plan(step: number): StepPlans;
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> };
 }
 
@@ -125,11 +125,6 @@ export interface LoopResult<S extends RunSession, Ev> {
   finish<T extends object>(summary: T): T;
 }
 
-/** The header's policy part, e.g. `policy sbld (rho_peak 0.420: equal expected compute to PLD)`. */
-export function describePolicy(drop: ResolvedDropConfig): string {
-  return `policy ${drop.policy}` + (drop.rhoMatch ? ` (rho_peak ${drop.rhoPeak.toFixed(3)}: ${drop.rhoMatch.note ?? 'equal expected compute to PLD'})` : '');
-}
-
 /** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
 export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig, opts: RunOptions, open: () => Promise<RunTask<S, Ev>>): Promise<LoopResult<S, Ev>> {
   const say = (line: string) => (progress ? progress.log(line) : opts.quiet || console.log(line));
@@ -142,7 +137,8 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   // ---- build and data
   const task = await open();
   const { session } = task;
-  const { e, model, drop, loader } = session;
+  const { e, model, dropper, loader } = session;
+  const drop = dropper.config;
 
   let start = 0;
   let elapsedMs = 0;
@@ -152,7 +148,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const state = ckpt.trainerState as TrainerState;
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
-    if (session.sbld && state.sbld) session.sbld = SbldState.fromJSON(drop, state.sbld);
+    dropper.restore(state.sbld);
     start = state.step;
     elapsedMs = state.elapsedMs;
     Object.assign(layerSteps, state.layerSteps);
@@ -181,7 +177,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const trainerState: TrainerState = {
       step,
       loader: loader.state,
-      sbld: session.sbld ? session.sbld.toJSON() : null,
+      sbld: dropper.toJSON(),
       blockSteps: w.blockSteps,
       elapsedMs,
       layerSteps: { ...layerSteps },
@@ -197,21 +193,20 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   const fullStepMs: number[] = [];
   let stepMsTotal = 0;
   let lastEval: Ev | null = null;
-  const notes = new AllocatorNotes();
   for (let step = start; step < end; step++) {
     const t0 = performance.now();
     const flops0 = e.counters.flops; // the step's dispatches, SBLD's measurement included
     // Plan which layers run (measuring sensitivities first when SBLD asks).
     const rec = await session.measureIfDue(step);
     if (rec) {
-      reportSensitivity(rec, log, say);
-      notes.onMeasurement(rec);
+      const line = dropper.sensitivityLine(rec);
+      log(line.log);
+      say(line.text);
     }
-    const { keep, plans } = session.plan(step);
-    const capLine = notes.onPlan(step, keep);
-    if (capLine) {
-      log(capLine);
-      say(`step ${step}: ${capLine.note}`);
+    const { keep, plans, alloc } = session.plan(step);
+    if (alloc) {
+      log(alloc);
+      say(`step ${step}: ${alloc.note}`);
     }
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
@@ -255,7 +250,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     // Time a full-depth run would have spent in the same steps, minus what these steps took.
     est_saved_s: medianFull !== null ? (medianFull * stepsRun - stepMsTotal) / 1000 : null,
     losses,
-    allocator_notes: notes.summary(),
+    allocator_notes: dropper.notes.summary(),
   };
   return {
     session,
@@ -271,29 +266,6 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
       return summary;
     },
   };
-}
-
-/** Logs one SBLD measurement to metrics.jsonl (values, lists, time) and prints it for the user. */
-function reportSensitivity(rec: SbldMeasurement, log: (obj: object) => void, say: (line: string) => void): void {
-  const { note, clamped, stderr, signal } = rec;
-  log({
-    type: 'sensitivity',
-    step: rec.step,
-    values: rec.values,
-    sensitivities: rec.sensitivities,
-    block: rec.block,
-    allow: rec.allow,
-    ms: rec.ms,
-    ...(note ? { note, clamped } : {}),
-    ...(stderr ? { stderr } : {}),
-    ...(signal ? { signal } : {}),
-  });
-  say(
-    `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
-      `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}` +
-      (note ? `; ${note}` : '') +
-      (signal && !signal.ok ? `; no signal (${signal.reasons.join('; ')}): ${signal.action === 'retry' ? 'uniform allocation, measuring again later' : 'uniform allocation from now on'}` : ''),
-  );
 }
 
 function mean(xs: number[]): number {

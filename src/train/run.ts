@@ -13,7 +13,7 @@ import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { generate } from '../model/sample.js';
 import type { TrainConfig } from './config.js';
 import type { AllocatorNotesSummary } from '../drop/notes.js';
-import { describePolicy, runTrainingLoop, type RunOptions, type RunTask } from './loop.js';
+import { runTrainingLoop, type RunOptions, type RunTask } from './loop.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
 
@@ -42,13 +42,13 @@ export interface RunSummary {
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
   const run = await runTrainingLoop(cfg, opts, async (): Promise<RunTask<TrainingSession, number>> => {
     const session = await TrainingSession.open(cfg, opts.engine);
-    const { e, model, drop, valBatches, corpus, B, T, modelConfig } = session;
+    const { e, model, valBatches, corpus, B, T, modelConfig } = session;
     return {
       session,
       header: [
         `data: ${corpus.description}`,
         `model: GPT L${cfg.n_layer} C${cfg.n_embd} H${cfg.n_head} T${T}, ${(model.parameterCount / 1e6).toFixed(2)}M parameters; ` +
-          `batch ${B}x${cfg.gradAccum} | ${describePolicy(drop)}`,
+          `batch ${B}x${cfg.gradAccum} | ${session.dropper.describe()}`,
       ],
       loadCheckpoint: (dir) => loadCheckpoint(dir, { modelConfig }),
       saveCheckpoint: (dir, parts) => saveCheckpoint(dir, { modelConfig, ...parts }),
@@ -63,7 +63,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   });
 
   // ---- summary
-  const { e, model, drop, valBatches, B, T } = run.session;
+  const { e, model, valBatches, B, T } = run.session;
   const t = run.totals;
   let valLoss = run.lastEval ?? NaN;
   if (Number.isNaN(valLoss)) valLoss = await evaluate(e, model, valBatches, B, T);
@@ -83,7 +83,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     est_saved_s: t.est_saved_s,
     adapter: e.gpu.adapterName,
     parameters: model.parameterCount,
-    policy: drop.policy,
+    policy: run.session.drop.policy,
     allocator_notes: t.allocator_notes,
     losses: t.losses,
   };

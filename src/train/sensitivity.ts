@@ -5,7 +5,8 @@
  * (src/drop/sbld.ts, `measurementSignal`). Cost: (L + 1) * M forward passes, one readback.
  */
 import type { Batch } from '../data/loader.js';
-import { fullPlan, type GPT, type LayerPlan } from '../model/gpt.js';
+import type { GPT } from '../model/gpt.js';
+import { leaveOneOutPlans } from '../model/trunk.js';
 import type { Engine } from '../runtime/engine.js';
 import { evaluateManyPerBatch } from './step.js';
 
@@ -32,17 +33,11 @@ export function skipLossStats(perBatch: readonly (readonly number[])[]): { value
 
 export async function measureSkipLoss(e: Engine, model: GPT, probes: readonly Batch[], B: number, T: number): Promise<SkipLossResult> {
   const t0 = performance.now();
-  const L = model.config.n_layer;
-  const plans: LayerPlan[] = [fullPlan(L)];
-  for (let l = 0; l < L; l++) {
-    const p = fullPlan(L);
-    plans.push({ run: p.run.map((_, i) => i !== l), scale: p.scale });
-  }
-  const losses = await evaluateManyPerBatch(e, model, probes, B, T, plans);
+  const losses = await evaluateManyPerBatch(e, model, probes, B, T, leaveOneOutPlans(model.config.n_layer));
   const full = losses[0]!;
   const perBatch = losses.slice(1).map((xs) => xs.map((x, j) => x - full[j]!));
   const { stderr } = skipLossStats(perBatch);
-  // The values as before: mean of the skipped losses minus mean of the full ones (the same up to rounding).
+  // The values as before: mean of the skipped losses minus mean of the full ones.
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const fullLoss = mean(full);
   return { values: losses.slice(1).map((xs) => mean(xs) - fullLoss), stderr, perBatch, fullLoss, ms: performance.now() - t0 };

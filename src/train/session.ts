@@ -6,19 +6,17 @@
 import { loadCorpus, type Corpus } from '../data/corpus.js';
 import { BatchLoader, validationBatches, type Batch } from '../data/loader.js';
 import { VOCAB_SIZE } from '../data/tokenizer.js';
-import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
-import type { KeepPlan } from '../drop/policy.js';
-import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
+import type { ResolvedDropConfig } from '../drop/config.js';
+import { LayerDropper, type StepPlans } from '../drop/dropper.js';
+import type { SbldMeasurement } from '../drop/sbld.js';
 import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
 import { prepareTransformerKernels } from '../model/kernels.js';
 import { Engine } from '../runtime/engine.js';
-import type { Tensor } from '../runtime/tensor.js';
 import type { TrainConfig } from './config.js';
-import { measureSensitivitiesIfDue, planLayers, readLossFeedingSbld } from './dropping.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { measureSkipLoss } from './sensitivity.js';
-import { StepRunner } from './step.js';
+import { readLossTellingDropper, StepRunner } from './step.js';
 
 export function modelConfigOf(cfg: TrainConfig): GptConfig {
   return { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, vocab_size: VOCAB_SIZE, n_positions: cfg.seqLen };
@@ -31,16 +29,14 @@ export class TrainingSession {
   readonly model: GPT;
   readonly optimizer: AdamW;
   readonly runner: StepRunner;
-  readonly drop: ResolvedDropConfig;
-  sbld: SbldState | null;
+  /** The one owner of layer-dropping state (src/drop/dropper.ts). */
+  readonly dropper: LayerDropper;
   readonly schedule: LrSchedule;
   readonly corpus: Corpus;
   readonly loader: BatchLoader;
   readonly valBatches: Batch[];
   /** Fixed windows of the training split for sensitivity probes. */
   readonly probes: Batch[];
-  /** (L) per-layer online sensitivity of the last step, when SBLD uses `taylor`. */
-  readonly taylor: Tensor | null;
 
   constructor(
     readonly e: Engine,
@@ -50,7 +46,7 @@ export class TrainingSession {
     this.B = cfg.batchSize;
     this.T = cfg.seqLen;
     this.modelConfig = modelConfigOf(cfg);
-    this.drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+    this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
     this.corpus = corpus ?? loadCorpus({ data: cfg.data, seqLen: this.T });
     this.model = new GPT(e, this.modelConfig);
     this.model.initialize(cfg.seed);
@@ -62,12 +58,15 @@ export class TrainingSession {
       gradClip: cfg.gradClip,
     });
     this.runner = new StepRunner(e, this.model, this.optimizer, cfg.gradAccum);
-    this.sbld = this.drop.policy === 'sbld' ? new SbldState(this.drop) : null;
     this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
     this.loader = new BatchLoader(this.corpus.train, this.B, this.T, cfg.seed);
     this.valBatches = validationBatches(this.corpus.val, this.B, this.T, cfg.evalBatches);
     this.probes = validationBatches(this.corpus.train, this.B, this.T, this.drop.probeBatches);
-    this.taylor = this.sbld && this.drop.sensitivity === 'taylor' ? e.persistent([cfg.n_layer], 'f32', 'taylor') : null;
+  }
+
+  /** The resolved layer-dropping config (the dropper's). */
+  get drop(): ResolvedDropConfig {
+    return this.dropper.config;
   }
 
   /** Opens an engine (unless given) and builds the session. */
@@ -79,14 +78,14 @@ export class TrainingSession {
     return session;
   }
 
-  /** SBLD's measurement at `step`, if due (./dropping.ts); skip_loss runs the probe forwards. */
+  /** SBLD's measurement at `step`, if due; skip_loss runs the probe forwards. */
   measureIfDue(step: number): Promise<SbldMeasurement | null> {
-    return measureSensitivitiesIfDue(this, step, () => measureSkipLoss(this.e, this.model, this.probes, this.B, this.T));
+    return this.dropper.measureIfDue(step, () => measureSkipLoss(this.e, this.model, this.probes, this.B, this.T));
   }
 
-  /** Keep probabilities at `step` and the drawn plan of each micro-batch. */
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
-    return planLayers(this, step);
+  /** Keep probabilities at `step` and the drawn plan of each micro-batch (the dropper's). */
+  plan(step: number): StepPlans {
+    return this.dropper.plan(step);
   }
 
   /**
@@ -96,7 +95,7 @@ export class TrainingSession {
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
     const batches = plans.map(() => this.loader.next());
     const lr = learningRate(this.schedule, step);
-    const read = this.runner.step(batches, plans, lr, this.B, this.T, this.taylor ?? undefined);
-    return { lr, readLoss: readLossFeedingSbld(this, plans, read) };
+    const read = this.runner.step(batches, plans, lr, this.B, this.T);
+    return { lr, readLoss: readLossTellingDropper(this.dropper, plans, read) };
   }
 }

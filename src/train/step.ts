@@ -7,6 +7,7 @@
  * The per-micro-batch losses land in a small device buffer that is read only when the caller asks.
  */
 import type { Batch } from '../data/loader.js';
+import type { LayerDropper } from '../drop/dropper.js';
 import type { DeviceBatch, GPT, LayerPlan } from '../model/gpt.js';
 import { uploadTokens } from '../ops/embedding.js';
 import type { Engine } from '../runtime/engine.js';
@@ -46,7 +47,7 @@ export class StepRunner {
    * With `taylor` (L), every layer that runs adds its online sensitivity there (SBLD's taylor mode).
    * Returns a function that reads the step's mean loss (a sync point; call it only when logging).
    */
-  step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): () => Promise<number> {
+  step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): StepReader {
     const V = this.model.config.vocab_size;
     return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
   }
@@ -57,6 +58,12 @@ export interface SteppableModel<DB> {
   config: { n_layer: number };
   forward(batch: DB, plan: LayerPlan): { loss: Tensor | null };
 }
+
+/**
+ * A step's mean-loss reader; when the step's plans carried a taylor buffer, `taylor` reads it (the readback rode
+ * the same submit as the losses').
+ */
+export type StepReader = (() => Promise<number>) & { taylor?: () => Promise<Float32Array> };
 
 /**
  * One optimizer step shared by every task (GPT, ViT): reset the arena, zero the gradients of the blocks that
@@ -74,8 +81,8 @@ export function recordStep<HB, DB>(
   plans: readonly LayerPlan[],
   lr: number,
   upload: (batch: HB) => DB,
-  taylor?: Tensor,
-): () => Promise<number> {
+  taylor: Tensor | undefined = plans[0]?.taylor,
+): StepReader {
   const n = batches.length;
   if (n < 1 || n > losses.size) throw new Error(`step: ${n} micro-batches; between 1 and ${losses.size} supported`);
   if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
@@ -95,12 +102,24 @@ export function recordStep<HB, DB>(
   optimizer.step(active, lr);
   // The losses' readback rides the step's one submit; the reader only waits for it.
   const readLosses = e.readLater(losses);
+  const readTaylor = taylor ? e.readLater(taylor) : null;
   e.flush();
-  return async () => {
+  const reader: StepReader = async () => {
     const all = await readLosses();
     let s = 0;
     for (let i = 0; i < n; i++) s += all[i]!;
     return s / n;
+  };
+  if (readTaylor) reader.taylor = async () => (await readTaylor()) as Float32Array;
+  return reader;
+}
+
+/** The step's loss reader that, once the loss is read, tells the dropper the step ran (with its taylor values). */
+export function readLossTellingDropper(dropper: LayerDropper, plans: readonly LayerPlan[], read: StepReader): () => Promise<number> {
+  return async () => {
+    const loss = await read();
+    dropper.stepDone(plans, read.taylor ? await read.taylor() : null);
+    return loss;
   };
 }
 

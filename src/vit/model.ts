@@ -18,7 +18,7 @@
  * residual stream (dispatching and recording nothing), or with scope 'backward' runs forward only (src/model/layer_scope.ts). One parameter block per layer
  * plus one for the rest, so the optimizer leaves a skipped layer untouched.
  */
-import { fullPlan, type LayerPlan } from '../model/gpt.js';
+import { checkPlan, fullPlan, runLayers, type LayerPlan } from '../model/trunk.js';
 import { preLnBlock, type BlockWeights } from '../model/block.js';
 import { ParamBlock, type ParamSpec } from '../model/params.js';
 import { crossEntropy } from '../ops/crossentropy.js';
@@ -26,7 +26,6 @@ import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
 import { meanPool } from '../ops/meanpool.js';
 import { posEmbed } from '../ops/posembed.js';
-import { plannedLayer } from '../model/layer_scope.js';
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
@@ -170,7 +169,7 @@ export class ViT {
       throw new ShapeError(`ViT: patches have shape ${fmtShape(patches.shape)}, expected (B, ${this.T}, ${this.K}) for ${config.image_size}x${config.image_size} images in ${config.patch_size}x${config.patch_size} patches`);
     }
     expectDType('ViT', 'patches', patches, 'f32');
-    if (plan.run.length !== config.n_layer) throw new Error(`ViT: plan has ${plan.run.length} layers, model has ${config.n_layer}`);
+    checkPlan(plan, config.n_layer, 'ViT');
     const r = this.rest;
     let x = e.inLayer(
       null,
@@ -182,8 +181,8 @@ export class ViT {
       },
       'forward',
     );
-    // A layer not run is skipped whole or (scope 'backward') runs forward only: src/model/layer_scope.ts.
-    for (let l = 0; l < config.n_layer; l++) x = plannedLayer(e, l, plan, x, (h) => this.block(l, h, plan.scale[l] ?? 1));
+    // The trunk's layer loop (src/model/trunk.ts), the one GPT uses.
+    x = runLayers(e, plan, x, config.n_layer, (l, h, scale) => this.block(l, h, scale), 'ViT');
     return e.inLayer(
       null,
       () => {

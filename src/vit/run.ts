@@ -14,7 +14,7 @@
  * evaluates the whole validation split, and the test set is evaluated once, after training (its time is
  * reported as test_s, outside wall_s).
  */
-import { describePolicy, runTrainingLoop, type RunOptions, type RunTask } from '../train/loop.js';
+import { runTrainingLoop, type RunOptions, type RunTask } from '../train/loop.js';
 import type { RunSummary } from '../train/run.js';
 import { loadVitCheckpoint, saveVitCheckpoint } from './checkpoint.js';
 import type { VitTrainConfig } from './config.js';
@@ -49,14 +49,14 @@ export interface VitRunSummary extends RunSummary {
 export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = {}): Promise<VitRunSummary> {
   const run = await runTrainingLoop(cfg, opts, async (): Promise<RunTask<VitSession, ClassifierMetrics>> => {
     const session = await VitSession.open(cfg, opts.engine, opts.data);
-    const { e, model, drop, valBatches, B, modelConfig, geometry } = session;
+    const { e, model, valBatches, B, modelConfig, geometry } = session;
     const tokensPerImage = geometry.T;
     return {
       session,
       header: [
         `data: ${session.data.description}; split ${session.train.N} train / ${session.val.N} validation (seed ${cfg.seed})${cfg.augment ? '; augmented (crop 2 px, flip)' : ''}`,
         `model: ViT L${cfg.n_layer} C${cfg.n_embd} H${cfg.n_head}, ${cfg.patchSize}x${cfg.patchSize} patches (T${tokensPerImage}), ` +
-          `${(model.parameterCount / 1e6).toFixed(2)}M parameters; batch ${B}x${cfg.gradAccum} | ${describePolicy(drop)}`,
+          `${(model.parameterCount / 1e6).toFixed(2)}M parameters; batch ${B}x${cfg.gradAccum} | ${session.dropper.describe()}`,
       ],
       loadCheckpoint: (dir) => loadVitCheckpoint(dir, { expected: modelConfig }),
       saveCheckpoint: (dir, parts) => saveVitCheckpoint(dir, { modelConfig, ...parts }),
@@ -73,7 +73,7 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
 
   // ---- summary: the whole validation split, then (for a finished run) the test set, once
   const session = run.session;
-  const { e, model, drop, B, geometry } = session;
+  const { e, model, B, geometry } = session;
   const t = run.totals;
   let val = run.lastEval;
   if (!run.finished || val === null || val.n !== session.val.N) val = await evaluateVit(e, model, session.allValBatches());
@@ -107,7 +107,7 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
     est_saved_s: t.est_saved_s,
     adapter: e.gpu.adapterName,
     parameters: model.parameterCount,
-    policy: drop.policy,
+    policy: run.session.drop.policy,
     allocator_notes: t.allocator_notes,
     losses: t.losses,
   };

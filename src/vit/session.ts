@@ -5,16 +5,15 @@
  * optimizer and the learning-rate schedule are the same code GPT uses.
  */
 import { DataError } from '../data/errors.js';
-import { resolveDropConfig, type ResolvedDropConfig } from '../drop/config.js';
-import type { KeepPlan } from '../drop/policy.js';
-import { SbldState, type SbldMeasurement } from '../drop/sbld.js';
-import type { LayerPlan } from '../model/gpt.js';
+import type { ResolvedDropConfig } from '../drop/config.js';
+import { LayerDropper, type StepPlans } from '../drop/dropper.js';
+import type { SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/trunk.js';
 import { prepareTransformerKernels } from '../model/kernels.js';
 import { Engine } from '../runtime/engine.js';
-import type { Tensor } from '../runtime/tensor.js';
-import { measureSensitivitiesIfDue, planLayers, readLossFeedingSbld } from '../train/dropping.js';
 import { AdamW } from '../train/optimizer.js';
 import { learningRate, type LrSchedule } from '../train/schedule.js';
+import { readLossTellingDropper } from '../train/step.js';
 import type { VitTrainConfig } from './config.js';
 import {
   DEFAULT_AUGMENT,
@@ -40,8 +39,8 @@ export class VitSession {
   readonly model: ViT;
   readonly optimizer: AdamW;
   readonly runner: VitStepRunner;
-  readonly drop: ResolvedDropConfig;
-  sbld: SbldState | null;
+  /** The one owner of layer-dropping state (src/drop/dropper.ts). */
+  readonly dropper: LayerDropper;
   readonly schedule: LrSchedule;
   readonly data: VisionData;
   readonly train: ImageSet;
@@ -51,8 +50,6 @@ export class VitSession {
   readonly valBatches: ImageBatch[];
   /** Fixed training images for sensitivity probes (not augmented). */
   readonly probes: ImageBatch[];
-  /** (L) per-layer online sensitivity of the last step, when SBLD uses `taylor`. */
-  readonly taylor: Tensor | null;
 
   /** `data` defaults to `loadFashionMnist(cfg.data)`; tests pass their own. */
   constructor(
@@ -66,18 +63,21 @@ export class VitSession {
     if (full.H !== full.W) throw new DataError(`${this.data.dir}: images are ${full.H}x${full.W}; the ViT takes square images`);
     this.geometry = patchGeometry(full.H, full.W, cfg.patchSize);
     this.modelConfig = { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, image_size: full.H, patch_size: cfg.patchSize, n_classes: FASHION_MNIST_CLASSES.length };
-    this.drop = resolveDropConfig(cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps });
+    this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
     ({ train: this.train, val: this.val } = splitTrainVal(full, cfg.seed));
     this.model = new ViT(e, this.modelConfig);
     this.model.initialize(cfg.seed);
     this.optimizer = new AdamW(e, this.model.blocks, { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
     this.runner = new VitStepRunner(e, this.model, this.optimizer, cfg.gradAccum);
-    this.sbld = this.drop.policy === 'sbld' ? new SbldState(this.drop) : null;
     this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
     this.loader = new ImageLoader(this.train, this.B, this.geometry, cfg.seed, cfg.augment ? DEFAULT_AUGMENT : NO_AUGMENT);
     this.valBatches = [...orderedBatches(this.val, this.B, this.geometry, cfg.evalBatches * this.B)];
     this.probes = [...orderedBatches(this.train, this.B, this.geometry, this.drop.probeBatches * this.B)];
-    this.taylor = this.sbld && this.drop.sensitivity === 'taylor' ? e.persistent([cfg.n_layer], 'f32', 'taylor') : null;
+  }
+
+  /** The resolved layer-dropping config (the dropper's). */
+  get drop(): ResolvedDropConfig {
+    return this.dropper.config;
   }
 
   static async open(cfg: VitTrainConfig, engine?: Engine, data?: VisionData): Promise<VitSession> {
@@ -96,21 +96,21 @@ export class VitSession {
     return [...orderedBatches(this.data.test, this.B, this.geometry)];
   }
 
-  /** SBLD's measurement at `step`, if due (src/train/dropping.ts); skip_loss runs the probe forwards. */
+  /** SBLD's measurement at `step`, if due (src/drop/dropper.ts); skip_loss runs the probe forwards. */
   measureIfDue(step: number): Promise<SbldMeasurement | null> {
-    return measureSensitivitiesIfDue(this, step, () => measureVitSkipLoss(this.e, this.model, this.probes));
+    return this.dropper.measureIfDue(step, () => measureVitSkipLoss(this.e, this.model, this.probes));
   }
 
   /** Keep probabilities at `step` and the drawn plan of each micro-batch (the policy code GPT uses). */
-  plan(step: number): { keep: KeepPlan; plans: LayerPlan[] } {
-    return planLayers(this, step);
+  plan(step: number): StepPlans {
+    return this.dropper.plan(step);
   }
 
   /** Records and submits optimizer step `step`; returns the mean-loss reader (taylor mode also feeds SBLD). */
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
     const batches = plans.map(() => this.loader.next());
     const lr = learningRate(this.schedule, step);
-    const read = this.runner.step(batches, plans, lr, this.taylor ?? undefined);
-    return { lr, readLoss: readLossFeedingSbld(this, plans, read) };
+    const read = this.runner.step(batches, plans, lr);
+    return { lr, readLoss: readLossTellingDropper(this.dropper, plans, read) };
   }
 }

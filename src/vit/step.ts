@@ -9,12 +9,12 @@
  * Evaluation runs forward only, copies every batch's logits into one buffer and reads it back once; loss, top-1
  * and top-5 accuracy are computed on the host in float64 (padding rows, label -1, are left out).
  */
-import { skipLossStats } from '../train/sensitivity.js';
-import type { LayerPlan } from '../model/gpt.js';
+import { leaveOneOutPlans, type LayerPlan } from '../model/trunk.js';
 import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { AdamW } from '../train/optimizer.js';
-import { recordStep } from '../train/step.js';
+import { skipLossStats } from '../train/sensitivity.js';
+import { recordStep, type StepReader } from '../train/step.js';
 import type { ImageBatch } from './data.js';
 import type { ViT, VitDeviceBatch } from './model.js';
 
@@ -46,7 +46,7 @@ export class VitStepRunner {
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans; with
    * `taylor` (L), each layer that runs adds its online sensitivity there. Returns the mean-loss reader (a sync point).
    */
-  step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): () => Promise<number> {
+  step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): StepReader {
     const { e, model } = this;
     return recordStep(e, model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
   }
@@ -129,17 +129,16 @@ export async function evaluateVit(e: Engine, model: ViT, batches: readonly Image
 
 /**
  * SBLD's skip_loss sensitivity for the ViT: s_l = loss(layer l skipped) - loss(full) over fixed probe batches,
- * forward only. Cost: (L + 1) x probes forwards, one readback.
+ * forward only, with the standard error of the per-batch differences for the no-signal guard. Cost:
+ * (L + 1) x probes forwards and one readback, plus, when there is more than one probe batch, the same again
+ * one batch at a time for the per-batch losses (M more readbacks).
  */
 export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; stderr: number[]; fullLoss: number; ms: number }> {
   const t0 = performance.now();
   const L = model.config.n_layer;
-  const full = { run: Array<boolean>(L).fill(true), scale: Array<number>(L).fill(1) };
-  const plans: LayerPlan[] = [full, ...Array.from({ length: L }, (_, l) => ({ run: full.run.map((_, i) => i !== l), scale: full.scale }))];
+  const plans = leaveOneOutPlans(L);
   const m = await evaluateVitMany(e, model, probes, plans);
   const fullLoss = m[0]!.loss;
-  // The guard's noise estimate needs each probe batch's differences: one more pass per batch when M > 1
-  // (the values above stay the all-batch figures, as before).
   let stderr = new Array<number>(L).fill(NaN);
   if (probes.length > 1) {
     const per: number[][] = Array.from({ length: L }, () => []);

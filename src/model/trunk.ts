@@ -1,0 +1,49 @@
+/**
+ * The transformer trunk both models share: the layer plan (which layers run, with what residual scale, and
+ * how a layer that does not run is skipped) and the one layer loop that carries it out. A model brings its
+ * embedding, its block and its head; the trunk runs the blocks in between. What a layer that does not run
+ * does (skipped whole, or forward-only with scope 'backward') is ./layer_scope.ts.
+ */
+import type { DropScope } from '../drop/config.js';
+import type { Engine } from '../runtime/engine.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { plannedLayer } from './layer_scope.js';
+
+/** Which layers run in one forward pass, and the factor on each kept layer's residual branches. */
+export interface LayerPlan {
+  run: readonly boolean[];
+  scale: readonly number[];
+  /**
+   * What a layer with run[l] false skips (./layer_scope.ts): 'layer' (default) everything, 'backward' only its
+   * backward and update (its forward runs).
+   */
+  scope?: DropScope;
+  /**
+   * When set, each layer that runs adds its taylor sensitivity |<dL/dh_out, h_out - h_in>| (summed over tokens)
+   * into `taylor[l]` during backward (SBLD's online estimate; `src/ops/taylor.ts`).
+   */
+  taylor?: Tensor;
+}
+
+/** Every layer runs, unscaled. */
+export function fullPlan(nLayer: number): LayerPlan {
+  return { run: Array(nLayer).fill(true), scale: Array(nLayer).fill(1) };
+}
+
+/** The full plan, then one plan per layer with that layer alone skipped (SBLD's skip_loss probes). */
+export function leaveOneOutPlans(nLayer: number): LayerPlan[] {
+  const full = fullPlan(nLayer);
+  return [full, ...Array.from({ length: nLayer }, (_, l) => ({ run: full.run.map((_, i) => i !== l), scale: full.scale }))];
+}
+
+/** Throws when `plan` does not have one entry per layer (models check before they dispatch anything). */
+export function checkPlan(plan: LayerPlan, nLayer: number, model: string): void {
+  if (plan.run.length !== nLayer) throw new Error(`${model}: plan has ${plan.run.length} layers, model has ${nLayer}`);
+}
+
+/** The layer loop: x (B, T, C) through layers 0..L-1 as `plan` says; `block(l, x, scale)` is the model's block. */
+export function runLayers(e: Engine, plan: LayerPlan, x: Tensor, nLayer: number, block: (l: number, x: Tensor, scale: number) => Tensor, model: string): Tensor {
+  checkPlan(plan, nLayer, model);
+  for (let l = 0; l < nLayer; l++) x = plannedLayer(e, l, plan, x, (h) => block(l, h, plan.scale[l] ?? 1));
+  return x;
+}
