@@ -6,6 +6,7 @@
  *   skip     ms per step with 0 / 25 / 50 / 75% of layers skipped vs predicted   bench/skip.ts
  *   compare  every layer-dropping policy end to end: report.md, results.json, SVG   bench/compare/
  *   frontier the compute-matched study: speed-up on the loss-vs-time frontier        bench/frontier/
+ *   faults   SIGKILL at random moments + resume vs an uninterrupted run; two writers; signals  bench/faults.ts
  *
  * Every subcommand takes --json (one object per line) and --quick (a fast smoke run); defaults finish in about
  * three minutes or less on 2 CPU cores under lavapipe. `npm run bench -- <name> --help` lists the options.
@@ -16,6 +17,7 @@ import { benchKernels } from './kernels.js';
 import { benchSkip } from './skip.js';
 import { benchStep } from './step.js';
 import { compareMain } from './compare/main.js';
+import { faultsMain } from './faults.js';
 import { frontierMain } from './frontier/main.js';
 
 const posInt = (v: string) => {
@@ -118,5 +120,6 @@ addTrainingOptions(
 await runCli(async () => {
   if (process.argv[2] === 'compare') await compareMain(process.argv.slice(3));
   else if (process.argv[2] === 'frontier') await frontierMain(process.argv.slice(3));
+  else if (process.argv[2] === 'faults') await faultsMain(process.argv.slice(3));
   else await program.parseAsync();
 });

@@ -269,7 +269,7 @@ export {
   measureSkipLoss,
 } from './train/sensitivity.js';
 
-// ---------------------------------------------------------------- layer dropping (spec: /work/shared/SBLD.md)
+// ---------------------------------------------------------------- layer dropping (spec: docs/layer-dropping.md)
 // Everything `src/drop/index.ts` exports (test/library.test.ts checks none is missing).
 export {
   /** Policy names: none, layerdrop, pld, sbld. */

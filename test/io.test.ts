@@ -469,9 +469,9 @@ describe('checkpoints', () => {
     flipped[20]! ^= 0x04; // inside the header JSON
     await writeFile(model, flipped);
     await expectRefusal(() => loadCheckpoint(dir), 'model.safetensors', 'sha256', 'corrupted');
-    // Without a manifest the safetensors validation itself catches it.
+    // One MANIFEST policy for every reader: without one, weights-only loading refuses too.
     await rm(join(dir, MANIFEST_FILE));
-    await expectRefusal(() => loadModelWeights(dir), 'model.safetensors: ');
+    await expectRefusal(() => loadModelWeights(dir), 'no MANIFEST.json');
     await expectRefusal(() => loadCheckpoint(dir), 'no MANIFEST.json');
 
     const dir2 = freshDir();

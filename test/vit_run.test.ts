@@ -203,7 +203,7 @@ describe('npm start -- --task vit', () => {
     expect(r.stdout).toMatch(/test \(200 images, .*\): loss .*, top-1 .*%, top-5 .*%/);
     const json = JSON.parse(r.stdout.trimEnd().split('\n').pop()!) as VitRunSummary;
     expect([json.task, json.steps, json.val_images, json.test_images]).toEqual(['vit', 3, 50, 200]);
-    const bad = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/cli/train.ts', '--task', 'vit', '--data', join(root, 'nowhere'), '--out', out], {
+    const bad = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/cli/train.ts', '--task', 'vit', '--data', join(root, 'nowhere'), '--out', join(root, 'cli-bad-data')], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,

@@ -6,8 +6,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadCorpus } from '../data/corpus.js';
 import { validationBatches } from '../data/loader.js';
 import { openCheckpointModel } from './checkpoint-model.js';
+import { checkBatchFits } from '../train/batch-limit.js';
 import { evaluate } from '../train/step.js';
-import { checkpointFolder, runCli } from './options.js';
+import { runCli } from './options.js';
 
 const positive = (v: string) => {
   const n = Number(v);
@@ -26,9 +27,9 @@ const program = new Command('sbld-eval')
 await runCli(async () => {
   program.parse();
   const o = program.opts();
-  const dir = checkpointFolder(o.checkpoint as string);
-  const { e, model } = await openCheckpointModel(dir);
+  const { e, model, dir } = await openCheckpointModel(o.checkpoint as string);
   const T = model.config.n_positions;
+  checkBatchFits(e, o.batchSize as number, T * Math.max(4 * model.config.n_embd, model.config.vocab_size), 'an activation of (B, T, max(4C, V)) floats');
   const corpus = loadCorpus({ data: o.data as string | undefined, seqLen: T });
   const batches = validationBatches(corpus.val, o.batchSize as number, T, o.batches as number);
   const loss = await evaluate(e, model, batches, o.batchSize as number, T);

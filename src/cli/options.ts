@@ -3,13 +3,14 @@
  * every entry point documents and validates the same flags. Flags win over `--config FILE.json`.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
 import { PRESETS } from '../model/presets.js';
 import { ConfigError, resolveConfig, type TrainConfig } from '../train/config.js';
 import { readConfigFile } from '../train/config-file.js';
+import { describeFsError, isFsError } from '../io/fs-errors.js';
+import { RunInterrupted } from '../train/stop.js';
 import { resolveVitConfig } from '../vit/config.js';
+import { installSignalHandlers } from './signals.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -87,34 +88,34 @@ export function addTaskOptions(cmd: Command): Command {
     .option('--no-augment', '--task vit: no augmentation (the default)');
 }
 
-/** commander's camel-cased option values -> TrainConfig (validated). */
-export function configFromOptions(o: Record<string, unknown>): TrainConfig {
+/**
+ * commander's camel-cased option values -> the config keys they set (no defaults filled in). With `given`, only
+ * the options for which it says true (e.g. those typed on the command line).
+ */
+export function flagsFromOptions(o: Record<string, unknown>, given: (optionName: string) => boolean = () => true): Partial<TrainConfig> {
   const camel: Record<string, string> = { n_layer: 'nLayer', n_head: 'nHead', n_embd: 'nEmbd' };
   const flags: Partial<TrainConfig> = {};
   for (const k of FLAG_KEYS) {
-    const v = o[camel[k] ?? k];
-    if (v !== undefined) (flags as Record<string, unknown>)[k] = v;
+    const name = camel[k] ?? k;
+    const v = o[name];
+    if (v !== undefined && given(name)) (flags as Record<string, unknown>)[k] = v;
   }
   const drop: Partial<DropConfig> = {};
   for (const [key, spec] of Object.entries(DROP_FLAGS)) {
     const optName = spec.flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (o[optName] !== undefined) (drop as Record<string, unknown>)[key] = o[optName];
+    if (o[optName] !== undefined && given(optName)) (drop as Record<string, unknown>)[key] = o[optName];
   }
-  if (o.drop !== undefined) drop.policy = o.drop as DropConfig['policy'];
+  if (o.drop !== undefined && given('drop')) drop.policy = o.drop as DropConfig['policy'];
   flags.drop = drop;
+  return flags;
+}
+
+/** commander's camel-cased option values -> TrainConfig (validated). */
+export function configFromOptions(o: Record<string, unknown>): TrainConfig {
+  const flags = flagsFromOptions(o);
   const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
   if ((flags.task ?? file.task) === 'vit') return resolveVitConfig(file, flags);
   return resolveConfig(file, flags);
-}
-
-/**
- * For `--resume DIR` without `--config`: the run's own config.json, so the resumed run has the same model,
- * data and schedule; flags given now still win.
- */
-export function resumeConfigFile(o: Record<string, unknown>): void {
-  if (typeof o.resume !== 'string' || o.config !== undefined) return;
-  const path = join(resolve(o.resume), 'config.json');
-  if (existsSync(path)) o.config = path;
 }
 
 /**
@@ -122,21 +123,27 @@ export function resumeConfigFile(o: Record<string, unknown>): void {
  * and exit code 1, without a stack trace. `DEBUG=1` shows the stack.
  */
 export async function runCli(main: () => Promise<void>): Promise<void> {
+  installSignalHandlers();
   try {
     await main();
   } catch (err) {
     const e = err as Error;
-    const known = ['ConfigError', 'DataError', 'DropConfigError', 'CheckpointError', 'GpuError', 'ShapeError', 'KernelCompileError', 'TrainingError'];
-    if (process.env.DEBUG || !known.includes(e.name)) console.error(e.stack ?? String(e));
-    else console.error(`error: ${e.message}`);
+    if (e instanceof RunInterrupted) {
+      // Not a failure to report: the run stopped where it was asked to, and says how to go on.
+      console.error(e.message);
+      process.exitCode = e.exitCode;
+      return;
+    }
+    const known = [
+      'ConfigError', 'DataError', 'DropConfigError', 'CheckpointError', 'GpuError', 'ShapeError', 'KernelCompileError', 'TrainingError',
+      'RunLockError', 'RunFolderError', 'MetricsError',
+    ];
+    if (process.env.DEBUG) console.error(e?.stack ?? String(e));
+    else if (known.includes(e?.name)) console.error(`error: ${e.message}`);
+    else if (isFsError(e)) console.error(`error: ${describeFsError(e)}`);
+    else console.error(e?.stack ?? String(e));
     process.exitCode = 1;
   }
 }
 
 export { ConfigError };
-
-/** Accepts a run folder or its checkpoint folder. */
-export function checkpointFolder(path: string): string {
-  const p = resolve(path);
-  return existsSync(join(p, 'checkpoint')) ? join(p, 'checkpoint') : p;
-}

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { decode } from '../data/tokenizer.js';
 import { generate } from '../model/sample.js';
 import { openCheckpointModel } from './checkpoint-model.js';
-import { checkpointFolder, runCli } from './options.js';
+import { runCli } from './options.js';
 
 const number = (min: number, integer: boolean) => (v: string) => {
   const n = Number(v);
@@ -28,8 +28,7 @@ const program = new Command('sbld-sample')
 await runCli(async () => {
   program.parse();
   const o = program.opts();
-  const dir = checkpointFolder(o.checkpoint as string);
-  const { e, model } = await openCheckpointModel(dir);
+  const { e, model } = await openCheckpointModel(o.checkpoint as string);
   const tokens = await generate(e, model, {
     prompt: o.prompt as string,
     tokens: o.tokens as number,

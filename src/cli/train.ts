@@ -7,23 +7,30 @@ import { Command } from 'commander';
 import { runTraining } from '../train/run.js';
 import { runVitCli } from '../vit/cli.js';
 import { isVitConfig } from '../vit/config.js';
-import { addTaskOptions, addTrainingOptions, configFromOptions, resumeConfigFile, runCli } from './options.js';
+import { addTaskOptions, addTrainingOptions, configFromOptions, flagsFromOptions, runCli } from './options.js';
+import { prepareResume } from './resume.js';
 import { layerDroppingLine } from './summary.js';
+import { ensureDefaultVisionData } from './vision-data.js';
 
 const program = addTaskOptions(addTrainingOptions(
   new Command('sbld-train').description('Train a GPT (or, with --task vit, a ViT on Fashion-MNIST) on WebGPU with layer dropping (SBLD by default).'),
 ))
-  .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
+  .option('--resume <dir>', "continue the run in this folder from its last checkpoint, with the run's own config")
+  .option('--overwrite', 'replace a run already in --out (otherwise starting a run there is refused)')
   .option('--json', 'print the summary as one JSON object on the last line of stdout');
 
 await runCli(async () => {
   program.parse();
   const o = program.opts();
-  if (o.resume && o.out === undefined) o.out = o.resume;
-  resumeConfigFile(o);
-  const cfg = configFromOptions(o);
-  if (isVitConfig(cfg)) return runVitCli(cfg, { resume: o.resume as string | undefined, json: !!o.json });
-  const s = await runTraining(cfg, { resume: o.resume as string | undefined, plain: !!o.json });
+  // A resume takes its config from the checkpoint; what the user typed may only change the run's length and cadence.
+  const typed = (name: string) => program.getOptionValueSource(name) === 'cli';
+  const { cfg, lock } = o.resume
+    ? await prepareResume(o.resume as string, flagsFromOptions(o, typed), o.config as string | undefined)
+    : { cfg: configFromOptions(o), lock: undefined };
+  const runOpts = { resume: o.resume as string | undefined, overwrite: !!o.overwrite, lock };
+  if (isVitConfig(cfg) && cfg.data === undefined) ensureDefaultVisionData();
+  if (isVitConfig(cfg)) return runVitCli(cfg, { ...runOpts, json: !!o.json });
+  const s = await runTraining(cfg, { ...runOpts, plain: !!o.json });
   const json = { ...s, losses: undefined };
   console.log('');
   console.log(`done: ${s.steps} steps in ${s.wall_s.toFixed(1)} s, ${Math.round(s.tokens_per_s)} tokens/s on ${s.adapter}`);

@@ -1,5 +1,5 @@
 /**
- * Layer-dropping configuration: every hyperparameter of /work/shared/SBLD.md with its default, validation
+ * Layer-dropping configuration: every hyperparameter of docs/layer-dropping.md with its default, validation
  * with messages that name the CLI flag, and a table (`DROP_FLAGS`) from which the CLI builds its `--drop-*`
  * options. `resolveDropConfig(partial, { nLayer, totalSteps })` fills the defaults that depend on the model
  * and the run (n_block, n_allow, γ, T_pre, rescale, ρ_peak = 'match_pld') and refuses bad values.
@@ -10,7 +10,7 @@
  * - sbld [ours]: see the field docs; rescale defaults to 'none' (reasons at `DEFAULT_RESCALE`).
  */
 
-import { matchPldRhoPeak, pldThetaForDropFraction, sbldCapacityLayers, shapeFromConfig, timeShape } from './schedule.js';
+import { matchPldRhoPeak, pldThetaForDropFraction, sbldCapacityLayers, shapeFromConfig, stepSamples, timeShape } from './schedule.js';
 import type { RhoMatch } from './schedule.js';
 
 export const DROP_POLICIES = ['none', 'layerdrop', 'pld', 'sbld'] as const;
@@ -355,13 +355,16 @@ export function resolveDropConfig(partial: Partial<DropConfig>, ctx: DropContext
       problems.push(`${flag(k)}: unknown value '${String(cfg[k])}' (valid: ${valid.join(', ')})`);
     }
   };
-  // range(k, lo, hi, loOpen, hiOpen): a finite number in the interval, printed in interval notation.
-  const range = (k: keyof DropConfig, lo: number, hi: number, loOpen: boolean, hiOpen: boolean, why = ''): void => {
+  // range(k, lo, hi, loOpen, hiOpen): a finite number in the interval, printed in interval notation; `why` explains
+  // an open bound and is printed only when that bound is the one crossed.
+  const range = (k: keyof DropConfig, lo: number, hi: number, loOpen: boolean, hiOpen: boolean, why: { lo?: string; hi?: string } = {}): void => {
     const v = cfg[k];
-    const ok = isNum(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
-    if (!ok) {
+    const loOk = isNum(v) && (loOpen ? v > lo : v >= lo);
+    const hiOk = isNum(v) && (hiOpen ? v < hi : v <= hi);
+    if (!loOk || !hiOk) {
       const iv = `${loOpen ? '(' : '['}${lo}, ${hi === Infinity ? '∞' : hi}${hiOpen ? ')' : ']'}`;
-      problems.push(`${flag(k)} must be in ${iv}, got ${String(v)}${why}`);
+      const reason = isNum(v) ? (!loOk ? why.lo : why.hi) : undefined;
+      problems.push(`${flag(k)} must be in ${iv}, got ${String(v)}${reason ? ` (${reason})` : ''}`);
     }
   };
   const intAtLeast = (k: keyof DropConfig, lo: number): void => {
@@ -375,8 +378,8 @@ export function resolveDropConfig(partial: Partial<DropConfig>, ctx: DropContext
   choice('policy', DROP_POLICIES);
   choice('scope', DROP_SCOPES);
   choice('rescale', [...RESCALES, 'auto']);
-  range('rate', 0, 1, false, true, ' (a rate of 1 would skip every layer)');
-  range('thetaBar', 0, 1, true, false, " (θ̄ = 0 makes PLD's last-layer scale 1/θ unbounded)");
+  range('rate', 0, 1, false, true, { hi: 'a rate of 1 would skip every layer' });
+  range('thetaBar', 0, 1, true, false, { lo: "θ̄ = 0 makes PLD's last-layer scale 1/θ unbounded" });
   range('gammaT', 0, Infinity, false, true);
   if (cfg.gamma !== 'auto') range('gamma', 0, Infinity, false, true);
   choice('pldCurve', CURVES);
@@ -453,7 +456,7 @@ export function resolveDropConfig(partial: Partial<DropConfig>, ctx: DropContext
     // θ(t) = 1 - 2L·ρ(t)/(L-1) must stay > 0, or the last layer's reference scale 1/θ blows up.
     const shape = shapeFromConfig(resolved, 'pwegd');
     let thetaMin = 1;
-    for (let t = 0; t < T; t++) thetaMin = Math.min(thetaMin, pldThetaForDropFraction(resolved.rhoPeak * timeShape(t, shape), L));
+    for (const t of stepSamples(T).steps) thetaMin = Math.min(thetaMin, pldThetaForDropFraction(resolved.rhoPeak * timeShape(t, shape), L));
     if (!(thetaMin > 0)) {
       throw new DropConfigError([
         `${flag('rhoPeak')} = ${resolved.rhoPeak.toPrecision(4)} with ${flag('pldCurve')} pwegd drives PLD's θ to ` +

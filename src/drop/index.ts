@@ -1,6 +1,6 @@
 /**
  * Layer dropping, the pure (CPU-only) part: policy configs, time schedules, SBLD's allocation and state, and
- * the per-step keep/scale lists plus seeded per-micro-batch draws. Spec: /work/shared/SBLD.md.
+ * the per-step keep/scale lists plus seeded per-micro-batch draws. Spec: docs/layer-dropping.md.
  *
  * Use from the trainer, per optimizer step t:
  *   const cfg = resolveDropConfig(flags, { nLayer: L, totalSteps: T });   // once; log cfg.rhoMatch?.note

@@ -1,5 +1,5 @@
 /**
- * SBLD's measured state [ours, /work/shared/SBLD.md]: per-layer sensitivities, the block and allow lists
+ * SBLD's measured state [ours, docs/layer-dropping.md]: per-layer sensitivities, the block and allow lists
  * derived from them, and the history of measurements. The trainer owns the GPU side: it asks
  * `needsMeasurement(step)`, measures (skip_loss: (L+1)·M probe forwards; taylor: `taylorSnapshot()` of the
  * EMA it feeds with `updateTaylor` for layers that ran) and hands the values to `applyMeasurement`.

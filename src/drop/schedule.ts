@@ -1,5 +1,5 @@
 /**
- * Time schedules of the layer-dropping policies (pure math, no GPU), per /work/shared/SBLD.md:
+ * Time schedules of the layer-dropping policies (pure math, no GPU), per docs/layer-dropping.md:
  * - PLD [ref] (DeepSpeed): global keep θ(t) = (1 - θ̄)·exp(-γ·t) + θ̄, and its per-layer keep / scale lists.
  * - SBLD [ours]: the whole-model drop target ρ(t) = ρ_peak·ĝ(t), where ĝ is the PWEGD shape normalised to a
  *   maximum of 1 and ĝ = 0 before the warm-up ends (t < T_pre).
@@ -200,11 +200,25 @@ export interface RhoMatch {
   note?: string;
 }
 
-/** Expected dropped layer-steps of PLD (its own curve) over steps 0..T-1. */
-export function pldTotalDropped(nLayer: number, totalSteps: number, pld: PldParams): number {
+/**
+ * Steps at which a sum over t = 0..T-1 is taken: every step up to `maxExact` steps; beyond, `maxExact` steps
+ * spread evenly (stratified: the middle of each of `maxExact` equal spans), each standing for T/maxExact steps, so
+ * sums over a huge --steps cost O(maxExact) and stay smooth-curve accurate (a relative error ~1/maxExact).
+ */
+export const MAX_EXACT_STEPS = 1 << 20;
+export function stepSamples(totalSteps: number, maxExact = MAX_EXACT_STEPS): { steps: Float64Array; weight: number } {
+  if (totalSteps <= maxExact) return { steps: Float64Array.from({ length: totalSteps }, (_, t) => t), weight: 1 };
+  const steps = new Float64Array(maxExact);
+  for (let i = 0; i < maxExact; i++) steps[i] = Math.floor(((i + 0.5) * totalSteps) / maxExact);
+  return { steps, weight: totalSteps / maxExact };
+}
+
+/** Expected dropped layer-steps of PLD (its own curve) over steps 0..T-1 (sampled beyond `maxExact` steps). */
+export function pldTotalDropped(nLayer: number, totalSteps: number, pld: PldParams, maxExact = MAX_EXACT_STEPS): number {
+  const { steps, weight } = stepSamples(totalSteps, maxExact);
   let sum = 0;
-  for (let t = 0; t < totalSteps; t++) sum += nLayer * pldExpectedDropFraction(pldTheta(t, pld), nLayer);
-  return sum;
+  for (const t of steps) sum += nLayer * pldExpectedDropFraction(pldTheta(t, pld), nLayer);
+  return sum * weight;
 }
 
 /**
@@ -212,21 +226,23 @@ export function pldTotalDropped(nLayer: number, totalSteps: number, pld: PldPara
  * The left side is what SBLD's allocator actually drops (water-filling caps it at `capacityLayers`), so
  * the solve accounts for the caps; it is continuous and non-decreasing in ρ_peak, solved by bisection on
  * [0, 1] to ~1e-15. If PLD's total exceeds SBLD's total at ρ_peak = 1, the target is unreachable:
- * rhoPeak = 1, reachable = false and `note` says by how much. Cost O(T) per bisection step.
+ * rhoPeak = 1, reachable = false and `note` says by how much. Cost O(min(T, maxExact)) per bisection step:
+ * beyond `maxExact` steps both sums are taken over the same evenly spread sample of steps (`stepSamples`).
  */
 export function matchPldRhoPeak(
   nLayer: number,
   totalSteps: number,
   pld: PldParams,
   sbld: { shape: ShapeParams; capacityLayers: number },
+  maxExact = MAX_EXACT_STEPS,
 ): RhoMatch {
-  const pldDropped = pldTotalDropped(nLayer, totalSteps, pld);
-  const shape = new Float64Array(totalSteps);
-  for (let t = 0; t < totalSteps; t++) shape[t] = timeShape(t, sbld.shape);
+  const pldDropped = pldTotalDropped(nLayer, totalSteps, pld, maxExact);
+  const { steps, weight } = stepSamples(totalSteps, maxExact);
+  const shape = steps.map((t) => timeShape(t, sbld.shape));
   const dropped = (rhoPeak: number): number => {
     let sum = 0;
-    for (let t = 0; t < totalSteps; t++) sum += Math.min(nLayer * rhoPeak * shape[t]!, sbld.capacityLayers);
-    return sum;
+    for (let i = 0; i < shape.length; i++) sum += Math.min(nLayer * rhoPeak * shape[i]!, sbld.capacityLayers);
+    return sum * weight;
   };
   const atMax = dropped(1);
   if (atMax < pldDropped) {
@@ -270,11 +286,12 @@ export function scheduledDropFraction(cfg: ResolvedDropConfig, t: number): numbe
   }
 }
 
-/** Σ over t = 0..T-1 of the expected number of dropped layers (layer-steps saved) for a resolved config. */
+/** Σ over t = 0..T-1 of the expected number of dropped layers (layer-steps saved) for a resolved config (sampled beyond 2^20 steps). */
 export function scheduledTotalDropped(cfg: ResolvedDropConfig): number {
+  const { steps, weight } = stepSamples(cfg.totalSteps);
   let sum = 0;
-  for (let t = 0; t < cfg.totalSteps; t++) sum += cfg.nLayer * scheduledDropFraction(cfg, t);
-  return sum;
+  for (const t of steps) sum += cfg.nLayer * scheduledDropFraction(cfg, t);
+  return sum * weight;
 }
 
 /** PLD's global keep θ at step t: its own curve, or (pldCurve 'pwegd') the θ whose drop fraction is ρ(t). */

@@ -20,6 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CheckpointError } from './errors.js';
+import { faultPoint } from './faults.js';
 
 /** Name of the completeness marker: written last, lists every other file with size and sha256. */
 export const MANIFEST_FILE = 'MANIFEST.json';
@@ -150,14 +151,17 @@ export async function writeDirAtomic(
       await fs.writeFile(join(tmp, name), bytes);
       manifest.files[name] = { bytes: bytes.length, sha256: sha256(bytes) };
     }
+    faultPoint('checkpoint:files-written');
     await fs.writeFile(join(tmp, MANIFEST_FILE), toBytes(`${JSON.stringify(manifest, null, 2)}\n`));
     await fs.syncDir(tmp);
+    faultPoint('checkpoint:manifest-written');
 
     const hadOld = await exists(dir);
     swapStarted = true;
     if (hadOld) {
       await fs.rm(old);
       await fs.rename(dir, old);
+      faultPoint('checkpoint:old-moved-aside');
     }
     try {
       await fs.rename(tmp, dir);
@@ -166,10 +170,12 @@ export async function writeDirAtomic(
       throw e;
     }
     await fs.syncDir(parent);
+    faultPoint('checkpoint:swapped');
     if (hadOld) {
       await fs.rm(old);
       await fs.syncDir(parent);
     }
+    faultPoint('checkpoint:done');
   } catch (e) {
     // Before the swap the temp folder is garbage; after it started, it may be the only complete copy: keep it.
     if (!swapStarted) await fs.rm(tmp).catch(() => {});
@@ -190,12 +196,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Reads and checks `dir/MANIFEST.json` against the folder: every listed file is present with its listed
- * size (sha256 is checked by the loaders, which read the bytes anyway).
+ * Reads and checks `dir/MANIFEST.json` against the folder: every listed file (or, with `only`, every one of
+ * those) is present with its listed size (sha256 is checked by the loaders, which read the bytes anyway).
  *
  * @throws CheckpointError naming what is missing or wrong.
  */
-export async function readManifest(dir: string): Promise<Manifest> {
+export async function readManifest(dir: string, only?: readonly string[]): Promise<Manifest> {
   const path = join(dir, MANIFEST_FILE);
   let text: string;
   try {
@@ -217,6 +223,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
   }
   const problems: string[] = [];
   for (const [name, f] of Object.entries(m.files)) {
+    if (only !== undefined && !only.includes(name)) continue; // a reader checks the files it reads, only those
     if (!Number.isSafeInteger(f?.bytes) || typeof f?.sha256 !== 'string') {
       problems.push(`${name}: bad manifest entry ${JSON.stringify(f)}`);
       continue;
@@ -310,10 +317,16 @@ async function completeSince(path: string): Promise<number | null> {
 export async function resolveCheckpointDir(dir: string): Promise<string | null> {
   dir = resolve(dir);
   let siblings = await listSiblings(dir);
+  // A live writer between its two renames (a reader such as eval looking at a running training): wait for it
+  // to finish its swap rather than race it for the folder.
+  for (let wait = 0; wait < 40 && !(await exists(dir)) && siblings.some((s) => !isDeadOrOurs(s)); wait++) {
+    await new Promise((r) => setTimeout(r, 50));
+    siblings = await listSiblings(dir);
+  }
   if (!(await exists(dir))) {
     let best: { path: string; rank: number } | undefined;
     for (const s of siblings) {
-      if (s.kind === 'tmp' && inFlight.has(s.path)) continue;
+      if (s.kind === 'tmp' && !isDeadOrOurs(s)) continue; // a live writer's (or our own) folder in progress
       const t = await completeSince(s.path);
       const oldWithoutManifest = s.kind === 'old' && !(await exists(join(s.path, MANIFEST_FILE)));
       if (t === null && !oldWithoutManifest) continue;

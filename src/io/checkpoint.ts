@@ -17,7 +17,6 @@ import { join } from 'node:path';
 import {
   type AtomicOptions,
   type Manifest,
-  MANIFEST_FILE,
   readManifest,
   resolveCheckpointDir,
   verifyManifestEntry,
@@ -171,7 +170,7 @@ async function readWhole(path: string): Promise<Uint8Array> {
 class FolderReader {
   constructor(
     readonly dir: string,
-    readonly manifest: Manifest | null,
+    readonly manifest: Manifest,
   ) {}
 
   /** Throws one error listing every required file that is missing. */
@@ -189,7 +188,7 @@ class FolderReader {
 
   async bytes(name: string): Promise<Uint8Array> {
     const bytes = await readWhole(join(this.dir, name));
-    if (this.manifest !== null) verifyManifestEntry(this.manifest, this.dir, name, bytes);
+    verifyManifestEntry(this.manifest, this.dir, name, bytes);
     return bytes;
   }
 
@@ -207,21 +206,16 @@ class FolderReader {
   }
 }
 
-/** Resolves `dir` (recovering from a crashed save) or throws when there is no checkpoint there. */
-async function openFolder(dir: string, requireManifest: boolean): Promise<FolderReader> {
+/**
+ * Resolves `dir` (recovering from a crashed save) or throws when there is no checkpoint there. The one MANIFEST
+ * policy of every reader (resume, eval, sample): MANIFEST.json must be there, and the files this reader reads
+ * (`files`) are checked against it (size here, sha256 as they are read); the others are not looked at, so eval
+ * works on a checkpoint whose optimizer file alone is damaged.
+ */
+async function openFolder(dir: string, files: readonly string[]): Promise<FolderReader> {
   const resolved = await resolveCheckpointDir(dir);
   if (resolved === null) throw new CheckpointError('no checkpoint folder (nor a complete one left by a crashed save)', dir);
-  let manifest: Manifest | null = null;
-  if (requireManifest) {
-    manifest = await readManifest(resolved);
-  } else {
-    try {
-      await fsp.access(join(resolved, MANIFEST_FILE));
-      manifest = await readManifest(resolved);
-    } catch (e) {
-      if (e instanceof CheckpointError) throw e; // manifest present but the folder does not match it
-    }
-  }
+  const manifest = await readManifest(resolved, files);
   return new FolderReader(resolved, manifest);
 }
 
@@ -255,8 +249,9 @@ function throwProblems(dir: string, problems: string[]): void {
  * one `CheckpointError`.
  */
 export async function loadCheckpoint(dir: string, expected?: { modelConfig: Gpt2Config }): Promise<Checkpoint> {
-  const r = await openFolder(dir, true);
-  await r.requireFiles([CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, TRAINER_STATE_FILE]);
+  const files = [CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, TRAINER_STATE_FILE];
+  const r = await openFolder(dir, files);
+  await r.requireFiles(files);
   const problems: string[] = [];
   const { fileConfig, specConfig } = await readConfig(r, expected?.modelConfig, problems);
   const params = tensorsFromFile(await r.safetensors(MODEL_FILE), gpt2TensorSpecs(specConfig), MODEL_FILE, problems);
@@ -273,10 +268,10 @@ export async function loadCheckpoint(dir: string, expected?: { modelConfig: Gpt2
 
 /**
  * Loads only config.json and model.safetensors (for eval and sampling), with the same checks as
- * `loadCheckpoint`. Works on folders without a manifest too (e.g. weights exported by other tools).
+ * `loadCheckpoint` on those two files; the optimizer file and trainer state are not read or checked.
  */
 export async function loadModelWeights(dir: string, expected?: { modelConfig: Gpt2Config }): Promise<ModelWeights> {
-  const r = await openFolder(dir, false);
+  const r = await openFolder(dir, [CONFIG_FILE, MODEL_FILE]);
   await r.requireFiles([CONFIG_FILE, MODEL_FILE]);
   const problems: string[] = [];
   const { fileConfig, specConfig } = await readConfig(r, expected?.modelConfig, problems);

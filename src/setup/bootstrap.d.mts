@@ -104,6 +104,8 @@ export type VisionPlan =
 export declare function planVisionData(s: VisionSituation): VisionPlan;
 /** Installs Fashion-MNIST with apt where it can (Debian/Ubuntu as root); never throws for a missing dataset. */
 export declare function ensureVisionData(dryRun: boolean): { ready: boolean; message: string };
+/** The whole bootstrap (packages, adapter, with --vision the Fashion-MNIST files); returns the exit code. */
+export declare function runBootstrap(args?: string[]): number;
 export declare const CHROMIUM_PATHS: string[];
 export declare function planBrowser(s: { found: string | null; os: OsRelease | null; isRoot: boolean }): VisionPlan;
 export declare function ensureBrowser(dryRun: boolean): string;

@@ -761,14 +761,18 @@ export function ensureBrowser(dryRun) {
   return findChromium() ? `Chromium installed: ${findChromium()}` : 'chromium is installed but no executable was found where the test looks';
 }
 
-/** @returns {number} exit code */
-function main() {
+/**
+ * The whole bootstrap; src/setup/launch.mjs (what the npm scripts run) calls it in-process before the program.
+ * @param {string[]} [args] the bootstrap's own flags (--dry-run, --vision, --browser)
+ * @returns {number} exit code
+ */
+export function runBootstrap(args = []) {
   // SBLD_SKIP_BOOTSTRAP=1: skip everything, for users who manage their own node_modules and GPU drivers.
   if (process.env.SBLD_SKIP_BOOTSTRAP === '1') {
     say('skipped (SBLD_SKIP_BOOTSTRAP=1)');
     return 0;
   }
-  const dryRun = process.argv.includes('--dry-run');
+  const dryRun = args.includes('--dry-run');
   try {
     const packagesReady = ensureNpmPackages(dryRun);
     if (!packagesReady) {
@@ -776,12 +780,12 @@ function main() {
       return 0;
     }
     ensureAdapter(dryRun);
-    if (process.argv.includes('--vision')) {
+    if (args.includes('--vision')) {
       const v = ensureVisionData(dryRun);
       if (!v.ready && !dryRun) throw new BootstrapError(v.message);
       say(v.message);
     }
-    if (process.argv.includes('--browser')) say(ensureBrowser(dryRun));
+    if (args.includes('--browser')) say(ensureBrowser(dryRun));
     return 0;
   } catch (e) {
     if (!(e instanceof BootstrapError)) throw e;
@@ -791,4 +795,4 @@ function main() {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = main();
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = runBootstrap(process.argv.slice(2));

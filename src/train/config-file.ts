@@ -20,6 +20,11 @@ export function readConfigFile(path: string): Partial<TrainConfig> {
     throw new ConfigError(`--config ${path}: not valid JSON (${(err as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`--config ${path}: expected a JSON object`);
+  const drop = (json as { drop?: unknown }).drop;
+  if (drop !== undefined && (drop === null || typeof drop !== 'object' || Array.isArray(drop))) {
+    const hint = typeof drop === 'string' ? ` such as {"policy": ${JSON.stringify(drop)}}` : ' such as {"policy": "sbld"}';
+    throw new ConfigError(`--config ${path}: "drop" must be an object${hint}, got ${JSON.stringify(drop)}`);
+  }
   const known = new Set(Object.keys(FLAG_NAMES));
   const unknown = Object.keys(json).filter((k) => !known.has(k));
   if (unknown.length) throw new ConfigError(`--config ${path}: unknown key(s) ${unknown.join(', ')}; known: ${[...known].join(', ')}`);

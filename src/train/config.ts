@@ -127,9 +127,16 @@ function check(cond: boolean, key: keyof TrainConfig, value: unknown, what: stri
   if (!cond) throw new ConfigError(`${FLAG_NAMES[key]} ${JSON.stringify(value)}: ${what}`);
 }
 
+/**
+ * The most optimizer steps a run can schedule: the layer-drop draws are keyed by the step as a 32-bit integer
+ * (src/drop/policy.ts drawPlan), so steps past 2^32 would repeat earlier steps' draws.
+ */
+export const MAX_STEPS = 2 ** 32 - 1;
+
 export function validateConfig(c: TrainConfig): void {
   const posInt = ['n_layer', 'n_head', 'n_embd', 'seqLen', 'batchSize', 'gradAccum', 'steps', 'evalBatches'] as const;
   for (const k of posInt) check(Number.isInteger(c[k]) && c[k] > 0, k, c[k], 'must be a positive integer');
+  check(c.steps <= MAX_STEPS, 'steps', c.steps, `is more than a run can schedule: at most ${MAX_STEPS} (2^32 - 1; layer-drop draws are keyed by a 32-bit step)`);
   const nonNegInt = ['warmupSteps', 'evalEvery', 'checkpointEvery', 'sampleTokens', 'seed'] as const;
   for (const k of nonNegInt) check(Number.isInteger(c[k]) && c[k] >= 0, k, c[k], 'must be a non-negative integer');
   check(Number.isFinite(c.lr) && c.lr > 0 && c.lr < 1, 'lr', c.lr, 'must be a number in (0, 1), e.g. 3e-3');

@@ -11,7 +11,6 @@
  * and the `summary`), checkpoint/ (the task's format, with trainer_state.json as below), written atomically every
  * `checkpointEvery` steps and when the loop stops.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { planBitString, type KeepPlan } from '../drop/policy.js';
 import type { LayerDropper, StepPlans } from '../drop/dropper.js';
@@ -20,8 +19,13 @@ import type { SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/trunk.js';
 import { readWeights, writeWeights, type HasBlocks } from '../model/weights.js';
 import type { Engine } from '../runtime/engine.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { MetricsFile } from '../io/metrics-file.js';
+import type { RunLock } from '../io/runlock.js';
 import { ConfigError, type TrainConfig } from './config.js';
 import { Progress } from './progress.js';
+import { claimRunFolder, METRICS_FILE } from './run-folder.js';
+import { armStop, RunInterrupted, stopRequested } from './stop.js';
 
 /** A run that cannot go on (divergence): reported as one line by the CLI. */
 export class TrainingError extends Error {
@@ -39,6 +43,10 @@ export interface RunOptions {
   engine?: Engine;
   /** Stop after this many steps of this invocation (tests of resume); the schedule still spans cfg.steps. */
   stopAfter?: number;
+  /** Replace a run already in cfg.out (otherwise a new run there is refused). */
+  overwrite?: boolean;
+  /** The run folder's lock when the caller took it already (the CLI, to read a checkpoint before resuming). */
+  lock?: RunLock;
 }
 
 /** What the loop drives: a `TrainingSession` (GPT) or a `VitSession`. */
@@ -82,6 +90,8 @@ export interface RunTask<S extends RunSession, Ev> {
 /** trainer_state.json: what resuming needs besides the weights and moments. */
 interface TrainerState {
   step: number;
+  /** The run's config (resume uses it, not flags: src/cli/resume.ts); absent in checkpoints of older versions. */
+  config?: unknown;
   loader: unknown;
   sbld: unknown;
   blockSteps: number[];
@@ -121,8 +131,24 @@ export interface LoopResult<S extends RunSession, Ev> {
   readonly totals: RunTotals;
   /** Appends one line to metrics.jsonl. */
   log(obj: object): void;
+  /** The summary fields every task ends with, in their order (`parameters`: the model's parameter count). */
+  closingFields(parameters: number): ClosingFields;
   /** Logs the summary line, closes the engine unless the caller lent it, and returns the summary. */
   finish<T extends object>(summary: T): T;
+}
+
+/** The last fields of every task's summary. */
+export interface ClosingFields {
+  out: string;
+  /** Fraction of layer-steps (layer x micro-batch) skipped. */
+  skipped_fraction: number;
+  /** Estimated wall time saved against running every layer, from the median full-depth step time. */
+  est_saved_s: number | null;
+  adapter: string;
+  parameters: number;
+  policy: string;
+  allocator_notes: AllocatorNotesSummary;
+  losses: number[];
 }
 
 /** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
@@ -130,8 +156,27 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   const say = (line: string) => (progress ? progress.log(line) : opts.quiet || console.log(line));
   let progress: Progress | null = null;
   const out = resolve(cfg.out);
-  mkdirSync(out, { recursive: true });
-  const metricsPath = join(out, 'metrics.jsonl');
+  // ---- the run folder: ours alone for the whole run (src/train/run-folder.ts)
+  const lock = claimRunFolder(out, { resume: !!opts.resume, overwrite: opts.overwrite, lock: opts.lock, say });
+  try {
+    return await runLocked(cfg, opts, open, out, lock, (line) => say(line), (p) => (progress = p));
+  } catch (err) {
+    armStop(false);
+    lock.release();
+    throw err;
+  }
+}
+
+async function runLocked<S extends RunSession, Ev>(
+  cfg: TrainConfig,
+  opts: RunOptions,
+  open: () => Promise<RunTask<S, Ev>>,
+  out: string,
+  lock: RunLock,
+  say: (line: string) => void,
+  setProgress: (p: Progress) => void,
+): Promise<LoopResult<S, Ev>> {
+  const metricsPath = join(out, METRICS_FILE);
   const ckptDir = join(out, 'checkpoint');
 
   // ---- build and data
@@ -143,8 +188,9 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   let start = 0;
   let elapsedMs = 0;
   const layerSteps = { run: 0, total: 0 };
+  let metrics: MetricsFile;
   if (opts.resume) {
-    const ckpt = await task.loadCheckpoint(join(resolve(opts.resume), 'checkpoint'));
+    const ckpt = await task.loadCheckpoint(ckptDir);
     const state = ckpt.trainerState as TrainerState;
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
@@ -154,17 +200,15 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     Object.assign(layerSteps, state.layerSteps);
     if (start >= cfg.steps) throw new ConfigError(`--resume ${opts.resume}: the checkpoint is at step ${start}, which is already --steps ${cfg.steps}; pass a larger --steps`);
     // Steps logged after the checkpoint are run again: drop their lines so metrics.jsonl has each step once.
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((line) => line && (JSON.parse(line) as { step?: number }).step! < start);
-      writeFileSync(metricsPath, kept.map((l) => l + '\n').join(''));
-    }
+    metrics = MetricsFile.resume(metricsPath, start, (line) => console.error(line));
   } else {
-    writeFileSync(metricsPath, '');
+    metrics = MetricsFile.fresh(metricsPath);
   }
-  // The config as given (so `--resume` can read it back as a config file), and the resolved policy beside it.
-  writeFileSync(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  writeFileSync(join(out, 'drop_resolved.json'), JSON.stringify(drop, null, 2) + '\n');
-  const log = (obj: object) => appendFileSync(metricsPath, JSON.stringify(obj) + '\n');
+  // The config as run (a resume's with its new --steps), and the resolved policy beside it; written only now that
+  // any checkpoint has loaded, so a failed resume leaves them as they were.
+  await writeFileAtomic(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  await writeFileAtomic(join(out, 'drop_resolved.json'), JSON.stringify(drop, null, 2) + '\n');
+  const log = (obj: object) => metrics.append(obj);
 
   if (!opts.quiet) {
     console.log(`adapter: ${e.gpu.adapterName}`);
@@ -176,6 +220,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const w = await readWeights(e, model);
     const trainerState: TrainerState = {
       step,
+      config: JSON.parse(JSON.stringify(cfg)) as unknown,
       loader: loader.state,
       sbld: dropper.toJSON(),
       blockSteps: w.blockSteps,
@@ -188,11 +233,13 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   // ---- the step loop
   const elapsedAtStart = elapsedMs;
   const end = opts.stopAfter !== undefined ? Math.min(cfg.steps, start + opts.stopAfter) : cfg.steps;
-  progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
+  const progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
+  setProgress(progress);
   const losses: number[] = [];
   const fullStepMs: number[] = [];
-  let stepMsTotal = 0;
+  const partialStepMs: number[] = [];
   let lastEval: Ev | null = null;
+  armStop(true);
   for (let step = start; step < end; step++) {
     const t0 = performance.now();
     const flops0 = e.counters.flops; // the step's dispatches, SBLD's measurement included
@@ -218,8 +265,7 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     const ran = plans.reduce((n, p) => n + p.run.filter(Boolean).length, 0);
     layerSteps.run += ran;
     layerSteps.total += cfg.n_layer * cfg.gradAccum;
-    if (ran === cfg.n_layer * cfg.gradAccum) fullStepMs.push(ms);
-    stepMsTotal += ms;
+    (ran === cfg.n_layer * cfg.gradAccum ? fullStepMs : partialStepMs).push(ms);
     losses.push(loss);
     const { tokensPerS, fields } = task.rates(ms);
     const layers = plans.map((p) => planBitString(p.run)).join(' ');
@@ -235,8 +281,16 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
       say(`step ${step + 1}: ${task.describeEval(lastEval)}, train loss ${loss.toFixed(4)}`);
       progress.resume(step + 1);
     }
-    if ((cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0) || step + 1 === end) await saveCkpt(step + 1);
+    // A stop asked for by a signal (src/cli/signals.ts): checkpoint this step and stop, unless it was the last.
+    const stop = stopRequested();
+    if ((cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0) || step + 1 === end || stop) await saveCkpt(step + 1);
+    if (stop && step + 1 < end) {
+      progress.stop();
+      if (!opts.engine) e.destroy();
+      throw new RunInterrupted(stop, step + 1, cfg.steps, out);
+    }
   }
+  armStop(false);
   progress.stop();
 
   const stepsRun = end - start;
@@ -247,8 +301,10 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     wall_s: elapsedMs / 1000,
     train_loss: losses.length ? mean(losses.slice(-Math.min(20, losses.length))) : NaN,
     skipped_fraction: layerSteps.total ? 1 - layerSteps.run / layerSteps.total : 0,
-    // Time a full-depth run would have spent in the same steps, minus what these steps took.
-    est_saved_s: medianFull !== null ? (medianFull * stepsRun - stepMsTotal) / 1000 : null,
+    // Each step that skipped layers against the median full-depth step; null when no step skipped any (nothing
+    // to estimate) or none ran full depth (nothing to compare with). Full-depth steps count zero: comparing them
+    // with their own median would only add noise, and the first step's pipeline compilation.
+    est_saved_s: medianFull !== null && partialStepMs.length > 0 ? partialStepMs.reduce((a, ms) => a + medianFull - ms, 0) / 1000 : null,
     losses,
     allocator_notes: dropper.notes.summary(),
   };
@@ -260,9 +316,20 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
     lastEval,
     totals,
     log,
+    closingFields: (parameters) => ({
+      out,
+      skipped_fraction: totals.skipped_fraction,
+      est_saved_s: totals.est_saved_s,
+      adapter: e.gpu.adapterName,
+      parameters,
+      policy: drop.policy,
+      allocator_notes: totals.allocator_notes,
+      losses: totals.losses,
+    }),
     finish(summary) {
       log({ type: 'summary', ...summary, losses: undefined });
       if (!opts.engine) e.destroy();
+      lock.release();
       return summary;
     },
   };

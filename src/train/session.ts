@@ -13,6 +13,7 @@ import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
 import { prepareTransformerKernels } from '../model/kernels.js';
 import { Engine } from '../runtime/engine.js';
 import type { TrainConfig } from './config.js';
+import { checkBatchFits } from './batch-limit.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { measureSkipLoss } from './sensitivity.js';
@@ -46,6 +47,8 @@ export class TrainingSession {
     this.B = cfg.batchSize;
     this.T = cfg.seqLen;
     this.modelConfig = modelConfigOf(cfg);
+    // Before anything is allocated: the widest activation is the MLP's hidden layer (B, T, 4C) or the logits (B, T, V).
+    checkBatchFits(e, this.B, this.T * Math.max(4 * cfg.n_embd, VOCAB_SIZE), `an activation of (B, T, ${Math.max(4 * cfg.n_embd, VOCAB_SIZE)}) floats`);
     this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
     this.corpus = corpus ?? loadCorpus({ data: cfg.data, seqLen: this.T });
     this.model = new GPT(e, this.modelConfig);

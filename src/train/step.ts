@@ -29,19 +29,27 @@ export function activeBlocks(plans: readonly LayerPlan[], nLayer: number): boole
   return active;
 }
 
-export class StepRunner {
+/** A task's step runner: a model, its optimizer and the (maxMicro) buffer each micro-batch's loss lands in. */
+export class TaskStepRunner<M extends SteppableModel<DB>, DB> {
   /** (maxMicro) loss of each micro-batch of the last step. */
   private readonly losses: Tensor;
 
   constructor(
-    private readonly e: Engine,
-    private readonly model: GPT,
+    protected readonly e: Engine,
+    protected readonly model: M,
     private readonly optimizer: AdamW,
-    private readonly maxMicro = 64,
+    maxMicro = 64,
   ) {
     this.losses = e.persistent([maxMicro], 'f32', 'step.losses');
   }
 
+  /** `recordStep` with this runner's model, optimizer and loss buffer. */
+  protected record<HB>(batches: readonly HB[], plans: readonly LayerPlan[], lr: number, upload: (batch: HB) => DB, taylor?: Tensor): StepReader {
+    return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, upload, taylor);
+  }
+}
+
+export class StepRunner extends TaskStepRunner<GPT, DeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans.
    * With `taylor` (L), every layer that runs adds its online sensitivity there (SBLD's taylor mode).
@@ -49,7 +57,7 @@ export class StepRunner {
    */
   step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): StepReader {
     const V = this.model.config.vocab_size;
-    return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
+    return this.record(batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
   }
 }
 

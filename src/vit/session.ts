@@ -29,6 +29,7 @@ import {
   type PatchGeometry,
   type VisionData,
 } from './data.js';
+import { checkBatchFits } from '../train/batch-limit.js';
 import { ViT, type VitConfig } from './model.js';
 import { measureVitSkipLoss, VitStepRunner } from './step.js';
 
@@ -62,6 +63,9 @@ export class VitSession {
     const { train: full } = this.data;
     if (full.H !== full.W) throw new DataError(`${this.data.dir}: images are ${full.H}x${full.W}; the ViT takes square images`);
     this.geometry = patchGeometry(full.H, full.W, cfg.patchSize);
+    // The widest activation: the MLP's hidden layer (B, T, 4C), or the patch pixels (B, T, P²) for large patches.
+    const rowWidth = Math.max(4 * cfg.n_embd, cfg.patchSize * cfg.patchSize);
+    checkBatchFits(e, this.B, this.geometry.T * rowWidth, `an activation of (B, ${this.geometry.T}, ${rowWidth}) floats`);
     this.modelConfig = { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, image_size: full.H, patch_size: cfg.patchSize, n_classes: FASHION_MNIST_CLASSES.length };
     this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
     ({ train: this.train, val: this.val } = splitTrainVal(full, cfg.seed));

@@ -14,7 +14,7 @@ import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { AdamW } from '../train/optimizer.js';
 import { skipLossStats } from '../train/sensitivity.js';
-import { recordStep, type StepReader } from '../train/step.js';
+import { TaskStepRunner, type StepReader } from '../train/step.js';
 import type { ImageBatch } from './data.js';
 import type { ViT, VitDeviceBatch } from './model.js';
 
@@ -29,26 +29,14 @@ export function uploadImages(e: Engine, batch: ImageBatch, T: number, K: number)
   return { patches, labels };
 }
 
-export class VitStepRunner {
-  /** (maxMicro) loss of each micro-batch of the last step. */
-  private readonly losses: Tensor;
-
-  constructor(
-    private readonly e: Engine,
-    private readonly model: ViT,
-    private readonly optimizer: AdamW,
-    private readonly maxMicro = 64,
-  ) {
-    this.losses = e.persistent([maxMicro], 'f32', 'vit.step.losses');
-  }
-
+export class VitStepRunner extends TaskStepRunner<ViT, VitDeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans; with
    * `taylor` (L), each layer that runs adds its online sensitivity there. Returns the mean-loss reader (a sync point).
    */
   step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): StepReader {
     const { e, model } = this;
-    return recordStep(e, model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
+    return this.record(batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
   }
 }
 
