@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { frontierRows, frontierSpeedup, pairedSpeedupDelta, type FrontierRun } from '../bench/frontier/analysis.js';
 import { frontierMain } from '../bench/frontier/main.js';
 import { expectedCost, parseBudgets, stepsForBudget } from '../bench/frontier/plan.js';
+import { skipLossStats } from '../src/train/sensitivity.js';
 
 const costs = { layerShare: 0.8, skipSaving: 1, measureSteps: 10 };
 
@@ -52,6 +53,16 @@ describe('compute matching', () => {
   it('parses budgets', () => {
     expect(parseBudgets('--budgets', '2,0.5,1,1')).toEqual([0.5, 1, 2]);
     expect(() => parseBudgets('--budgets', '1,-1')).toThrow(/--budgets 1,-1: needs positive numbers/);
+  });
+});
+
+describe("skip_loss's noise estimate", () => {
+  it('means and standard errors of the per-batch differences', () => {
+    const r = skipLossStats([[1, 3], [2, 2, 2], [5]]);
+    expect(r.values).toEqual([2, 2, 5]);
+    expect(r.stderr[0]).toBeCloseTo(1, 12); // sd sqrt(2) / sqrt(2)
+    expect(r.stderr[1]).toBe(0);
+    expect(r.stderr[2]).toBeNaN();
   });
 });
 
@@ -143,7 +154,12 @@ describe('npm run bench -- frontier --quick', () => {
         expect(steps.length).toBe(r.steps);
       }
       expect(res.rows[0].steps).toBe(6);
-      expect(res.rows[1].speedup_time).toBe(1);
+      // SBLD's lists per seed are in results.json and the report.
+      const sbldSeed = res.rows.find((r: { policy: string }) => r.policy === 'sbld').per_seed[0];
+      expect(sbldSeed.sbld_measurements.length).toBeGreaterThanOrEqual(1);
+      expect(sbldSeed.sbld_measurements[0]).toHaveProperty('block');
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain("SBLD's measurements per seed");
+      expect(res.rows[1].speedup_time).toBeCloseTo(1, 12); // the baseline against itself: 1 up to the rounding of measured times
       expect(res.meta.calibration.source).toBe('measured');
       expect(res.meta.code).toMatch(/^([0-9a-f]{40}|unknown)/);
       const report = readFileSync(join(out, 'report.md'), 'utf8');

@@ -29,6 +29,8 @@ export interface FrontierRun {
   /** --task vit: validation top-1 on the whole split at the end, in [0, 1]; null for GPT. */
   final_top1: number | null;
   skipped_fraction: number;
+  /** SBLD: each measurement's step, lists and what the no-signal guard did (from its sensitivity lines). */
+  sbld_measurements?: { step: number; block: number[]; allow: number[]; action: string }[];
 }
 
 export type SpeedupStatus = 'ok' | 'never' | 'above';
@@ -51,6 +53,9 @@ export function frontierSpeedup(frontier: readonly { x: number; loss: number }[]
     if (pts[0]!.loss === loss) return { value: pts[0]!.x / x, status: 'ok' };
     return { value: null, status: 'above' };
   }
+  // A frontier point at exactly this loss (e.g. the baseline's own run): its cost, without log/exp rounding.
+  const hit = pts.find((p) => p.loss <= loss);
+  if (hit && hit.loss === loss) return { value: hit.x / x, status: 'ok' };
   const logT = timeToTarget(pts.map((p) => ({ x: Math.log(p.x), y: p.loss })), loss);
   return logT === null ? { value: null, status: 'never' } : { value: Math.exp(logT) / x, status: 'ok' };
 }

@@ -140,15 +140,15 @@ export async function evaluate(e: Engine, model: GPT, batches: readonly Batch[],
   return (await results)[0]!;
 }
 
-/** Mean loss over `batches` for each plan; all forwards are recorded first and read back once. */
-export async function evaluateMany(
+/** Loss of every batch for each plan ([plan][batch]); all forwards are recorded first and read back once. */
+export async function evaluateManyPerBatch(
   e: Engine,
   model: GPT,
   batches: readonly Batch[],
   B: number,
   T: number,
   plans: readonly (LayerPlan | undefined)[],
-): Promise<number[]> {
+): Promise<number[][]> {
   const n = batches.length * plans.length;
   e.resetArena();
   const out = e.alloc([n], 'f32', 'eval.losses');
@@ -165,9 +165,18 @@ export async function evaluateMany(
       }
   });
   const all = await e.readFloat(out);
-  return plans.map((_, p) => {
-    let s = 0;
-    for (let j = 0; j < batches.length; j++) s += all[p * batches.length + j]!;
-    return s / batches.length;
-  });
+  return plans.map((_, p) => Array.from(all.subarray(p * batches.length, (p + 1) * batches.length)));
+}
+
+/** Mean loss over `batches` for each plan; all forwards are recorded first and read back once. */
+export async function evaluateMany(
+  e: Engine,
+  model: GPT,
+  batches: readonly Batch[],
+  B: number,
+  T: number,
+  plans: readonly (LayerPlan | undefined)[],
+): Promise<number[]> {
+  const per = await evaluateManyPerBatch(e, model, batches, B, T, plans);
+  return per.map((xs) => xs.reduce((a, b) => a + b, 0) / xs.length);
 }
