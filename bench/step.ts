@@ -19,10 +19,10 @@
 import { VOCAB_SIZE } from '../src/data/tokenizer.js';
 import { planBitString } from '../src/drop/policy.js';
 import { kindTotals, layerTotals, profileRows, type LayerTotal } from '../src/profile/report.js';
+import { profileStep as profileOneStep } from '../src/profile/step.js';
 import type { Counters, TimingMode } from '../src/runtime/engine.js';
 import type { TrainConfig } from '../src/train/config.js';
 import { TrainingSession } from '../src/train/session.js';
-import { activeBlocks } from '../src/train/step.js';
 import { configFromOptions } from '../src/cli/options.js';
 import { describeMachine, fmt, machineLoad, median, pct, round, spread, Table } from './util.js';
 
@@ -76,13 +76,8 @@ export interface StepProfileSummary {
 
 /** Profiles one step of `session` with `plans` and returns per-layer GPU time. */
 export async function profileStep(session: TrainingSession, step: number, plans: Parameters<TrainingSession['step']>[1], mode: TimingMode): Promise<StepProfileSummary> {
-  const { e, cfg } = session;
-  e.beginTiming(mode);
-  const { readLoss } = session.step(step, plans);
-  const records = await e.endTiming();
-  await readLoss();
-  const layersRun = activeBlocks(plans, cfg.n_layer).slice(0, cfg.n_layer);
-  const rows = profileRows([{ step, records, layersRun }]);
+  const { cfg } = session;
+  const rows = profileRows([await profileOneStep(session, step, plans, mode)]);
   const layers = layerTotals(rows, cfg.n_layer);
   const totalMs = layers.reduce((s, t) => s + t.gpu_ms, 0);
   const inLayers = layers.filter((t) => t.layer !== 'other').reduce((s, t) => s + t.gpu_ms, 0);

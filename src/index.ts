@@ -269,7 +269,7 @@ export {
   measureSkipLoss,
 } from './train/sensitivity.js';
 
-// ---------------------------------------------------------------- layer dropping (spec: /work/shared/SBLD.md)
+// ---------------------------------------------------------------- layer dropping (spec: docs/layer-dropping.md)
 // Everything `src/drop/index.ts` exports (test/library.test.ts checks none is missing).
 export {
   /** Policy names: none, layerdrop, pld, sbld. */
@@ -367,11 +367,13 @@ export {
   clampSensitivities,
   /** Block and allow lists from sensitivities. */
   computeLists,
+  /** SBLD's no-signal guard: whether a measurement separates the layers (and why not). */
+  measurementSignal,
   /** The seeded layer permutation of the shuffled-sensitivities ablation. */
   seededPermutation,
 } from './drop/sbld.js';
 /** SBLD state config, a measurement record, the state's JSON and read-only view. */
-export type { SbldMeasurement, SbldStateConfig, SbldStateJSON, SbldView } from './drop/sbld.js';
+export type { MeasurementSignal, SbldMeasurement, SbldStateConfig, SbldStateJSON, SbldView } from './drop/sbld.js';
 export {
   /** What the SBLD allocator could not do in a run (the cap and clamp notes), for logs and summaries. */
   AllocatorNotes,

@@ -16,7 +16,7 @@ import {
 } from '../src/ops/adamw.js';
 import type { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { compareClose, expectClose } from './helpers/compare.js';
+import { closeTracker, compareClose, expectClose } from './helpers/compare.js';
 import { getEngine, tensorFrom } from './helpers/gpu.js';
 import { f32, randomArray } from './helpers/random.js';
 import { adamwStepRef, clipScaleRef, sumsqRef, type AdamWState } from './reference/adamw.js';
@@ -26,12 +26,10 @@ const HP: AdamWHyper = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
 const P_TOL = { atol: 2e-6, rtol: 1e-5 };
 const MV_TOL = { atol: 1e-7, rtol: 2e-5 };
 
-/** Largest |got - ref| seen per quantity, for the report. */
-const maxErr: Record<string, number> = {};
+/** Largest |got - ref| seen per quantity, printed with DEBUG set. */
+const tracker = closeTracker('adamw', P_TOL);
 function check(what: string, key: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: { atol: number; rtol: number }): void {
-  const r = compareClose(got, ref, tol);
-  maxErr[key] = Math.max(maxErr[key] ?? 0, r.maxAbsErr);
-  expectClose(what, got, ref, tol);
+  tracker.close(what, got, ref, tol, key);
 }
 
 interface TestBlock {
@@ -309,7 +307,4 @@ describe('adamw_update kernel', () => {
     expect(() => adamw_update(e, blk(8), ss, 1, clip, HP)).toThrow(/blockIndex 1 is outside stepScalars \[4\]/);
   });
 
-  it('reports max errors', () => {
-    console.log(`adamw max abs errors: ${Object.entries(maxErr).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
-  });
 });

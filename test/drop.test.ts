@@ -12,6 +12,7 @@ import {
   DropConfigError,
   SbldState,
   clampSensitivities,
+  measurementSignal,
   allocateKeep,
   drawPlan,
   keepProbabilities,
@@ -404,6 +405,61 @@ describe('SBLD state', () => {
     expect(some.clamped).toEqual([1, 2]);
     expect(some.note).toMatch(/2 of 4 layers at the clamp eps·max\(s\) = 0\.000100 \(layers 1, 2\)/);
     expect(clampSensitivities([0.5, 1], 1e-4).note).toBeUndefined();
+  });
+
+  it('the no-signal guard: measurementSignal says why a measurement does not separate the layers', () => {
+    expect(measurementSignal([0.3, 0.1, 0.2, 0.05], [0.01, 0.01, 0.01, 0.01], 1e-4, 0.5)).toEqual({ ok: true, reasons: [] });
+    expect(measurementSignal([-0.1, -0.2, 0, -0.3], undefined, 1e-4, 0.5).reasons).toEqual(["no layer's skip raises the loss"]);
+    expect(measurementSignal([0.3, -0.1, -0.2, 0], undefined, 1e-4, 0.5).reasons).toEqual(['3 of 4 layers at the clamp (more than 0.5 of them)']);
+    expect(measurementSignal([0.3, -0.1, 0.2, 0], undefined, 1e-4, 0.5).ok).toBe(true); // 2 of 4: not more than half
+    expect(measurementSignal([0.03, 0.01, 0.02, 0.05], [0.02, 0.02, 0.02, 0.03], 1e-4, 0.5).reasons).toEqual(['no layer above twice its standard error']);
+    // Without a noise estimate (taylor, one probe batch) only the clamp tests apply.
+    expect(measurementSignal([0.03, 0.01, 0.02, 0.05], [NaN, NaN, NaN, NaN], 1e-4, 0.5).ok).toBe(true);
+  });
+
+  it('the guard: no signal -> uniform allocation and a re-measurement T_pre steps later, up to the retries; then uniform for good', () => {
+    const st = new SbldState(mk({ guardRetries: 1 }));
+    const Tpre = mk().warmupSteps;
+    const noisy = [0.001, -0.001, 0.002, 0.0005, -0.002, 0.001];
+    const se = new Array(6).fill(0.01);
+    const a = st.applyMeasurement(Tpre, noisy, 5, se);
+    expect(a.signal).toEqual({ ok: false, reasons: ['no layer above twice its standard error'], action: 'retry' });
+    expect([st.sensitivities, st.block, st.allow]).toEqual([[1, 1, 1, 1, 1, 1], [], []]);
+    expect(st.usingFallback()).toBe(true);
+    // Uniform allocation in the meantime: every droppable layer alike.
+    const cfg = mk({ guardRetries: 1 });
+    const k = keepProbabilities(cfg, Math.round(0.44 * T), st).keep;
+    expect(Math.max(...k) - Math.min(...k)).toBeLessThan(1e-12);
+    expect(st.needsMeasurement(Tpre + 1)).toBe(false);
+    expect(st.needsMeasurement(2 * Tpre)).toBe(true);
+    const b = st.applyMeasurement(2 * Tpre, noisy, 5, se);
+    expect(b.signal!.action).toBe('fallback'); // the one retry is spent
+    expect(st.needsMeasurement(3 * Tpre)).toBe(false);
+    expect(st.needsMeasurement(T - 1)).toBe(false);
+    expect(st.sensitivities).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it('the guard: a re-measurement with signal is used as measured (not mixed with the uniform fallback); the state round-trips', () => {
+    const st = new SbldState(mk({ beta: 0.5 }));
+    const Tpre = mk().warmupSteps;
+    st.applyMeasurement(Tpre, [0.3, -0.1, -0.2, -0.1, 0.2, -0.3], 5);
+    expect(st.history[0]!.signal!.reasons[0]).toMatch(/4 of 6 layers at the clamp/);
+    const back = SbldState.fromJSON(mk({ beta: 0.5 }), JSON.parse(JSON.stringify(st.toJSON())));
+    expect(back.needsMeasurement(2 * Tpre)).toBe(true);
+    const good = [0.5, 0.1, 0.2, 0.05, 0.3, 0.4];
+    const r = back.applyMeasurement(2 * Tpre, good, 5, new Array(6).fill(0.01));
+    expect(r.signal!.action).toBe('use');
+    expect(r.sensitivities).toEqual(good);
+    expect(back.block).toEqual([0]);
+    expect(back.usingFallback()).toBe(false);
+    expect(back.needsMeasurement(3 * Tpre)).toBe(false);
+  });
+
+  it('the guard off: every measurement is used as before', () => {
+    const st = new SbldState(mk({ guard: false }));
+    const m = st.applyMeasurement(mk().warmupSteps, [0.3, -0.1, -0.2, -0.1, 0.2, -0.3], 5);
+    expect(m.signal).toBeUndefined();
+    expect(st.block).toEqual([0]);
   });
 
   it('mixes s ← β·s + (1-β)·s_new after the first measurement', () => {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { frontierRows, frontierSpeedup, pairedSpeedupDelta, type FrontierRun } from '../bench/frontier/analysis.js';
 import { frontierMain } from '../bench/frontier/main.js';
 import { expectedCost, parseBudgets, stepsForBudget } from '../bench/frontier/plan.js';
+import { skipLossStats } from '../src/train/sensitivity.js';
 
 const costs = { layerShare: 0.8, skipSaving: 1, measureSteps: 10 };
 
@@ -52,6 +53,16 @@ describe('compute matching', () => {
   it('parses budgets', () => {
     expect(parseBudgets('--budgets', '2,0.5,1,1')).toEqual([0.5, 1, 2]);
     expect(() => parseBudgets('--budgets', '1,-1')).toThrow(/--budgets 1,-1: needs positive numbers/);
+  });
+});
+
+describe("skip_loss's noise estimate", () => {
+  it('means and standard errors of the per-batch differences', () => {
+    const r = skipLossStats([[1, 3], [2, 2, 2], [5]]);
+    expect(r.values).toEqual([2, 2, 5]);
+    expect(r.stderr[0]).toBeCloseTo(1, 12); // sd sqrt(2) / sqrt(2)
+    expect(r.stderr[1]).toBe(0);
+    expect(r.stderr[2]).toBeNaN();
   });
 });
 

@@ -4,9 +4,9 @@
  * 256-element workgroup. Run: npx vitest run --config test/vitest.config.ts test/gelu.test.ts
  * (DEBUG=1 prints the max error per compared tensor).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gelu, gelu_backward, gelu_forward } from '../src/ops/gelu.js';
-import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
+import { closeTracker, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, tensorFrom } from './helpers/gpu.js';
 import { f32, randomArray } from './helpers/random.js';
@@ -14,15 +14,7 @@ import { geluBackwardRef, geluRef } from './reference/gelu.js';
 
 const TOL: Tolerance = { atol: 1e-6, rtol: 1e-5 };
 
-const maxErr = new Map<string, number>();
-function close(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol = TOL): void {
-  const key = what.split(' ')[0]!;
-  maxErr.set(key, Math.max(maxErr.get(key) ?? 0, compareClose(got, ref, tol).maxAbsErr));
-  expectClose(what, got, ref, tol);
-}
-afterAll(() => {
-  if (process.env.DEBUG) console.log('gelu max abs errors', Object.fromEntries(maxErr));
-});
+const { close } = closeTracker('gelu', TOL);
 
 /** Mostly |x| <= 4 (where GELU bends), a fifth up to |x| = 20, and the extremes themselves. */
 function inputs(n: number, seed: number): Float64Array {

@@ -223,6 +223,27 @@ describe('GPT on the GPU vs the float64 reference', () => {
   });
 });
 
+describe('SBLD wiring end to end', () => {
+  it('a training step with the taylor probe on leaves each layer\'s |<dL/dh_out, h_out - h_in>| (float64 reference) in the buffer', async () => {
+    const e = await getEngine();
+    const params = makeParams(REF, 3);
+    const model = makeModel(e, CFG, params);
+    const runner = new StepRunner(e, model, new AdamW(e, model.blocks, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 0 }));
+    const batch = randomBatch(21);
+    const taylor = e.persistent([CFG.n_layer], 'f32', 'taylor');
+    const plan: LayerPlan = { run: [true, false, true], scale: [1, 1, 1] };
+    const read = runner.step([batch], [{ ...plan, taylor }], 0, B, T);
+    await read();
+    const got = await read.taylor!();
+    const sub = removeLayers(REF, params, plan);
+    const refSub = [0, 0];
+    gptBackwardRef(sub.cfg, sub.params, gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan), 1, refSub);
+    const ref = [refSub[0]!, 0, refSub[1]!];
+    expect(Math.min(ref[0]!, ref[2]!)).toBeGreaterThan(1e-4);
+    expectClose('taylor', got, ref, { atol: 1e-7, rtol: 1e-4 });
+  });
+});
+
 describe('training', () => {
   const HP: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 5.0 };
   const SCHEDULE = { lr: 1e-2, minLr: 1e-3, warmupSteps: 3, totalSteps: 5 };

@@ -8,7 +8,7 @@
  * Run: npx vitest run --config test/vitest.config.ts test/layernorm.test.ts (DEBUG=1 prints the max error per
  * compared tensor).
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   layernorm,
   layernorm_backward,
@@ -19,7 +19,7 @@ import {
 import { useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
 import type { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { bits, compareClose, expectClose, type Tolerance } from './helpers/compare.js';
+import { bits, closeTracker, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
 import { f32, randomArray, randomF32 } from './helpers/random.js';
@@ -27,15 +27,7 @@ import { layernormBackwardRef, layernormParamsRef, layernormRef } from './refere
 
 const TOL: Tolerance = { atol: 1e-5, rtol: 1e-4 };
 
-const maxErr = new Map<string, number>();
-function close(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol = TOL): void {
-  const key = what.split(' ')[0]!;
-  maxErr.set(key, Math.max(maxErr.get(key) ?? 0, compareClose(got, ref, tol).maxAbsErr));
-  expectClose(what, got, ref, tol);
-}
-afterAll(() => {
-  if (process.env.DEBUG) console.log('layernorm max abs errors', Object.fromEntries(maxErr));
-});
+const { close } = closeTracker('layernorm', TOL);
 
 /** Rows with different means and spreads, so normalisation does real work. */
 function inputs(N: number, C: number, seed: number) {

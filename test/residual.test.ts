@@ -4,9 +4,9 @@
  * adds. Run: npx vitest run --config test/vitest.config.ts test/residual.test.ts
  * (DEBUG=1 prints the max error per compared tensor).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { residual_backward, residual_forward, residualAdd } from '../src/ops/residual.js';
-import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
+import { closeTracker, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
 import { f32, randomArray } from './helpers/random.js';
@@ -14,15 +14,7 @@ import { residualBackwardRef, residualRef } from './reference/residual.js';
 
 const TOL: Tolerance = { atol: 1e-6, rtol: 1e-6 };
 
-const maxErr = new Map<string, number>();
-function close(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol = TOL): void {
-  const key = what.split(' ')[0]!;
-  maxErr.set(key, Math.max(maxErr.get(key) ?? 0, compareClose(got, ref, tol).maxAbsErr));
-  expectClose(what, got, ref, tol);
-}
-afterAll(() => {
-  if (process.env.DEBUG) console.log('residual max abs errors', Object.fromEntries(maxErr));
-});
+const { close } = closeTracker('residual', TOL);
 
 const add = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from(a, (v, i) => v + b[i]!);
 const scaled = (s: number, a: ArrayLike<number>) => Float64Array.from(a, (v) => s * v);

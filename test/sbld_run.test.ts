@@ -104,6 +104,11 @@ describe('a short SBLD run', () => {
     expect(s.values.every(Number.isFinite)).toBe(true);
     expect(s.sensitivities.length).toBe(L);
     expect(s.ms).toBeGreaterThan(0);
+    // The noise estimate (2 probe batches) and the guard's verdict are logged with it.
+    const logged = s as SensitivityLine & { stderr: number[]; signal: { ok: boolean; action: string } };
+    expect(logged.stderr.length).toBe(L);
+    expect(logged.stderr.every((x) => x >= 0)).toBe(true);
+    expect(logged.signal.action).toBe(logged.signal.ok ? 'use' : 'retry');
     expect(s.block.length).toBe(drop.nBlock);
     expect(s.allow.length).toBe(drop.nAllow);
     expect(s.block.filter((l) => s.allow.includes(l))).toEqual([]);
@@ -159,7 +164,7 @@ describe('a short SBLD run', () => {
 describe('what the allocator could not do is logged', () => {
   it('the cap note: an alloc line when a capped stretch begins, the capped steps counted in the summary and printed', async () => {
     // L = 2, one layer on the block list: capacity q_max = 0.5 layers, while ρ_peak 0.6 asks up to 1.2.
-    const cfg = tinyConfig('capped', 30, { policy: 'sbld', rhoPeak: 0.6, warmupFrac: 0.1, probeBatches: 1 });
+    const cfg = tinyConfig('capped', 30, { policy: 'sbld', rhoPeak: 0.6, warmupFrac: 0.1, probeBatches: 1, guard: false });
     const summary = await runTraining(cfg, { quiet: true, engine: e });
     const lines = readFileSync(join(cfg.out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const sens = lines.find((l) => l.type === 'sensitivity');

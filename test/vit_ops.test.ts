@@ -5,10 +5,10 @@
  * into y, and shape errors that name the op.
  * Run: npx vitest run --config test/vitest.config.ts test/vit_ops.test.ts   (DEBUG=1 prints the max errors)
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { meanPool, meanpool_backward, meanpool_forward } from '../src/ops/meanpool.js';
 import { posEmbed, posembed_backward, posembed_forward } from '../src/ops/posembed.js';
-import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
+import { closeTracker, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
 import { f32, randomArray } from './helpers/random.js';
@@ -18,15 +18,7 @@ import { posembedBackwardRef, posembedRef } from './reference/posembed.js';
 // Sums of up to ~50 values of size ~1 in f32, compared against float64.
 const TOL: Tolerance = { atol: 1e-6, rtol: 1e-5 };
 
-const maxErr = new Map<string, number>();
-function close(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol = TOL): void {
-  const key = what.split(' ')[0]!;
-  maxErr.set(key, Math.max(maxErr.get(key) ?? 0, compareClose(got, ref, tol).maxAbsErr));
-  expectClose(what, got, ref, tol);
-}
-afterAll(() => {
-  if (process.env.DEBUG) console.log('vit ops max abs errors', Object.fromEntries(maxErr));
-});
+const { close } = closeTracker('vit ops', TOL);
 
 const add = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from(a, (v, i) => v + b[i]!);
 

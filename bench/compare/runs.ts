@@ -114,7 +114,7 @@ export const DEEP_COSTS = { fullStep_s: 1.1, eval_s: 2.5, skipLoss_s: 17, start_
 
 /**
  * The same for the ViT's preset deep (L12 C64 H4, 7x7 patches: T16, B64), measured in the three-seed ViT study
- * (2026-11-27, 1000 steps, otherwise idle): a full-depth step 0.48 s (seed 1337: 475 s for 1000 steps; the
+ * (docs/results/vit, 1000 steps, otherwise idle): a full-depth step 0.48 s (seed 1337: 475 s for 1000 steps; the
  * later seeds 535-574 s as the host slowed); one forward of a 64-image batch 0.17 s (the test set, 157 batches,
  * took 20-31 s); an engine start with Fashion-MNIST's loading. Evaluations, the test set and skip_loss probes
  * are costed per image from the batch forward.

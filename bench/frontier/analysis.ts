@@ -51,6 +51,9 @@ export function frontierSpeedup(frontier: readonly { x: number; loss: number }[]
     if (pts[0]!.loss === loss) return { value: pts[0]!.x / x, status: 'ok' };
     return { value: null, status: 'above' };
   }
+  // A frontier point at exactly this loss (e.g. the baseline's own run): its cost, without log/exp rounding.
+  const hit = pts.find((p) => p.loss <= loss);
+  if (hit && hit.loss === loss) return { value: hit.x / x, status: 'ok' };
   const logT = timeToTarget(pts.map((p) => ({ x: Math.log(p.x), y: p.loss })), loss);
   return logT === null ? { value: null, status: 'never' } : { value: Math.exp(logT) / x, status: 'ok' };
 }

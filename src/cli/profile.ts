@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { planBitString } from '../drop/policy.js';
 import { chromeTrace, kernelTotals, layerTotals, profileRows, type StepProfile } from '../profile/report.js';
-import { activeBlocks } from '../train/step.js';
+import { profileStep } from '../profile/step.js';
 import { TrainingSession } from '../train/session.js';
 import { checkWritableFile } from '../io/writable.js';
 import { addTrainingOptions, ConfigError, configFromOptions, runCli } from './options.js';
@@ -52,13 +52,9 @@ await runCli(async () => {
   const profiles: StepProfile[] = [];
   for (let i = 0; i < nSteps; i++, step++) {
     const { plans } = session.plan(step);
-    e.beginTiming(mode);
-    const { readLoss } = session.step(step, plans);
-    const records = await e.endTiming();
-    await readLoss();
-    const layersRun = activeBlocks(plans, cfg.n_layer).slice(0, cfg.n_layer);
-    profiles.push({ step, records, layersRun });
-    if (!o.json) console.log(`step ${step}: layers ${plans.map((p) => planBitString(p.run)).join(' ')}, ${records.length} dispatches`);
+    const profile = await profileStep(session, step, plans, mode);
+    profiles.push(profile);
+    if (!o.json) console.log(`step ${step}: layers ${plans.map((p) => planBitString(p.run)).join(' ')}, ${profile.records.length} dispatches`);
   }
   const rows = profileRows(profiles);
   if (o.trace) writeFileSync(o.trace as string, JSON.stringify(chromeTrace(profiles, cfg.n_layer)));

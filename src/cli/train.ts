@@ -10,6 +10,7 @@ import { isVitConfig } from '../vit/config.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, flagsFromOptions, runCli } from './options.js';
 import { prepareResume } from './resume.js';
 import { layerDroppingLine } from './summary.js';
+import { ensureDefaultVisionData } from './vision-data.js';
 
 const program = addTaskOptions(addTrainingOptions(
   new Command('sbld-train').description('Train a GPT (or, with --task vit, a ViT on Fashion-MNIST) on WebGPU with layer dropping (SBLD by default).'),
@@ -27,6 +28,7 @@ await runCli(async () => {
     ? await prepareResume(o.resume as string, flagsFromOptions(o, typed), o.config as string | undefined)
     : { cfg: configFromOptions(o), lock: undefined };
   const runOpts = { resume: o.resume as string | undefined, overwrite: !!o.overwrite, lock };
+  if (isVitConfig(cfg) && cfg.data === undefined) ensureDefaultVisionData();
   if (isVitConfig(cfg)) return runVitCli(cfg, { ...runOpts, json: !!o.json });
   const s = await runTraining(cfg, { ...runOpts, plain: !!o.json });
   const json = { ...s, losses: undefined };

@@ -1,5 +1,5 @@
 /**
- * SBLD's "update keep probability list" [ours, /work/shared/SBLD.md]: spread an expected number D of dropped
+ * SBLD's "update keep probability list" [ours, docs/layer-dropping.md]: spread an expected number D of dropped
  * layers over the L layers by sensitivity, under a per-layer cap q_max. Pure, O(L²) at worst (L rounds of
  * water-filling), trivial next to a training step.
  *

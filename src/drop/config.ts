@@ -1,5 +1,5 @@
 /**
- * Layer-dropping configuration: every hyperparameter of /work/shared/SBLD.md with its default, validation
+ * Layer-dropping configuration: every hyperparameter of docs/layer-dropping.md with its default, validation
  * with messages that name the CLI flag, and a table (`DROP_FLAGS`) from which the CLI builds its `--drop-*`
  * options. `resolveDropConfig(partial, { nLayer, totalSteps })` fills the defaults that depend on the model
  * and the run (n_block, n_allow, γ, T_pre, rescale, ρ_peak = 'match_pld') and refuses bad values.
@@ -77,6 +77,16 @@ export interface DropConfig {
   eps: number;
   /** EMA coefficient of taylor mode: ema ← d·ema + (1 - d)·value for layers that ran. */
   taylorDecay: number;
+  /**
+   * The no-signal guard (src/drop/sbld.ts, `measurementSignal`): a measurement with no signal (no layer above
+   * twice its standard error, more than `guardMaxClamped` of the layers at the clamp, or none positive) is not
+   * used: SBLD allocates uniformly (every s_l = 1, no lists) and measures again T_pre steps later, up to
+   * `guardRetries` times; after that it keeps the uniform allocation.
+   */
+  guard: boolean;
+  guardRetries: number;
+  /** Fraction of the layers at the clamp above which a measurement has no signal. */
+  guardMaxClamped: number;
 
   // SBLD [ours]: lists and allocation
   /** |block list| (never dropped); 'auto' = max(1, round(L/4)). */
@@ -145,6 +155,9 @@ export const DEFAULT_DROP_CONFIG: Readonly<DropConfig> = Object.freeze({
   beta: 0.5,
   eps: 1e-4,
   taylorDecay: 0.9,
+  guard: true,
+  guardRetries: 2,
+  guardMaxClamped: 0.5,
   nBlock: 'auto',
   nAllow: 'auto',
   alpha: 1,
@@ -211,6 +224,9 @@ export const DROP_FLAGS: { [K in keyof DropConfig]: DropFlagSpec } = {
   beta: { flag: '--drop-beta', kind: 'number', help: 'SBLD β: s ← β·s + (1-β)·s_new on re-measure, in [0, 1]' },
   eps: { flag: '--drop-eps', kind: 'number', help: 'SBLD clamp s_l ≥ eps·max(s), in (0, 1]' },
   taylorDecay: { flag: '--drop-taylor-decay', kind: 'number', help: 'SBLD taylor EMA coefficient, in [0, 1)' },
+  guard: { flag: '--drop-guard', kind: 'boolean', help: 'SBLD no-signal guard: a measurement without signal is not used (uniform allocation, re-measured later)' },
+  guardRetries: { flag: '--drop-guard-retries', kind: 'int', help: 'SBLD guard: re-measurements after one without signal before staying uniform, ≥ 0' },
+  guardMaxClamped: { flag: '--drop-guard-max-clamped', kind: 'number', help: 'SBLD guard: no signal when more than this fraction of layers is at the clamp, in (0, 1]' },
   nBlock: { flag: '--drop-n-block', kind: 'int', words: ['auto'], help: 'SBLD block-list size (never dropped); auto = max(1, round(L/4))' },
   nAllow: { flag: '--drop-n-allow', kind: 'int', words: ['auto'], help: 'SBLD allow-list size (dropped κ× more); auto = round(L/4)' },
   alpha: { flag: '--drop-alpha', kind: 'number', help: 'SBLD α: weight w = s^(-α), ≥ 0' },
@@ -374,6 +390,9 @@ export function resolveDropConfig(partial: Partial<DropConfig>, ctx: DropContext
   range('beta', 0, 1, false, false);
   range('eps', 0, 1, true, false);
   range('taylorDecay', 0, 1, false, true);
+  bool('guard');
+  intAtLeast('guardRetries', 0);
+  range('guardMaxClamped', 0, 1, true, false);
   for (const k of ['nBlock', 'nAllow'] as const) {
     if (cfg[k] !== 'auto') intAtLeast(k, 0);
   }

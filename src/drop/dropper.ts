@@ -64,13 +64,13 @@ export class LayerDropper {
    * SBLD's measurement at `step` if it wants one (its time counts in the run's wall clock): `taylor` takes the
    * online estimate gathered by earlier steps; `skip_loss` runs `skipLoss` (the task's probe forwards).
    */
-  async measureIfDue(step: number, skipLoss: () => Promise<{ values: number[]; ms: number }>): Promise<SbldMeasurement | null> {
+  async measureIfDue(step: number, skipLoss: () => Promise<{ values: number[]; ms: number; stderr?: number[] }>): Promise<SbldMeasurement | null> {
     if (!this.sbld?.needsMeasurement(step)) return null;
     let rec: SbldMeasurement;
     if (this.taylor) rec = this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
     else {
       const m = await skipLoss();
-      rec = this.sbld.applyMeasurement(step, m.values, m.ms);
+      rec = this.sbld.applyMeasurement(step, m.values, m.ms, m.stderr);
     }
     this.notes.onMeasurement(rec);
     return rec;
@@ -109,13 +109,25 @@ export class LayerDropper {
 
   /** A measurement's metrics.jsonl line and its printed line. */
   sensitivityLine(rec: SbldMeasurement): { log: object; text: string } {
-    const { note, clamped } = rec;
+    const { note, clamped, stderr, signal } = rec;
     return {
-      log: { type: 'sensitivity', step: rec.step, values: rec.values, sensitivities: rec.sensitivities, block: rec.block, allow: rec.allow, ms: rec.ms, ...(note ? { note, clamped } : {}) },
+      log: {
+        type: 'sensitivity',
+        step: rec.step,
+        values: rec.values,
+        sensitivities: rec.sensitivities,
+        block: rec.block,
+        allow: rec.allow,
+        ms: rec.ms,
+        ...(note ? { note, clamped } : {}),
+        ...(stderr ? { stderr } : {}),
+        ...(signal ? { signal } : {}),
+      },
       text:
         `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
         `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}` +
-        (note ? `; ${note}` : ''),
+        (note ? `; ${note}` : '') +
+        (signal && !signal.ok ? `; no signal (${signal.reasons.join('; ')}): ${signal.action === 'retry' ? 'uniform allocation, measuring again later' : 'uniform allocation from now on'}` : ''),
     };
   }
 

@@ -1,6 +1,6 @@
 /**
  * Layer dropping, the pure (CPU-only) part: policy configs, time schedules, SBLD's allocation and state, and
- * the per-step keep/scale lists plus seeded per-micro-batch draws. Spec: /work/shared/SBLD.md.
+ * the per-step keep/scale lists plus seeded per-micro-batch draws. Spec: docs/layer-dropping.md.
  *
  * Use from the trainer, per optimizer step t:
  *   const cfg = resolveDropConfig(flags, { nLayer: L, totalSteps: T });   // once; log cfg.rhoMatch?.note
@@ -65,8 +65,8 @@ export { allocateKeep, dropWeights, orderedFill, waterFill } from './allocate.js
 export type { Allocation, AllocationInput } from './allocate.js';
 
 /** SBLD's measured state: sensitivities, lists, history, taylor EMA, checkpoint JSON. */
-export { SbldState, clampSensitivities, computeLists, seededPermutation } from './sbld.js';
-export type { SbldMeasurement, SbldStateConfig, SbldStateJSON, SbldView } from './sbld.js';
+export { SbldState, clampSensitivities, computeLists, measurementSignal, seededPermutation } from './sbld.js';
+export type { MeasurementSignal, SbldMeasurement, SbldStateConfig, SbldStateJSON, SbldView } from './sbld.js';
 export { AllocatorNotes, type AllocatorNotesSummary } from './notes.js';
 
 /** Per-step keep/scale lists for every policy, and the seeded per-micro-batch draw. */

@@ -46,6 +46,9 @@ export class AllocatorNotes {
 
   onMeasurement(rec: SbldMeasurement): void {
     if (rec.note) this.clampNotes.push(`step ${rec.step}: ${rec.note}`);
+    if (rec.signal && !rec.signal.ok) {
+      this.clampNotes.push(`step ${rec.step}: no signal (${rec.signal.reasons.join('; ')}): ${rec.signal.action === 'retry' ? 'uniform allocation, measuring again' : 'uniform allocation from now on'}`);
+    }
   }
 
   summary(): AllocatorNotesSummary {

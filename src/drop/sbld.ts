@@ -1,5 +1,5 @@
 /**
- * SBLD's measured state [ours, /work/shared/SBLD.md]: per-layer sensitivities, the block and allow lists
+ * SBLD's measured state [ours, docs/layer-dropping.md]: per-layer sensitivities, the block and allow lists
  * derived from them, and the history of measurements. The trainer owns the GPU side: it asks
  * `needsMeasurement(step)`, measures (skip_loss: (L+1)·M probe forwards; taylor: `taylorSnapshot()` of the
  * EMA it feeds with `updateTaylor` for layers that ran) and hands the values to `applyMeasurement`.
@@ -29,6 +29,9 @@ export type SbldStateConfig = Pick<
   | 'shuffleSensitivities'
   | 'shuffleSeed'
   | 'taylorDecay'
+  | 'guard'
+  | 'guardRetries'
+  | 'guardMaxClamped'
 >;
 
 /** One measurement as recorded in the history. */
@@ -46,6 +49,38 @@ export interface SbldMeasurement {
   note?: string;
   /** Layers raised to the clamp. */
   clamped?: number[];
+  /** skip_loss: standard error of each layer's value over the probe batches. */
+  stderr?: number[];
+  /** The no-signal guard's verdict and what SBLD did with the measurement. */
+  signal?: MeasurementSignal & { action: 'use' | 'retry' | 'fallback' };
+}
+
+/** Whether a measurement carries signal (`measurementSignal`), and if not, why. */
+export interface MeasurementSignal {
+  ok: boolean;
+  /** Empty when ok. */
+  reasons: string[];
+}
+
+/**
+ * The no-signal guard's test of one measurement (raw values, before clamping; `stderr` per layer when the
+ * measurement has one, skip_loss): no signal when no layer's value is positive, when more than `maxClamped`·L
+ * layers fall below the clamp eps·max (they would tie, and the lists would order them by index), or when no
+ * layer's value exceeds twice its standard error (the ordering is noise).
+ */
+export function measurementSignal(values: readonly number[], stderr: readonly number[] | undefined, eps: number, maxClamped: number): MeasurementSignal {
+  const L = values.length;
+  const reasons: string[] = [];
+  const max = Math.max(...values);
+  if (!(max > 0)) reasons.push("no layer's skip raises the loss");
+  else {
+    const k = values.filter((v) => v < eps * max).length;
+    if (k > maxClamped * L) reasons.push(`${k} of ${L} layers at the clamp (more than ${maxClamped} of them)`);
+  }
+  if (stderr && stderr.length === L && stderr.every(Number.isFinite)) {
+    if (!values.some((v, l) => v > 2 * stderr[l]!)) reasons.push('no layer above twice its standard error');
+  }
+  return { ok: reasons.length === 0, reasons };
 }
 
 /** What `keepProbabilities` reads: a read-only view of the state. */
@@ -153,6 +188,8 @@ export class SbldState implements SbldView {
     const { warmupSteps, remeasureEvery } = this.cfg;
     if (step < warmupSteps || this.lastMeasuredStep === step) return false;
     if (this.sensitivities === null) return true;
+    const retry = this.retryStep();
+    if (retry !== null && step >= retry) return true;
     return remeasureEvery > 0 && (step - warmupSteps) % remeasureEvery === 0;
   }
 
@@ -160,7 +197,7 @@ export class SbldState implements SbldView {
    * Takes a measurement (values in layer order, as measured) taken at `step` in `ms` milliseconds: shuffle
    * (ablation), mix with β after the first, clamp, recompute the lists, record it. Returns the record.
    */
-  applyMeasurement(step: number, values: readonly number[], ms: number): SbldMeasurement {
+  applyMeasurement(step: number, values: readonly number[], ms: number, stderr?: readonly number[]): SbldMeasurement {
     const L = this.cfg.nLayer;
     if (values.length !== L) throw new Error(`SbldState.applyMeasurement: expected ${L} values, got ${values.length}`);
     const bad = values.findIndex((v) => !Number.isFinite(v));
@@ -168,19 +205,61 @@ export class SbldState implements SbldView {
     if (!Number.isInteger(step) || step < 0) throw new Error(`SbldState.applyMeasurement: bad step ${step}`);
     const perm = this.perm;
     const fresh = perm ? perm.map((src) => values[src]!) : [...values];
-    const prev = this.sensitivities;
+    // A uniform fallback holds no measured information: the next measurement replaces it instead of mixing.
+    const prev = this.usingFallback() ? null : this.sensitivities;
     const beta = this.cfg.beta;
     const mixed = prev ? fresh.map((v, l) => beta * prev[l]! + (1 - beta) * v) : fresh;
-    const { s, note, clamped } = clampSensitivities(mixed, this.cfg.eps);
-    const { block, allow } = computeLists(s, this.cfg.nBlock, this.cfg.nAllow, this.cfg.useLists);
+    const clampedResult = clampSensitivities(mixed, this.cfg.eps);
+    const { note, clamped } = clampedResult;
+    let { s } = clampedResult;
+    let { block, allow } = computeLists(s, this.cfg.nBlock, this.cfg.nAllow, this.cfg.useLists);
+    let signal: SbldMeasurement['signal'];
+    if (this.cfg.guard) {
+      const verdict = measurementSignal(mixed, prev ? undefined : stderr && (perm ? perm.map((src) => stderr[src]!) : [...stderr]), this.cfg.eps, this.cfg.guardMaxClamped);
+      if (verdict.ok) signal = { ...verdict, action: 'use' };
+      else {
+        // No signal: allocate uniformly (PLD-like: every layer alike, no lists), and measure again if retries are left.
+        const retriesUsed = this.retriesSinceUse();
+        signal = { ...verdict, action: retriesUsed < this.cfg.guardRetries ? 'retry' : 'fallback' };
+        s = s.map(() => 1);
+        block = [];
+        allow = [];
+      }
+    }
     this.sensitivities = s;
     this.block = block;
     this.allow = allow;
     const record: SbldMeasurement = { step, values: [...values], sensitivities: [...s], block: [...block], allow: [...allow], ms };
     if (note) record.note = note;
     if (clamped.length > 0) record.clamped = clamped;
+    if (stderr && stderr.every(Number.isFinite)) record.stderr = [...stderr]; // M = 1 has none (and JSON has no NaN)
+    if (signal) record.signal = signal;
     this.history.push(record);
     return record;
+  }
+
+  /** True while the allocation is the guard's uniform fallback (the last measurement had no signal). */
+  usingFallback(): boolean {
+    const last = this.history[this.history.length - 1];
+    return !!last?.signal && last.signal.action !== 'use';
+  }
+
+  /** Re-measurements the guard has asked for since the last measurement it used. */
+  private retriesSinceUse(): number {
+    let n = 0;
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const a = this.history[i]!.signal?.action;
+      if (a !== 'retry') break;
+      n++;
+    }
+    return n;
+  }
+
+  /** The step of the guard's pending re-measurement: T_pre steps after a measurement it could not use. */
+  private retryStep(): number | null {
+    const last = this.history[this.history.length - 1];
+    if (last?.signal?.action !== 'retry') return null;
+    return last.step + Math.max(1, this.cfg.warmupSteps);
   }
 
   /** Taylor mode: ema_l ← d·ema_l + (1 - d)·value for a layer that ran (the first value sets ema_l). */

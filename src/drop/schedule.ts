@@ -1,5 +1,5 @@
 /**
- * Time schedules of the layer-dropping policies (pure math, no GPU), per /work/shared/SBLD.md:
+ * Time schedules of the layer-dropping policies (pure math, no GPU), per docs/layer-dropping.md:
  * - PLD [ref] (DeepSpeed): global keep θ(t) = (1 - θ̄)·exp(-γ·t) + θ̄, and its per-layer keep / scale lists.
  * - SBLD [ours]: the whole-model drop target ρ(t) = ρ_peak·ĝ(t), where ĝ is the PWEGD shape normalised to a
  *   maximum of 1 and ĝ = 0 before the warm-up ends (t < T_pre).

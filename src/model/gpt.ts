@@ -15,10 +15,9 @@ import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { Rng } from '../util/rng.js';
 import { preLnBlock, type BlockWeights } from './block.js';
-import { checkPlan, fullPlan, runLayers, type LayerPlan } from './trunk.js';
-import { ParamBlock, type ParamSpec } from './params.js';
+import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from './trunk.js';
+import type { ParamSpec } from './params.js';
 
 export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
 
@@ -47,41 +46,16 @@ function paramSpec(name: string, shape: number[], nLayer: number): ParamSpec {
   return { name, shape, decay, init };
 }
 
-export class GPT {
-  /** One parameter block per transformer layer. */
-  readonly layers: ParamBlock[];
-  /** Embeddings and the final LayerNorm. */
-  readonly rest: ParamBlock;
+export class GPT extends TrunkParams {
   readonly C: number;
 
   constructor(
-    readonly e: Engine,
+    e: Engine,
     readonly config: GptConfig,
   ) {
-    const specs = gpt2TensorSpecs(config);
     const L = config.n_layer;
+    super(e, L, gpt2TensorSpecs(config).map((s) => ({ layer: s.layer, spec: paramSpec(s.name, s.shape, L) })), (l) => `h.${l}`);
     this.C = config.n_embd;
-    this.layers = [];
-    for (let l = 0; l < L; l++) {
-      const layerSpecs = specs.filter((s) => s.layer === l).map((s) => paramSpec(s.name, s.shape, L));
-      this.layers.push(new ParamBlock(e, `h.${l}`, layerSpecs));
-    }
-    this.rest = new ParamBlock(e, 'rest', specs.filter((s) => s.layer === null).map((s) => paramSpec(s.name, s.shape, L)));
-  }
-
-  /** Every block: layers 0..L-1, then the rest (index L). */
-  get blocks(): ParamBlock[] {
-    return [...this.layers, this.rest];
-  }
-
-  get parameterCount(): number {
-    return gpt2TensorSpecs(this.config).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  }
-
-  /** Draws GPT-2's initialisation from `seed` and uploads it. */
-  initialize(seed: number): void {
-    const rng = new Rng(seed);
-    for (const block of this.blocks) this.e.write(block.params, block.initialValues(rng));
   }
 
   /**

@@ -6,8 +6,10 @@
  */
 import type { DropScope } from '../drop/config.js';
 import type { Engine } from '../runtime/engine.js';
-import type { Tensor } from '../runtime/tensor.js';
+import { numel, type Tensor } from '../runtime/tensor.js';
+import { Rng } from '../util/rng.js';
 import { plannedLayer } from './layer_scope.js';
+import { ParamBlock, type ParamSpec } from './params.js';
 
 /** Which layers run in one forward pass, and the factor on each kept layer's residual branches. */
 export interface LayerPlan {
@@ -46,4 +48,46 @@ export function runLayers(e: Engine, plan: LayerPlan, x: Tensor, nLayer: number,
   checkPlan(plan, nLayer, model);
   for (let l = 0; l < nLayer; l++) x = plannedLayer(e, l, plan, x, (h) => block(l, h, plan.scale[l] ?? 1));
   return x;
+}
+
+/** A parameter to place: its spec and its layer (null: embeddings, head and the like). */
+export interface PlacedSpec {
+  layer: number | null;
+  spec: ParamSpec;
+}
+
+/**
+ * A transformer's parameters: one block per layer (so the optimizer leaves a layer that did not run untouched)
+ * and one for the rest, in the order the optimizer and checkpoints use: layers 0..L-1, then the rest.
+ */
+export class TrunkParams {
+  /** One parameter block per transformer layer. */
+  readonly layers: ParamBlock[];
+  /** Everything outside the layers (embeddings, final norm, head). */
+  readonly rest: ParamBlock;
+
+  constructor(
+    readonly e: Engine,
+    nLayer: number,
+    specs: readonly PlacedSpec[],
+    layerLabel: (l: number) => string,
+  ) {
+    this.layers = Array.from({ length: nLayer }, (_, l) => new ParamBlock(e, layerLabel(l), specs.filter((s) => s.layer === l).map((s) => s.spec)));
+    this.rest = new ParamBlock(e, 'rest', specs.filter((s) => s.layer === null).map((s) => s.spec));
+  }
+
+  /** Every block: layers 0..L-1, then the rest (index L). */
+  get blocks(): ParamBlock[] {
+    return [...this.layers, this.rest];
+  }
+
+  get parameterCount(): number {
+    return this.blocks.reduce((n, b) => n + b.specs.reduce((m, s) => m + numel(s.shape), 0), 0);
+  }
+
+  /** Draws the initialisation the specs ask for from `seed` and uploads it. */
+  initialize(seed: number): void {
+    const rng = new Rng(seed);
+    for (const block of this.blocks) this.e.write(block.params, block.initialValues(rng));
+  }
 }

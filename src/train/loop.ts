@@ -131,8 +131,24 @@ export interface LoopResult<S extends RunSession, Ev> {
   readonly totals: RunTotals;
   /** Appends one line to metrics.jsonl. */
   log(obj: object): void;
+  /** The summary fields every task ends with, in their order (`parameters`: the model's parameter count). */
+  closingFields(parameters: number): ClosingFields;
   /** Logs the summary line, closes the engine unless the caller lent it, and returns the summary. */
   finish<T extends object>(summary: T): T;
+}
+
+/** The last fields of every task's summary. */
+export interface ClosingFields {
+  out: string;
+  /** Fraction of layer-steps (layer x micro-batch) skipped. */
+  skipped_fraction: number;
+  /** Estimated wall time saved against running every layer, from the median full-depth step time. */
+  est_saved_s: number | null;
+  adapter: string;
+  parameters: number;
+  policy: string;
+  allocator_notes: AllocatorNotesSummary;
+  losses: number[];
 }
 
 /** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
@@ -300,6 +316,16 @@ async function runLocked<S extends RunSession, Ev>(
     lastEval,
     totals,
     log,
+    closingFields: (parameters) => ({
+      out,
+      skipped_fraction: totals.skipped_fraction,
+      est_saved_s: totals.est_saved_s,
+      adapter: e.gpu.adapterName,
+      parameters,
+      policy: drop.policy,
+      allocator_notes: totals.allocator_notes,
+      losses: totals.losses,
+    }),
     finish(summary) {
       log({ type: 'summary', ...summary, losses: undefined });
       if (!opts.engine) e.destroy();

@@ -13,30 +13,22 @@ import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { generate } from '../model/sample.js';
 import type { TrainConfig } from './config.js';
 import type { AllocatorNotesSummary } from '../drop/notes.js';
-import { runTrainingLoop, type RunOptions, type RunTask } from './loop.js';
+import { runTrainingLoop, type ClosingFields, type RunOptions, type RunTask } from './loop.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
 
 export { TrainingError, type RunOptions } from './loop.js';
 
-export interface RunSummary {
+/** The run's summary: its own fields, then the closing fields every task has (./loop.ts). */
+export interface RunSummary extends Omit<ClosingFields, 'allocator_notes'> {
   steps: number;
   wall_s: number;
   tokens_per_s: number;
   train_loss: number;
   val_loss: number;
-  out: string;
-  /** Fraction of layer-steps (layer x micro-batch) skipped. */
-  skipped_fraction: number;
-  /** Estimated wall time saved against running every layer, from the median full-depth step time. */
-  est_saved_s: number | null;
-  adapter: string;
-  parameters: number;
-  policy: string;
   /** What the SBLD allocator could not do (src/drop/notes.ts). */
   allocator_notes?: AllocatorNotesSummary;
   sample?: string;
-  losses: number[];
 }
 
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
@@ -78,14 +70,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     tokens_per_s: (t.stepsRun * B * T * cfg.gradAccum) / t.runS,
     train_loss: t.train_loss,
     val_loss: valLoss,
-    out: run.out,
-    skipped_fraction: t.skipped_fraction,
-    est_saved_s: t.est_saved_s,
-    adapter: e.gpu.adapterName,
-    parameters: model.parameterCount,
-    policy: run.session.drop.policy,
-    allocator_notes: t.allocator_notes,
-    losses: t.losses,
+    ...run.closingFields(model.parameterCount),
   };
   if (sample !== undefined) summary.sample = sample;
   return run.finish(summary);

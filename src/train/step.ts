@@ -29,19 +29,27 @@ export function activeBlocks(plans: readonly LayerPlan[], nLayer: number): boole
   return active;
 }
 
-export class StepRunner {
+/** A task's step runner: a model, its optimizer and the (maxMicro) buffer each micro-batch's loss lands in. */
+export class TaskStepRunner<M extends SteppableModel<DB>, DB> {
   /** (maxMicro) loss of each micro-batch of the last step. */
   private readonly losses: Tensor;
 
   constructor(
-    private readonly e: Engine,
-    private readonly model: GPT,
+    protected readonly e: Engine,
+    protected readonly model: M,
     private readonly optimizer: AdamW,
-    private readonly maxMicro = 64,
+    maxMicro = 64,
   ) {
     this.losses = e.persistent([maxMicro], 'f32', 'step.losses');
   }
 
+  /** `recordStep` with this runner's model, optimizer and loss buffer. */
+  protected record<HB>(batches: readonly HB[], plans: readonly LayerPlan[], lr: number, upload: (batch: HB) => DB, taylor?: Tensor): StepReader {
+    return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, upload, taylor);
+  }
+}
+
+export class StepRunner extends TaskStepRunner<GPT, DeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans.
    * With `taylor` (L), every layer that runs adds its online sensitivity there (SBLD's taylor mode).
@@ -49,7 +57,7 @@ export class StepRunner {
    */
   step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): StepReader {
     const V = this.model.config.vocab_size;
-    return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
+    return this.record(batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
   }
 }
 
@@ -132,15 +140,15 @@ export async function evaluate(e: Engine, model: GPT, batches: readonly Batch[],
   return (await results)[0]!;
 }
 
-/** Mean loss over `batches` for each plan; all forwards are recorded first and read back once. */
-export async function evaluateMany(
+/** Loss of every batch for each plan ([plan][batch]); all forwards are recorded first and read back once. */
+export async function evaluateManyPerBatch(
   e: Engine,
   model: GPT,
   batches: readonly Batch[],
   B: number,
   T: number,
   plans: readonly (LayerPlan | undefined)[],
-): Promise<number[]> {
+): Promise<number[][]> {
   const n = batches.length * plans.length;
   e.resetArena();
   const out = e.alloc([n], 'f32', 'eval.losses');
@@ -157,9 +165,18 @@ export async function evaluateMany(
       }
   });
   const all = await e.readFloat(out);
-  return plans.map((_, p) => {
-    let s = 0;
-    for (let j = 0; j < batches.length; j++) s += all[p * batches.length + j]!;
-    return s / batches.length;
-  });
+  return plans.map((_, p) => Array.from(all.subarray(p * batches.length, (p + 1) * batches.length)));
+}
+
+/** Mean loss over `batches` for each plan; all forwards are recorded first and read back once. */
+export async function evaluateMany(
+  e: Engine,
+  model: GPT,
+  batches: readonly Batch[],
+  B: number,
+  T: number,
+  plans: readonly (LayerPlan | undefined)[],
+): Promise<number[]> {
+  const per = await evaluateManyPerBatch(e, model, batches, B, T, plans);
+  return per.map((xs) => xs.reduce((a, b) => a + b, 0) / xs.length);
 }

@@ -1,28 +1,15 @@
 /**
- * `npm start -- --task vit [options]`: the ViT branch of src/cli/train.ts. Makes sure Fashion-MNIST is there
- * (through the bootstrap's `ensureVisionData`, which installs Debian's package with apt where it can), trains,
- * and prints a summary with top-1 / top-5 accuracy; `--json` makes the last stdout line one JSON object.
+ * `npm start -- --task vit [options]`: the ViT branch of src/cli/train.ts (which makes sure Fashion-MNIST is
+ * there first: src/cli/vision-data.ts). Trains and prints a summary with top-1 / top-5 accuracy; `--json` makes the last stdout line one JSON object.
  */
 import { layerDroppingLine } from '../cli/summary.js';
-import { DataError } from '../data/errors.js';
-import { ensureVisionData } from '../setup/bootstrap.mjs';
 import type { VitTrainConfig } from './config.js';
-import { FASHION_MNIST_DIR, missingIdxFiles } from './data.js';
 import type { RunOptions } from '../train/loop.js';
 import { runVitTraining } from './run.js';
-
-/** Installs Fashion-MNIST when the default location lacks it (unless SBLD_SKIP_BOOTSTRAP=1); a DataError if it cannot. */
-export function ensureDefaultVisionData(): void {
-  if (missingIdxFiles(FASHION_MNIST_DIR).length === 0 || process.env.SBLD_SKIP_BOOTSTRAP === '1') return;
-  const r = ensureVisionData(false);
-  if (!r.ready) throw new DataError(`${r.message}\nOr pass --data DIR with the four IDX files.`);
-  console.log(`bootstrap: ${r.message}`);
-}
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`);
 
 export async function runVitCli(cfg: VitTrainConfig, o: RunOptions & { json?: boolean }): Promise<void> {
-  if (cfg.data === undefined) ensureDefaultVisionData();
   const { json, ...runOpts } = o;
   const s = await runVitTraining(cfg, { ...runOpts, plain: !!json });
   console.log('');

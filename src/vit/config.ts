@@ -4,22 +4,17 @@
  * Order as for GPT: defaults, the ViT preset, `--config FILE.json`, then flags (flags win); validated here with
  * messages that name the flag.
  */
-import { PRESETS, type PresetName } from '../model/presets.js';
+import { PRESETS, type Preset, type PresetName } from '../model/presets.js';
 import { ConfigError, DEFAULT_CONFIG, FLAG_NAMES, validateConfig, type TrainConfig } from '../train/config.js';
 
-export interface VitPreset {
-  n_layer: number;
-  n_head: number;
-  n_embd: number;
+/** A ViT preset: GPT's preset fields, with the patch size in place of the sequence length. */
+export interface VitPreset extends Omit<Preset, 'seqLen'> {
   patchSize: number;
-  batchSize: number;
-  description: string;
 }
 
 /**
- * Same names as GPT's presets. Patches of 7 x 7 (16 tokens per 28 x 28 image): on 2 CPU cores under lavapipe a
- * full-depth `small` step (64 images) takes about 0.12 s and `deep` about 0.46 s (medians, 2026-11-27); 4 x 4
- * patches (49 tokens) cost 2.5x more (`deep`: 1.15 s).
+ * Same names as GPT's presets. Patches of 7 x 7 (16 tokens per 28 x 28 image); 4 x 4 patches (49 tokens) cost
+ * about 2.5x more per step (docs/results/vit/report.md has the measured step times).
  */
 export const VIT_PRESETS = {
   tiny: { n_layer: 2, n_head: 2, n_embd: 32, patchSize: 7, batchSize: 16, description: 'L2 C32 H2, 7x7 patches, B16: tests' },
@@ -40,9 +35,8 @@ export interface VitTrainConfig extends TrainConfig {
 
 /**
  * Where the ViT's defaults differ from GPT's: AdamW as usual for small ViTs, no text sample. The learning rate
- * from 300-step runs of `small` without layer dropping (lavapipe): lr 2e-3 reached 77.4% validation top-1,
- * 5e-3 reached 79.3%; `deep` trains stably at 5e-3 (gradients clipped at norm 1), and is insensitive to it:
- * 300-step runs of `deep` at lr 1e-3, 2e-3 and 5e-3 reached 77.5%, 77.0% and 77.2% (2026-11-27).
+ * was chosen by short runs of `small` and `deep` without layer dropping (`deep` trains stably at it with the
+ * gradients clipped at norm 1).
  */
 export const VIT_DEFAULTS: Partial<TrainConfig> & { augment: boolean } = {
   lr: 5e-3,

@@ -18,9 +18,9 @@
  * residual stream (dispatching and recording nothing), or with scope 'backward' runs forward only (src/model/layer_scope.ts). One parameter block per layer
  * plus one for the rest, so the optimizer leaves a skipped layer untouched.
  */
-import { checkPlan, fullPlan, runLayers, type LayerPlan } from '../model/trunk.js';
+import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from '../model/trunk.js';
 import { preLnBlock, type BlockWeights } from '../model/block.js';
-import { ParamBlock, type ParamSpec } from '../model/params.js';
+import type { ParamSpec } from '../model/params.js';
 import { crossEntropy } from '../ops/crossentropy.js';
 import { layernorm } from '../ops/layernorm.js';
 import { matmul } from '../ops/matmul.js';
@@ -28,7 +28,6 @@ import { meanPool } from '../ops/meanpool.js';
 import { posEmbed } from '../ops/posembed.js';
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { Rng } from '../util/rng.js';
 
 /** Model sizes (names as timm's `VisionTransformer` arguments where there is one). */
 export interface VitConfig {
@@ -122,40 +121,17 @@ export interface VitDeviceBatch {
   labels: Tensor | null;
 }
 
-export class ViT {
-  /** One parameter block per transformer layer. */
-  readonly layers: ParamBlock[];
-  /** Patch embedding, position table, fc_norm and head. */
-  readonly rest: ParamBlock;
+export class ViT extends TrunkParams {
   readonly T: number;
   readonly K: number;
 
   constructor(
-    readonly e: Engine,
+    e: Engine,
     readonly config: VitConfig,
   ) {
-    const specs = vitTensorSpecs(config);
+    const { K } = vitTokens(config);
+    super(e, config.n_layer, vitTensorSpecs(config).map((s) => ({ layer: s.layer, spec: paramSpec(s, K) })), (l) => `blocks.${l}`);
     ({ T: this.T, K: this.K } = vitTokens(config));
-    this.layers = [];
-    for (let l = 0; l < config.n_layer; l++) {
-      this.layers.push(new ParamBlock(e, `blocks.${l}`, specs.filter((s) => s.layer === l).map((s) => paramSpec(s, this.K))));
-    }
-    this.rest = new ParamBlock(e, 'rest', specs.filter((s) => s.layer === null).map((s) => paramSpec(s, this.K)));
-  }
-
-  /** Every block: layers 0..L-1, then the rest (index L), as the optimizer and checkpoints expect. */
-  get blocks(): ParamBlock[] {
-    return [...this.layers, this.rest];
-  }
-
-  get parameterCount(): number {
-    return vitTensorSpecs(this.config).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  }
-
-  /** Draws the initialisation from `seed` and uploads it. */
-  initialize(seed: number): void {
-    const rng = new Rng(seed);
-    for (const block of this.blocks) this.e.write(block.params, block.initialValues(rng));
   }
 
   /**

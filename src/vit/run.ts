@@ -102,14 +102,7 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
     test_top5: test?.top5 ?? null,
     test_images: test?.n ?? 0,
     test_s: testMs / 1000,
-    out: run.out,
-    skipped_fraction: t.skipped_fraction,
-    est_saved_s: t.est_saved_s,
-    adapter: e.gpu.adapterName,
-    parameters: model.parameterCount,
-    policy: run.session.drop.policy,
-    allocator_notes: t.allocator_notes,
-    losses: t.losses,
+    ...run.closingFields(model.parameterCount),
   };
   return run.finish(summary);
 }

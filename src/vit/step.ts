@@ -13,7 +13,8 @@ import { leaveOneOutPlans, type LayerPlan } from '../model/trunk.js';
 import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { AdamW } from '../train/optimizer.js';
-import { recordStep, type StepReader } from '../train/step.js';
+import { skipLossStats } from '../train/sensitivity.js';
+import { TaskStepRunner, type StepReader } from '../train/step.js';
 import type { ImageBatch } from './data.js';
 import type { ViT, VitDeviceBatch } from './model.js';
 
@@ -28,26 +29,14 @@ export function uploadImages(e: Engine, batch: ImageBatch, T: number, K: number)
   return { patches, labels };
 }
 
-export class VitStepRunner {
-  /** (maxMicro) loss of each micro-batch of the last step. */
-  private readonly losses: Tensor;
-
-  constructor(
-    private readonly e: Engine,
-    private readonly model: ViT,
-    private readonly optimizer: AdamW,
-    private readonly maxMicro = 64,
-  ) {
-    this.losses = e.persistent([maxMicro], 'f32', 'vit.step.losses');
-  }
-
+export class VitStepRunner extends TaskStepRunner<ViT, VitDeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans; with
    * `taylor` (L), each layer that runs adds its online sensitivity there. Returns the mean-loss reader (a sync point).
    */
   step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): StepReader {
     const { e, model } = this;
-    return recordStep(e, model, this.optimizer, this.losses, batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
+    return this.record(batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
   }
 }
 
@@ -128,11 +117,24 @@ export async function evaluateVit(e: Engine, model: ViT, batches: readonly Image
 
 /**
  * SBLD's skip_loss sensitivity for the ViT: s_l = loss(layer l skipped) - loss(full) over fixed probe batches,
- * forward only. Cost: (L + 1) x probes forwards, one readback.
+ * forward only, with the standard error of the per-batch differences for the no-signal guard. Cost:
+ * (L + 1) x probes forwards and one readback, plus, when there is more than one probe batch, the same again
+ * one batch at a time for the per-batch losses (M more readbacks).
  */
-export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; fullLoss: number; ms: number }> {
+export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; stderr: number[]; fullLoss: number; ms: number }> {
   const t0 = performance.now();
-  const m = await evaluateVitMany(e, model, probes, leaveOneOutPlans(model.config.n_layer));
+  const L = model.config.n_layer;
+  const plans = leaveOneOutPlans(L);
+  const m = await evaluateVitMany(e, model, probes, plans);
   const fullLoss = m[0]!.loss;
-  return { values: m.slice(1).map((x) => x.loss - fullLoss), fullLoss, ms: performance.now() - t0 };
+  let stderr = new Array<number>(L).fill(NaN);
+  if (probes.length > 1) {
+    const per: number[][] = Array.from({ length: L }, () => []);
+    for (const b of probes) {
+      const r = await evaluateVitMany(e, model, [b], plans);
+      for (let l = 0; l < L; l++) per[l]!.push(r[l + 1]!.loss - r[0]!.loss);
+    }
+    stderr = skipLossStats(per).stderr;
+  }
+  return { values: m.slice(1).map((x) => x.loss - fullLoss), stderr, fullLoss, ms: performance.now() - t0 };
 }

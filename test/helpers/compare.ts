@@ -2,7 +2,7 @@
  * Tolerance checks: |got - ref| <= atol + rtol * |ref| elementwise; NaN or Inf in either never matches.
  * A failure reports the max error, where it is, and the first mismatching pairs.
  */
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 export interface Tolerance {
   atol: number;
@@ -59,4 +59,25 @@ export function expectClose(what: string, got: ArrayLike<number>, ref: ArrayLike
 /** Bit patterns, so that -0 vs 0 or a last-bit difference fails an equality check. */
 export function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/**
+ * Closeness checks that also keep the largest |got - ref| per key (the first word of `what` unless a key is
+ * given), printed after the file's tests when DEBUG is set: how much headroom each tolerance has.
+ */
+export function closeTracker(name: string, defaultTol: Tolerance): {
+  close(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol?: Tolerance, key?: string): void;
+  maxErr: Map<string, number>;
+} {
+  const maxErr = new Map<string, number>();
+  afterAll(() => {
+    if (process.env.DEBUG) console.log(`${name} max abs errors`, Object.fromEntries(maxErr));
+  });
+  return {
+    maxErr,
+    close(what, got, ref, tol = defaultTol, key = what.split(' ')[0]!) {
+      maxErr.set(key, Math.max(maxErr.get(key) ?? 0, compareClose(got, ref, tol).maxAbsErr));
+      expectClose(what, got, ref, tol);
+    },
+  };
 }

@@ -124,9 +124,10 @@ export function gptForwardRef(
 
 /**
  * Gradient of dloss * loss with respect to every parameter (a zero tensor for every parameter of a layer that
- * did not run). Reverse order of `gptForwardRef`.
+ * did not run). Reverse order of `gptForwardRef`. With `taylor` (L), each layer that ran gets SBLD's online
+ * sensitivity there: sum over tokens of |<dL/dh_out, h_out - h_in>|.
  */
-export function gptBackwardRef(cfg: GptRefConfig, p: GptParams, f: GptForwardRef, dloss = 1): GptParams {
+export function gptBackwardRef(cfg: GptRefConfig, p: GptParams, f: GptForwardRef, dloss = 1, taylor?: number[]): GptParams {
   const { C, V, NH } = cfg;
   const { B, T } = f;
   const N = B * T;
@@ -147,6 +148,16 @@ export function gptBackwardRef(cfg: GptRefConfig, p: GptParams, f: GptForwardRef
   const att: AttentionRef = { B, T, C, NH, causal: true };
   for (let i = f.layers.length - 1; i >= 0; i--) {
     const a = f.layers[i]!;
+    if (taylor) {
+      const hOut = i + 1 < f.layers.length ? f.layers[i + 1]!.x : f.xL;
+      let s = 0;
+      for (let r = 0; r < N; r++) {
+        let d = 0;
+        for (let c = 0; c < C; c++) d += dx[r * C + c]! * (hOut[r * C + c]! - a.x[r * C + c]!);
+        s += Math.abs(d);
+      }
+      taylor[a.l] = s;
+    }
     if (a.detached) continue; // d(x + branches(x))/dx with the branches detached: the identity
     const w = (n: string) => P(`transformer.h.${a.l}.${n}`);
     const g = (n: string) => G(`transformer.h.${a.l}.${n}`);
