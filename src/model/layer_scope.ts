@@ -15,7 +15,7 @@ import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { gradientBypass } from '../ops/residual.js';
 import { taylorProbe } from '../ops/taylor.js';
-import type { LayerPlan } from './trunk.js';
+import type { LayerPlan } from './plan.js';
 
 export function plannedLayer(e: Engine, l: number, plan: LayerPlan, hIn: Tensor, block: (x: Tensor) => Tensor): Tensor {
   if (plan.run[l]) {

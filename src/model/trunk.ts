@@ -4,28 +4,14 @@
  * embedding, its block and its head; the trunk runs the blocks in between. What a layer that does not run
  * does (skipped whole, or forward-only with scope 'backward') is ./layer_scope.ts.
  */
-import type { DropScope } from '../drop/config.js';
 import type { Engine } from '../runtime/engine.js';
 import { numel, type Tensor } from '../runtime/tensor.js';
 import { Rng } from '../util/rng.js';
 import { plannedLayer } from './layer_scope.js';
+import type { LayerPlan } from './plan.js';
 import { ParamBlock, type ParamSpec } from './params.js';
 
-/** Which layers run in one forward pass, and the factor on each kept layer's residual branches. */
-export interface LayerPlan {
-  run: readonly boolean[];
-  scale: readonly number[];
-  /**
-   * What a layer with run[l] false skips (./layer_scope.ts): 'layer' (default) everything, 'backward' only its
-   * backward and update (its forward runs).
-   */
-  scope?: DropScope;
-  /**
-   * When set, each layer that runs adds its taylor sensitivity |<dL/dh_out, h_out - h_in>| (summed over tokens)
-   * into `taylor[l]` during backward (SBLD's online estimate; `src/ops/taylor.ts`).
-   */
-  taylor?: Tensor;
-}
+export type { LayerPlan } from './plan.js';
 
 /** Every layer runs, unscaled. */
 export function fullPlan(nLayer: number): LayerPlan {

@@ -1,19 +1,14 @@
 /**
- * A ViT training session: everything a run builds from its config (engine, model, optimizer, layer-dropping
- * policy, data), with the three things a step needs, as `TrainingSession` has for GPT: measure sensitivities
- * when SBLD asks, plan which layers run in each micro-batch, and run the step. The policies (src/drop/*), the
- * optimizer and the learning-rate schedule are the same code GPT uses.
+ * The ViT's training session: the task-independent part (optimizer, schedule, layer dropper, measure / plan /
+ * step) is src/train/task-session.ts, the one GPT uses; this adds the images, the ViT and how its batches are
+ * uploaded.
  */
 import { DataError } from '../data/errors.js';
-import type { ResolvedDropConfig } from '../drop/config.js';
-import { LayerDropper, type StepPlans } from '../drop/dropper.js';
-import type { SbldMeasurement } from '../drop/sbld.js';
 import type { LayerPlan } from '../model/trunk.js';
 import { prepareTransformerKernels } from '../model/kernels.js';
 import { Engine } from '../runtime/engine.js';
-import { AdamW } from '../train/optimizer.js';
-import { learningRate, type LrSchedule } from '../train/schedule.js';
-import { readLossTellingDropper } from '../train/step.js';
+import type { StepReader } from '../train/step.js';
+import { TaskSession } from '../train/task-session.js';
 import type { VitTrainConfig } from './config.js';
 import {
   DEFAULT_AUGMENT,
@@ -33,16 +28,12 @@ import { checkBatchFits } from '../train/batch-limit.js';
 import { ViT, type VitConfig } from './model.js';
 import { measureVitSkipLoss, VitStepRunner } from './step.js';
 
-export class VitSession {
+export class VitSession extends TaskSession<ViT, ImageBatch> {
+  declare readonly cfg: VitTrainConfig;
   readonly B: number;
   readonly geometry: PatchGeometry;
   readonly modelConfig: VitConfig;
-  readonly model: ViT;
-  readonly optimizer: AdamW;
   readonly runner: VitStepRunner;
-  /** The one owner of layer-dropping state (src/drop/dropper.ts). */
-  readonly dropper: LayerDropper;
-  readonly schedule: LrSchedule;
   readonly data: VisionData;
   readonly train: ImageSet;
   readonly val: ImageSet;
@@ -53,35 +44,24 @@ export class VitSession {
   readonly probes: ImageBatch[];
 
   /** `data` defaults to `loadFashionMnist(cfg.data)`; tests pass their own. */
-  constructor(
-    readonly e: Engine,
-    readonly cfg: VitTrainConfig,
-    data?: VisionData,
-  ) {
-    this.B = cfg.batchSize;
-    this.data = data ?? loadFashionMnist(cfg.data);
-    const { train: full } = this.data;
-    if (full.H !== full.W) throw new DataError(`${this.data.dir}: images are ${full.H}x${full.W}; the ViT takes square images`);
-    this.geometry = patchGeometry(full.H, full.W, cfg.patchSize);
+  constructor(e: Engine, cfg: VitTrainConfig, data: VisionData = loadFashionMnist(cfg.data)) {
+    const { train: full } = data;
+    if (full.H !== full.W) throw new DataError(`${data.dir}: images are ${full.H}x${full.W}; the ViT takes square images`);
+    const geometry = patchGeometry(full.H, full.W, cfg.patchSize);
     // The widest activation: the MLP's hidden layer (B, T, 4C), or the patch pixels (B, T, P²) for large patches.
     const rowWidth = Math.max(4 * cfg.n_embd, cfg.patchSize * cfg.patchSize);
-    checkBatchFits(e, this.B, this.geometry.T * rowWidth, `an activation of (B, ${this.geometry.T}, ${rowWidth}) floats`);
-    this.modelConfig = { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, image_size: full.H, patch_size: cfg.patchSize, n_classes: FASHION_MNIST_CLASSES.length };
-    this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
+    checkBatchFits(e, cfg.batchSize, geometry.T * rowWidth, `an activation of (B, ${geometry.T}, ${rowWidth}) floats`);
+    const modelConfig: VitConfig = { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, image_size: full.H, patch_size: cfg.patchSize, n_classes: FASHION_MNIST_CLASSES.length };
+    super(e, cfg, new ViT(e, modelConfig));
+    this.B = cfg.batchSize;
+    this.data = data;
+    this.geometry = geometry;
+    this.modelConfig = modelConfig;
     ({ train: this.train, val: this.val } = splitTrainVal(full, cfg.seed));
-    this.model = new ViT(e, this.modelConfig);
-    this.model.initialize(cfg.seed);
-    this.optimizer = new AdamW(e, this.model.blocks, { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
     this.runner = new VitStepRunner(e, this.model, this.optimizer, cfg.gradAccum);
-    this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
     this.loader = new ImageLoader(this.train, this.B, this.geometry, cfg.seed, cfg.augment ? DEFAULT_AUGMENT : NO_AUGMENT);
     this.valBatches = [...orderedBatches(this.val, this.B, this.geometry, cfg.evalBatches * this.B)];
     this.probes = [...orderedBatches(this.train, this.B, this.geometry, this.drop.probeBatches * this.B)];
-  }
-
-  /** The resolved layer-dropping config (the dropper's). */
-  get drop(): ResolvedDropConfig {
-    return this.dropper.config;
   }
 
   static async open(cfg: VitTrainConfig, engine?: Engine, data?: VisionData): Promise<VitSession> {
@@ -100,21 +80,11 @@ export class VitSession {
     return [...orderedBatches(this.data.test, this.B, this.geometry)];
   }
 
-  /** SBLD's measurement at `step`, if due (src/drop/dropper.ts); skip_loss runs the probe forwards. */
-  measureIfDue(step: number): Promise<SbldMeasurement | null> {
-    return this.dropper.measureIfDue(step, () => measureVitSkipLoss(this.e, this.model, this.probes));
+  protected recordStep(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number): StepReader {
+    return this.runner.step(batches, plans, lr);
   }
 
-  /** Keep probabilities at `step` and the drawn plan of each micro-batch (the policy code GPT uses). */
-  plan(step: number): StepPlans {
-    return this.dropper.plan(step);
-  }
-
-  /** Records and submits optimizer step `step`; returns the mean-loss reader (taylor mode also feeds SBLD). */
-  step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
-    const batches = plans.map(() => this.loader.next());
-    const lr = learningRate(this.schedule, step);
-    const read = this.runner.step(batches, plans, lr);
-    return { lr, readLoss: readLossTellingDropper(this.dropper, plans, read) };
+  protected skipLoss(): Promise<{ values: number[]; ms: number }> {
+    return measureVitSkipLoss(this.e, this.model, this.probes);
   }
 }

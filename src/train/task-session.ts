@@ -1,0 +1,69 @@
+/**
+ * What every task's training session shares, so a task brings only what differs: its model (built on the
+ * trunk), its data and loader, how a micro-batch is recorded (its step runner's upload) and its skip_loss
+ * probe forwards. The shared part builds the optimizer, the learning-rate schedule and the `LayerDropper`
+ * from the config, initialises the model, and offers the three things the run loop, the profiler and the
+ * benchmarks drive: `measureIfDue`, `plan` and `step`.
+ */
+import type { ResolvedDropConfig } from '../drop/config.js';
+import { LayerDropper, type StepPlans } from '../drop/dropper.js';
+import type { SbldMeasurement } from '../drop/sbld.js';
+import type { LayerPlan } from '../model/plan.js';
+import type { TrunkParams } from '../model/trunk.js';
+import type { Engine } from '../runtime/engine.js';
+import type { TrainConfig } from './config.js';
+import { AdamW } from './optimizer.js';
+import { learningRate, type LrSchedule } from './schedule.js';
+import { readLossTellingDropper, type StepReader } from './step.js';
+
+export abstract class TaskSession<M extends TrunkParams, HB> {
+  readonly optimizer: AdamW;
+  /** The one owner of layer-dropping state (src/drop/dropper.ts). */
+  readonly dropper: LayerDropper;
+  readonly schedule: LrSchedule;
+
+  constructor(
+    readonly e: Engine,
+    readonly cfg: TrainConfig,
+    readonly model: M,
+  ) {
+    this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
+    model.initialize(cfg.seed);
+    this.optimizer = new AdamW(e, model.blocks, { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
+    this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
+  }
+
+  /** The training data in order; checkpoints hold its position. */
+  abstract readonly loader: { next(): HB; readonly state: unknown; setState(state: unknown): void };
+
+  /** Records and submits one optimizer step over `batches` with their plans (the task's step runner). */
+  protected abstract recordStep(batches: readonly HB[], plans: readonly LayerPlan[], lr: number): StepReader;
+
+  /** SBLD's skip_loss measurement over the task's probe batches. */
+  protected abstract skipLoss(): Promise<{ values: number[]; ms: number }>;
+
+  /** The resolved layer-dropping config (the dropper's). */
+  get drop(): ResolvedDropConfig {
+    return this.dropper.config;
+  }
+
+  /** SBLD's measurement at `step`, if due; skip_loss runs the task's probe forwards. */
+  measureIfDue(step: number): Promise<SbldMeasurement | null> {
+    return this.dropper.measureIfDue(step, () => this.skipLoss());
+  }
+
+  /** Keep probabilities at `step` and the drawn plan of each micro-batch (the dropper's). */
+  plan(step: number): StepPlans {
+    return this.dropper.plan(step);
+  }
+
+  /**
+   * Records and submits optimizer step `step` with the given plans; returns the mean-loss reader. Reading the
+   * loss tells the dropper the step ran (in taylor mode, with the layers' online sensitivities).
+   */
+  step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
+    const batches = plans.map(() => this.loader.next());
+    const lr = learningRate(this.schedule, step);
+    return { lr, readLoss: readLossTellingDropper(this.dropper, plans, this.recordStep(batches, plans, lr)) };
+  }
+}
