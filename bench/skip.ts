@@ -17,8 +17,7 @@
 import { evenSkips, describeMachine, fmt, machineLoad, median, pct, round, spread, Table } from './util.js';
 import type { LayerPlan } from '../src/model/gpt.js';
 import type { TimingMode } from '../src/runtime/engine.js';
-import { TrainingSession } from '../src/train/session.js';
-import { benchConfig, profileStep } from './step.js';
+import { benchConfig, loadLine, openBench, profileStep } from './step.js';
 
 export interface SkipBenchOptions {
   json: boolean;
@@ -46,10 +45,8 @@ export async function benchSkip(o: SkipBenchOptions, trainingFlags: Record<strin
   const warmupRounds = o.warmup ?? 1;
   const maxMs = (o.maxSeconds ?? (o.quick ? 40 : 150)) * 1000;
   const tStart = performance.now();
-  const load0 = machineLoad().load1;
-  const session = await TrainingSession.open(cfg);
+  const { session, mode, load0 } = await openBench(cfg, o.timing);
   const { e } = session;
-  const mode: TimingMode = o.timing ?? (e.timestampsSupported ? 'timestamps' : 'serialized');
   const L = cfg.n_layer;
   if (!fractions.includes(0)) fractions.unshift(0); // the baseline
 
@@ -169,6 +166,6 @@ export async function benchSkip(o: SkipBenchOptions, trainingFlags: Record<strin
     `\npredicted saving = k / ${L} x layer share ${pct(layerShare)}; goal meas/pred >= 90%: ` +
       `${ratios.every((x) => x >= 0.9) ? 'met' : 'NOT met'} (min ${pct(Math.min(...ratios), 0)})`,
   );
-  console.log(`load average: ${load0.toFixed(2)} before, ${load1.toFixed(2)} after (other work on the CPU makes lavapipe timings noisy)`);
+  console.log(loadLine(load0));
   e.destroy();
 }

@@ -84,16 +84,26 @@ export async function profileStep(session: TrainingSession, step: number, plans:
   return { mode, totalMs, layers, kinds: kindTotals(rows), layerShare: totalMs > 0 ? inLayers / totalMs : NaN };
 }
 
+/** A bench's training session, its timing mode (timestamps where the adapter has them) and the load average before it opened. */
+export async function openBench(cfg: TrainConfig, timing?: TimingMode): Promise<{ session: TrainingSession; mode: TimingMode; load0: number }> {
+  const load0 = machineLoad().load1;
+  const session = await TrainingSession.open(cfg);
+  return { session, mode: timing ?? (session.e.timestampsSupported ? 'timestamps' : 'serialized'), load0 };
+}
+
+/** The closing line of a bench: the load average before and after (lavapipe timings are noisy under load). */
+export function loadLine(load0: number): string {
+  return `load average: ${load0.toFixed(2)} before, ${machineLoad().load1.toFixed(2)} after (other work on the CPU makes lavapipe timings noisy)`;
+}
+
 export async function benchStep(o: StepBenchOptions, trainingFlags: Record<string, unknown>): Promise<void> {
   const cfg = benchConfig(trainingFlags);
   const nSteps = o.steps ?? (o.quick ? 3 : 10);
   const nWarmup = o.warmup ?? (o.quick ? 1 : 2);
   const maxMs = (o.maxSeconds ?? (o.quick ? 30 : 120)) * 1000;
   const tStart = performance.now();
-  const load0 = machineLoad().load1;
-  const session = await TrainingSession.open(cfg);
+  const { session, mode, load0 } = await openBench(cfg, o.timing);
   const { e } = session;
-  const mode: TimingMode = o.timing ?? (e.timestampsSupported ? 'timestamps' : 'serialized');
   const L = cfg.n_layer;
   const tokensPerStep = session.B * session.T * cfg.gradAccum;
 
@@ -221,6 +231,6 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     `total GPU ${fmt(prof.totalMs, 1)} ms (${pct(prof.totalMs / msPerStep, 0)} of the median wall step); layers ${pct(prof.layerShare)}, ` +
       `embedding / head / loss / optimizer bookkeeping ${pct(1 - prof.layerShare)}`,
   );
-  console.log(`load average: ${load0.toFixed(2)} before, ${load1.toFixed(2)} after (other work on the CPU makes lavapipe timings noisy)`);
+  console.log(loadLine(load0));
   e.destroy();
 }
