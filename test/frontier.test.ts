@@ -154,6 +154,11 @@ describe('npm run bench -- frontier --quick', () => {
         expect(steps.length).toBe(r.steps);
       }
       expect(res.rows[0].steps).toBe(6);
+      // SBLD's lists per seed are in results.json and the report.
+      const sbldSeed = res.rows.find((r: { policy: string }) => r.policy === 'sbld').per_seed[0];
+      expect(sbldSeed.sbld_measurements.length).toBeGreaterThanOrEqual(1);
+      expect(sbldSeed.sbld_measurements[0]).toHaveProperty('block');
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain("SBLD's measurements per seed");
       expect(res.rows[1].speedup_time).toBeCloseTo(1, 12); // the baseline against itself: 1 up to the rounding of measured times
       expect(res.meta.calibration.source).toBe('measured');
       expect(res.meta.code).toMatch(/^([0-9a-f]{40}|unknown)/);

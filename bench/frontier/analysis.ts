@@ -29,6 +29,8 @@ export interface FrontierRun {
   /** --task vit: validation top-1 on the whole split at the end, in [0, 1]; null for GPT. */
   final_top1: number | null;
   skipped_fraction: number;
+  /** SBLD: each measurement's step, lists and what the no-signal guard did (from its sensitivity lines). */
+  sbld_measurements?: { step: number; block: number[]; allow: number[]; action: string }[];
 }
 
 export type SpeedupStatus = 'ok' | 'never' | 'above';

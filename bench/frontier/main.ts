@@ -156,6 +156,16 @@ export function frontierRunOf(policy: string, budget: number, seed: number, m: M
     final_val_loss: s.val_loss,
     final_top1: s.top1 ?? null,
     skipped_fraction: s.skipped_fraction,
+    ...(m.sensitivity.length
+      ? {
+          sbld_measurements: m.sensitivity.map((x) => ({
+            step: x.step,
+            block: x.block,
+            allow: x.allow,
+            action: (x as { signal?: { action: string } }).signal?.action ?? 'use',
+          })),
+        }
+      : {}),
   };
 }
 

@@ -120,6 +120,11 @@ export async function writeFrontierReport(inp: FrontierReportInput): Promise<str
     const d = p ? pairedSpeedupDelta(s, p) : null;
     if (d) paired.push(`- budget ${s.budget}: SBLD − PLD speed-up (time) ${pm(d.mean, d.stderr, 3)} over ${d.seeds} seed(s) with both measured`);
   }
+  const lists = inp.rows.flatMap((r) =>
+    r.per_seed
+      .filter((x) => x.sbld_measurements?.length)
+      .map((x) => `- ${r.policy} budget ${r.budget} seed ${x.seed}: ` + x.sbld_measurements!.map((m) => `step ${m.step} block [${m.block.join(', ')}] allow [${m.allow.join(', ')}] (${m.action})`).join('; ')),
+  );
   const md = `# Loss-vs-time frontier
 
 \`${inp.command}\`
@@ -157,7 +162,7 @@ ${paired.length ? `### SBLD against PLD, paired per seed\n\n${paired.join('\n')}
 ### Per seed
 
 ${perSeed}
-${inp.failed.length ? `\n### Failed runs\n\n${inp.failed.map((x) => `- ${x.policy} budget ${x.budget} seed ${x.seed}: ${x.error}`).join('\n')}\n` : ''}
+${lists.length ? `\n### SBLD's measurements per seed (block list, allow list, what the no-signal guard did)\n\n${lists.join('\n')}\n` : ''}${inp.failed.length ? `\n### Failed runs\n\n${inp.failed.map((x) => `- ${x.policy} budget ${x.budget} seed ${x.seed}: ${x.error}`).join('\n')}\n` : ''}
 Raw logs: \`runs/<policy>/b<budget>/seed-<s>/\` (config.json, metrics.jsonl, frontier-run.json).
 `;
   writeFileSync(join(inp.out, 'report.md'), md);

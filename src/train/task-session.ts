@@ -40,7 +40,7 @@ export abstract class TaskSession<M extends TrunkParams, HB> {
   protected abstract recordStep(batches: readonly HB[], plans: readonly LayerPlan[], lr: number): StepReader;
 
   /** SBLD's skip_loss measurement over the task's probe batches. */
-  protected abstract skipLoss(): Promise<{ values: number[]; ms: number }>;
+  protected abstract skipLoss(): Promise<{ values: number[]; ms: number; stderr?: number[] }>;
 
   /** The resolved layer-dropping config (the dropper's). */
   get drop(): ResolvedDropConfig {

@@ -84,7 +84,7 @@ export class VitSession extends TaskSession<ViT, ImageBatch> {
     return this.runner.step(batches, plans, lr);
   }
 
-  protected skipLoss(): Promise<{ values: number[]; ms: number }> {
+  protected skipLoss(): Promise<{ values: number[]; ms: number; stderr?: number[] }> {
     return measureVitSkipLoss(this.e, this.model, this.probes);
   }
 }
