@@ -159,8 +159,10 @@ describe('two writers, overwrite, resume and signals on one run folder', () => {
     const json = JSON.parse(ok.stdout.trimEnd().split('\n').pop()!) as { steps: number };
     expect(json.steps).toBe(at + 3);
 
+    writeFileSync(join(out, 'drop_resolved.json.tmp-1-abc'), '{'); // what a kill inside an atomic write leaves
     const over = cli('train', [...TINY, '--steps', '3', '--drop', 'none', '--out', out, '--overwrite']);
     expect(over.status, over.stderr).toBe(0);
+    expect(existsSync(join(out, 'drop_resolved.json.tmp-1-abc'))).toBe(false);
     expect(stepOf(out)).toBe(3);
     // --drop none: no time-saved estimate for a policy that drops nothing.
     expect(over.stdout).toMatch(/layer dropping \(none\): 0\.0% of layer-steps skipped\n/);

@@ -79,6 +79,8 @@ export function claimRunFolder(outPath: string, o: ClaimOptions = {}): RunLock {
   const lock = o.lock ?? acquireRunLock(out);
   if (lock.tookOver) (o.say ?? console.log)(`${out}: ${lock.tookOver}`);
   try {
+    // Temp files of a killed atomic write (config.json.tmp-*, ...): under the lock none is live.
+    for (const n of readdirSync(out)) if (RUN_FILES.some((f) => n.startsWith(`${f}.tmp-`))) rmSync(join(out, n), { force: true });
     if (!o.resume) {
       const existing = describeExistingRun(out);
       if (existing !== null && !o.overwrite) {
