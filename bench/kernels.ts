@@ -26,8 +26,8 @@
  * updates in place counts twice), over the wall time: an effective bandwidth, a lower bound on real traffic
  * (layernorm forward reads x twice, embedding rows are gathered per position).
  */
-import { PRESETS } from '../src/model/presets.js';
-import { VOCAB_SIZE } from '../src/data/tokenizer.js';
+import { PRESETS } from '../src/tasks/gpt/presets.js';
+import { VOCAB_SIZE } from '../src/tasks/gpt/data/tokenizer.js';
 import { adamw_update, grad_sumsq, gradSumsqDispatches, writeStepScalars } from '../src/ops/adamw.js';
 import { attention_backward, attention_forward } from '../src/ops/attention.js';
 import { crossentropy_backward, crossentropy_forward, useCrossEntropyKernel, type CrossEntropyKernel } from '../src/ops/crossentropy.js';

@@ -15,7 +15,7 @@
  * least 90%), and checks the dispatch count: full - k x (one layer's dispatches).
  */
 import { evenSkips, describeMachine, fmt, machineLoad, median, pct, round, spread, Table } from './util.js';
-import type { LayerPlan } from '../src/model/gpt.js';
+import type { LayerPlan } from '../src/tasks/gpt/model.js';
 import type { TimingMode } from '../src/runtime/engine.js';
 import { benchConfig, loadLine, openBench, profileStep } from './step.js';
 

@@ -16,13 +16,13 @@
  * --batch-size 16` (= preset small); the trainer's vocabulary is fixed at 256 byte values, so it runs with
  * V = 256 (only the tied head and the cross-entropy grow with V, about 1% of the step here).
  */
-import { VOCAB_SIZE } from '../src/data/tokenizer.js';
+import { VOCAB_SIZE } from '../src/tasks/gpt/data/tokenizer.js';
 import { planBitString } from '../src/drop/policy.js';
 import { kindTotals, layerTotals, profileRows, type LayerTotal } from '../src/profile/report.js';
 import { profileStep as profileOneStep } from '../src/profile/step.js';
 import type { Counters, TimingMode } from '../src/runtime/engine.js';
 import type { TrainConfig } from '../src/train/config.js';
-import { TrainingSession } from '../src/train/session.js';
+import { TrainingSession } from '../src/tasks/gpt/session.js';
 import { configFromOptions } from '../src/cli/options.js';
 import { describeMachine, fmt, machineLoad, median, pct, round, spread, Table } from './util.js';
 

@@ -44,35 +44,36 @@ export { meanPool } from './ops/meanpool.js';
 export { posEmbed } from './ops/posembed.js';
 
 // ---------------------------------------------------------------- model
-export { fullPlan, GPT } from './model/gpt.js';
-export type { DeviceBatch, GptConfig, LayerPlan } from './model/gpt.js';
+export { fullPlan, GPT } from './tasks/gpt/model.js';
+export type { DeviceBatch, GptConfig, LayerPlan } from './tasks/gpt/model.js';
 export { preLnBlock } from './model/block.js';
 export { ParamBlock } from './model/params.js';
-export { PRESETS } from './model/presets.js';
-export type { Preset, PresetName } from './model/presets.js';
+export { PRESETS } from './tasks/gpt/presets.js';
+export type { Preset, PresetName } from './tasks/gpt/presets.js';
 export { readWeights, writeWeights } from './model/weights.js';
 export type { NamedWeights } from './model/weights.js';
-export { generate, pick } from './model/sample.js';
-export type { SampleOptions } from './model/sample.js';
+export { generate, pick } from './tasks/gpt/sample.js';
+export type { SampleOptions } from './tasks/gpt/sample.js';
 
 // ---------------------------------------------------------------- data (in memory)
-export { decode, encode, VOCAB_SIZE } from './data/tokenizer.js';
-export { corpusFromDocuments, minimumTextBytes } from './data/documents.js';
-export type { Corpus } from './data/documents.js';
-export type { Document } from './data/split.js';
-export { BatchLoader, validationBatches } from './data/loader.js';
-export type { Batch, BatchLoaderState } from './data/loader.js';
-export { DataError } from './data/errors.js';
+export { decode, encode, VOCAB_SIZE } from './tasks/gpt/data/tokenizer.js';
+export { corpusFromDocuments, minimumTextBytes } from './tasks/gpt/data/documents.js';
+export type { Corpus } from './tasks/gpt/data/documents.js';
+export type { Document } from './tasks/gpt/data/split.js';
+export { BatchLoader, validationBatches } from './tasks/gpt/data/loader.js';
+export type { Batch, BatchLoaderState } from './tasks/gpt/data/loader.js';
+export { DataError } from './io/data-errors.js';
 
 // ---------------------------------------------------------------- optimizer, step, session
 export { ADAMW_DEFAULTS, AdamW } from './train/optimizer.js';
 export type { AdamWConfig } from './train/optimizer.js';
-export { activeBlocks, evaluate, evaluateMany, StepRunner, uploadBatch } from './train/step.js';
-export { modelConfigOf, TrainingSession } from './train/session.js';
+export { activeBlocks } from './train/step.js';
+export { evaluate, evaluateMany, StepRunner, uploadBatch } from './tasks/gpt/step.js';
+export { modelConfigOf, TrainingSession } from './tasks/gpt/session.js';
 export { ConfigError, DEFAULT_CONFIG, resolveConfig, validateConfig } from './train/config.js';
 export type { TrainConfig } from './train/config.js';
 export { learningRate } from './train/schedule.js';
-export { measureSkipLoss } from './train/sensitivity.js';
+export { measureSkipLoss } from './tasks/gpt/step.js';
 
 // ---------------------------------------------------------------- layer dropping
 export * from './drop/index.js';
@@ -82,7 +83,7 @@ export { chromeTrace, kernelKind, kernelTotals, kindTotals, layerTotals, profile
 export type { LayerTotal, ProfileRow, StepProfile } from './profile/report.js';
 
 // ---------------------------------------------------------------- HF GPT-2 files as bytes
-export { gpt2TensorSpecs } from './io/gpt2.js';
-export type { Gpt2Config, TensorSpec } from './io/gpt2.js';
-export { CONFIG_FILE, gpt2ModelFiles, MODEL_FILE } from './io/model-files.js';
+export { gpt2TensorSpecs } from './tasks/gpt/hf-gpt2.js';
+export type { Gpt2Config, TensorSpec } from './tasks/gpt/hf-gpt2.js';
+export { CONFIG_FILE, gpt2ModelFiles, MODEL_FILE } from './tasks/gpt/model-files.js';
 export { decodeSafetensors, encodeSafetensors } from './io/safetensors.js';

@@ -153,9 +153,9 @@ export {
   GPT,
   /** The plan that runs every layer unscaled. */
   fullPlan,
-} from './model/gpt.js';
+} from './tasks/gpt/model.js';
 /** Model sizes, a per-forward layer plan, and a batch on the device. */
-export type { DeviceBatch, GptConfig, LayerPlan } from './model/gpt.js';
+export type { DeviceBatch, GptConfig, LayerPlan } from './tasks/gpt/model.js';
 export {
   /** One flat block of parameters, gradients and AdamW moments (one per layer, one for the rest). */
   ParamBlock,
@@ -163,9 +163,9 @@ export {
 export {
   /** Named model and batch sizes: tiny (tests), small (default), deep (12 layers). */
   PRESETS,
-} from './model/presets.js';
+} from './tasks/gpt/presets.js';
 /** A preset's sizes and the preset names. */
-export type { Preset, PresetName } from './model/presets.js';
+export type { Preset, PresetName } from './tasks/gpt/presets.js';
 export {
   /** Reads every parameter (and AdamW moments) to named host arrays. */
   readWeights,
@@ -179,9 +179,9 @@ export {
   generate,
   /** Samples one index from logits with temperature and top-k. */
   pick,
-} from './model/sample.js';
+} from './tasks/gpt/sample.js';
 /** Prompt, length, temperature, top-k and seed of `generate`. */
-export type { SampleOptions } from './model/sample.js';
+export type { SampleOptions } from './tasks/gpt/sample.js';
 
 // ---------------------------------------------------------------- data
 export {
@@ -191,25 +191,25 @@ export {
   encode,
   /** Byte tokens to text (invalid sequences become U+FFFD). */
   decode,
-} from './data/tokenizer.js';
+} from './tasks/gpt/data/tokenizer.js';
 export {
   /** Loads and splits a corpus: the Brown corpus by default, or a text file or folder; cached tokens. */
   loadCorpus,
-} from './data/corpus.js';
+} from './tasks/gpt/data/corpus.js';
 /** A tokenized, split corpus and the options of `loadCorpus`. */
-export type { Corpus, LoadCorpusOptions } from './data/corpus.js';
+export type { Corpus, LoadCorpusOptions } from './tasks/gpt/data/corpus.js';
 export {
   /** Seeded random training windows with saveable state (for bit-exact resume). */
   BatchLoader,
   /** Fixed validation windows spread evenly over a split. */
   validationBatches,
-} from './data/loader.js';
+} from './tasks/gpt/data/loader.js';
 /** A host batch of (inputs, targets) and a loader's saveable state. */
-export type { Batch, BatchLoaderState } from './data/loader.js';
+export type { Batch, BatchLoaderState } from './tasks/gpt/data/loader.js';
 export {
   /** Bad or missing training data; the message says how to fix it. */
   DataError,
-} from './data/errors.js';
+} from './io/data-errors.js';
 
 // ---------------------------------------------------------------- optimizer, step, training
 export {
@@ -229,19 +229,19 @@ export {
   evaluateMany,
   /** Uploads a host batch (tokens, token index, targets) to the device. */
   uploadBatch,
-} from './train/step.js';
+} from './tasks/gpt/step.js';
 export {
   /** Everything a run builds from its config: engine, model, optimizer, policy, data; measure, plan, step. */
   TrainingSession,
   /** The GptConfig a TrainConfig trains. */
   modelConfigOf,
-} from './train/session.js';
+} from './tasks/gpt/session.js';
 export {
   /** The whole training program: step loop, evaluation, metrics.jsonl, checkpoints, resume. */
   runTraining,
-} from './train/run.js';
+} from './tasks/gpt/run.js';
 /** Options of `runTraining` (resume, stopAfter, engine, quiet) and its summary. */
-export type { RunOptions, RunSummary } from './train/run.js';
+export type { RunOptions, RunSummary } from './tasks/gpt/run.js';
 export {
   /** Defaults <- preset <- config file <- flags, validated. */
   resolveConfig,
@@ -267,7 +267,7 @@ export type { LrSchedule } from './train/schedule.js';
 export {
   /** SBLD's skip_loss sensitivity: loss increase when each layer alone is skipped. */
   measureSkipLoss,
-} from './train/sensitivity.js';
+} from './tasks/gpt/step.js';
 
 // ---------------------------------------------------------------- layer dropping (spec: docs/layer-dropping.md)
 // Everything `src/drop/index.ts` exports (test/library.test.ts checks none is missing).
@@ -419,15 +419,15 @@ export {
   loadModelWeights,
   /** A checkpoint that cannot be written or read; the message names the file and tensor. */
   CheckpointError,
-} from './io/checkpoint.js';
+} from './tasks/gpt/checkpoint.js';
 /** A training checkpoint in memory, and the weights alone. */
-export type { Checkpoint, ModelWeights } from './io/checkpoint.js';
+export type { Checkpoint, ModelWeights } from './tasks/gpt/checkpoint.js';
 export {
   /** HF GPT-2 parameter names and shapes of a config. */
   gpt2TensorSpecs,
-} from './io/gpt2.js';
+} from './tasks/gpt/hf-gpt2.js';
 /** HF GPT-2 config sizes and one parameter's name and shape. */
-export type { Gpt2Config, TensorSpec } from './io/gpt2.js';
+export type { Gpt2Config, TensorSpec } from './tasks/gpt/hf-gpt2.js';
 export {
   /** Encodes tensors as a safetensors file. */
   encodeSafetensors,
@@ -441,17 +441,17 @@ export {
   ViT,
   /** timm-style parameter names and shapes of a ViT config. */
   vitTensorSpecs,
-} from './vit/model.js';
+} from './tasks/vit/model.js';
 /** ViT sizes and a device batch of images. */
-export type { VitConfig, VitDeviceBatch } from './vit/model.js';
+export type { VitConfig, VitDeviceBatch } from './tasks/vit/model.js';
 export {
   /** Trains a ViT on Fashion-MNIST (or IDX files in --data) with a layer-dropping policy; returns the summary. */
   runVitTraining,
-} from './vit/run.js';
+} from './tasks/vit/run.js';
 export {
   /** Parses and validates an IDX file (magic, counts, dimensions). */
   parseIdx,
-} from './vit/data.js';
+} from './tasks/vit/data.js';
 export {
   /** Mean over tokens: (B, T, C) -> (B, C), with its backward. */
   meanPool,
@@ -481,9 +481,9 @@ export {
   corpusFromDocuments,
   /** The fewest bytes one text needs for a sequence length (one training and one validation window). */
   minimumTextBytes,
-} from './data/documents.js';
+} from './tasks/gpt/data/documents.js';
 /** One document: a stable id and its text. */
-export type { Document } from './data/split.js';
+export type { Document } from './tasks/gpt/data/split.js';
 export {
   /** Which layers ran in at least one micro-batch of a step (the profiler's skipped-layer view). */
   activeBlocks,
@@ -495,4 +495,4 @@ export {
   CONFIG_FILE,
   /** File name of the HF weights inside a model folder. */
   MODEL_FILE,
-} from './io/model-files.js';
+} from './tasks/gpt/model-files.js';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusFromDocuments, decodeSafetensors, Engine, gpt2TensorSpecs, modelConfigOf, TrainingSession } from '../src/browser.js';
-import { optimizerTensorSpecs, saveCheckpoint } from '../src/io/checkpoint.js';
+import { optimizerTensorSpecs, saveCheckpoint } from '../src/tasks/gpt/checkpoint.js';
 import { LiveRun, pageConfig, type PageSettings } from '../web/app/run.js';
 import { brownSlice } from '../web/brown-slice.js';
 import { buildBrowser } from '../web/build.js';

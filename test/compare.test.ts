@@ -29,7 +29,7 @@ import { DEFAULT_STEPS, EVALS_PER_RUN, stampOf, VIT_DEFAULT_STEPS } from '../ben
 import { resolveDropConfig } from '../src/drop/config.js';
 import { keepProbabilities } from '../src/drop/policy.js';
 import { resolveConfig } from '../src/train/config.js';
-import { resolveVitConfig } from '../src/vit/config.js';
+import { resolveVitConfig } from '../src/tasks/vit/config.js';
 
 /** Loss falling linearly from y0 at the first eval to y1 at the last, `n` evals over `steps` steps taking `secs`. */
 function linearRun(variant: string, seed: number, y0: number, y1: number, secs: number, extra: Partial<RunCurves> = {}, n = 5, steps = 100): RunCurves {

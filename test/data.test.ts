@@ -20,7 +20,7 @@ import {
   validationIds,
   type Batch,
   type BrownDocument,
-} from '../src/data/index.js';
+} from '../src/tasks/gpt/data/index.js';
 
 let tmp: string;
 beforeAll(() => {

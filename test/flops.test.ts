@@ -7,13 +7,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Batch } from '../src/data/loader.js';
-import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/model/gpt.js';
+import type { Batch } from '../src/tasks/gpt/data/loader.js';
+import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/tasks/gpt/model.js';
 import { matmul_forward } from '../src/ops/matmul.js';
 import { dispatchFlops, KERNEL_FLOPS } from '../src/runtime/flops.js';
 import type { DispatchRecord, Engine } from '../src/runtime/engine.js';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer.js';
-import { StepRunner } from '../src/train/step.js';
+import { StepRunner } from '../src/tasks/gpt/step.js';
 import { getEngine, tensorFrom } from './helpers/gpu.js';
 import { randomInts } from './helpers/random.js';
 

@@ -5,12 +5,12 @@
  * Run: npx vitest run --config test/vitest.config.ts test/gpt.test.ts   (DEBUG=1 prints every max error)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/model/gpt.js';
+import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/tasks/gpt/model.js';
 import { readWeights, writeWeights } from '../src/model/weights.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { AdamW, type AdamWConfig } from '../src/train/optimizer.js';
 import { learningRate } from '../src/train/schedule.js';
-import { StepRunner, uploadBatch } from '../src/train/step.js';
+import { StepRunner, uploadBatch } from '../src/tasks/gpt/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';

@@ -23,9 +23,9 @@ import {
   MODEL_FILE,
   optimizerTensorSpecs,
   saveCheckpoint,
-} from '../src/io/checkpoint.js';
+} from '../src/tasks/gpt/checkpoint.js';
 import { CheckpointError } from '../src/io/errors.js';
-import { type Gpt2Config, gpt2ConfigJson, gpt2TensorSpecs, parseGpt2ConfigJson } from '../src/io/gpt2.js';
+import { type Gpt2Config, gpt2ConfigJson, gpt2TensorSpecs, parseGpt2ConfigJson } from '../src/tasks/gpt/hf-gpt2.js';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../src/io/safetensors.js';
 import { Rng } from '../src/util/rng.js';
 

@@ -9,13 +9,13 @@
  * Run: npx vitest run --config test/vitest.config.ts test/layerdrop.test.ts
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Batch } from '../src/data/loader.js';
-import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/model/gpt.js';
+import type { Batch } from '../src/tasks/gpt/data/loader.js';
+import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/tasks/gpt/model.js';
 import { gradSumsqDispatches } from '../src/ops/adamw.js';
 import type { DispatchRecord, Engine, Phase } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer.js';
-import { evaluate, StepRunner, uploadBatch } from '../src/train/step.js';
+import { evaluate, StepRunner, uploadBatch } from '../src/tasks/gpt/step.js';
 import { getEngine } from './helpers/gpu.js';
 import { randomInts } from './helpers/random.js';
 

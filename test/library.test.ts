@@ -16,8 +16,8 @@ import * as lib from 'sbld-webgpu';
 import * as drop from '../src/drop/index.js';
 import * as report from '../src/profile/report.js';
 import { Engine } from '../src/runtime/engine.js';
-import { GPT } from '../src/model/gpt.js';
-import { runTraining } from '../src/train/run.js';
+import { GPT } from '../src/tasks/gpt/model.js';
+import { runTraining } from '../src/tasks/gpt/run.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const EXAMPLE = join(ROOT, 'test', 'fixtures', 'library-example.ts');

@@ -11,17 +11,17 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchLoader } from '../src/data/loader.js';
-import { VOCAB_SIZE } from '../src/data/tokenizer.js';
-import { CheckpointError, loadCheckpoint, MODEL_FILE, OPTIMIZER_FILE, saveCheckpoint } from '../src/io/checkpoint.js';
-import { gpt2TensorSpecs } from '../src/io/gpt2.js';
-import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/model/gpt.js';
+import { BatchLoader } from '../src/tasks/gpt/data/loader.js';
+import { VOCAB_SIZE } from '../src/tasks/gpt/data/tokenizer.js';
+import { CheckpointError, loadCheckpoint, MODEL_FILE, OPTIMIZER_FILE, saveCheckpoint } from '../src/tasks/gpt/checkpoint.js';
+import { gpt2TensorSpecs } from '../src/tasks/gpt/hf-gpt2.js';
+import { fullPlan, GPT, type GptConfig, type LayerPlan } from '../src/tasks/gpt/model.js';
 import { readWeights, writeWeights, type NamedWeights } from '../src/model/weights.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { ADAMW_DEFAULTS, AdamW } from '../src/train/optimizer.js';
-import { runTraining, type RunSummary } from '../src/train/run.js';
-import { StepRunner } from '../src/train/step.js';
+import { runTraining, type RunSummary } from '../src/tasks/gpt/run.js';
+import { StepRunner } from '../src/tasks/gpt/step.js';
 import { getEngine } from './helpers/gpu.js';
 import { randomInts } from './helpers/random.js';
 

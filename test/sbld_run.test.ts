@@ -17,7 +17,7 @@ import { SbldState } from '../src/drop/sbld.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { ConfigError, resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { readConfigFile } from '../src/train/config-file.js';
-import { runTraining, type RunSummary } from '../src/train/run.js';
+import { runTraining, type RunSummary } from '../src/tasks/gpt/run.js';
 import { getEngine } from './helpers/gpu.js';
 import { layerDroppingLine } from '../src/cli/summary.js';
 

@@ -4,15 +4,15 @@
  * Run: npx vitest run --config test/vitest.config.ts test/sensitivity.test.ts
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Batch } from '../src/data/loader.js';
-import { GPT, type GptConfig } from '../src/model/gpt.js';
+import type { Batch } from '../src/tasks/gpt/data/loader.js';
+import { GPT, type GptConfig } from '../src/tasks/gpt/model.js';
 import { fullPlan, type LayerPlan } from '../src/model/trunk.js';
 import type { Engine } from '../src/runtime/engine.js';
-import { measureSkipLoss } from '../src/train/sensitivity.js';
-import { evaluate } from '../src/train/step.js';
-import { batchOf, patchGeometry } from '../src/vit/data.js';
-import { ViT, type VitConfig } from '../src/vit/model.js';
-import { evaluateVit, measureVitSkipLoss } from '../src/vit/step.js';
+import { measureSkipLoss } from '../src/tasks/gpt/step.js';
+import { evaluate } from '../src/tasks/gpt/step.js';
+import { batchOf, patchGeometry } from '../src/tasks/vit/data.js';
+import { ViT, type VitConfig } from '../src/tasks/vit/model.js';
+import { evaluateVit, measureVitSkipLoss } from '../src/tasks/vit/step.js';
 import { getEngine } from './helpers/gpu.js';
 import { randomInts } from './helpers/random.js';
 import { randomSet } from './helpers/vit_data.js';

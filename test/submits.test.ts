@@ -6,15 +6,15 @@
  * Run: npx vitest run --config test/vitest.config.ts test/submits.test.ts
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Batch } from '../src/data/loader.js';
-import { fullPlan, GPT, type GptConfig } from '../src/model/gpt.js';
+import type { Batch } from '../src/tasks/gpt/data/loader.js';
+import { fullPlan, GPT, type GptConfig } from '../src/tasks/gpt/model.js';
 import { prepareTransformerKernels } from '../src/model/kernels.js';
 import { Engine } from '../src/runtime/engine.js';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer.js';
-import { evaluate, StepRunner } from '../src/train/step.js';
-import { batchOf, patchGeometry } from '../src/vit/data.js';
-import { ViT, type VitConfig } from '../src/vit/model.js';
-import { evaluateVit, VitStepRunner } from '../src/vit/step.js';
+import { evaluate, StepRunner } from '../src/tasks/gpt/step.js';
+import { batchOf, patchGeometry } from '../src/tasks/vit/data.js';
+import { ViT, type VitConfig } from '../src/tasks/vit/model.js';
+import { evaluateVit, VitStepRunner } from '../src/tasks/vit/step.js';
 import { getEngine } from './helpers/gpu.js';
 import { randomInts } from './helpers/random.js';
 import { randomSet } from './helpers/vit_data.js';

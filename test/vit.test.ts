@@ -6,13 +6,13 @@
  * Run: npx vitest run --config test/vitest.config.ts test/vit.test.ts   (DEBUG=1 prints every max error)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fullPlan, type LayerPlan } from '../src/model/gpt.js';
+import { fullPlan, type LayerPlan } from '../src/tasks/gpt/model.js';
 import { writeWeights } from '../src/model/weights.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { AdamW } from '../src/train/optimizer.js';
-import { batchOf, patchGeometry } from '../src/vit/data.js';
-import { ViT, vitTensorSpecs, type VitConfig } from '../src/vit/model.js';
-import { evaluateVit, uploadImages, VitStepRunner } from '../src/vit/step.js';
+import { batchOf, patchGeometry } from '../src/tasks/vit/data.js';
+import { ViT, vitTensorSpecs, type VitConfig } from '../src/tasks/vit/model.js';
+import { evaluateVit, uploadImages, VitStepRunner } from '../src/tasks/vit/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';

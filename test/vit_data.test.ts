@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataError } from '../src/data/errors.js';
+import { DataError } from '../src/io/data-errors.js';
 import { Rng } from '../src/util/rng.js';
 import {
   batchOf,
@@ -30,7 +30,7 @@ import {
   VAL_FRACTION,
   writePatches,
   type ImageSet,
-} from '../src/vit/data.js';
+} from '../src/tasks/vit/data.js';
 import { idxBytes, randomSet as makeSet, writeDataset } from './helpers/vit_data.js';
 import { patchifyRef } from './reference/vit.js';
 

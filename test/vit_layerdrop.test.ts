@@ -7,14 +7,14 @@
  * Run: npx vitest run --config test/vitest.config.ts test/vit_layerdrop.test.ts
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fullPlan, type LayerPlan } from '../src/model/gpt.js';
+import { fullPlan, type LayerPlan } from '../src/tasks/gpt/model.js';
 import { gradSumsqDispatches } from '../src/ops/adamw.js';
 import type { DispatchRecord, Engine, Phase } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer.js';
-import { batchOf, patchGeometry, type ImageBatch } from '../src/vit/data.js';
-import { ViT, type VitConfig } from '../src/vit/model.js';
-import { uploadImages, VitStepRunner } from '../src/vit/step.js';
+import { batchOf, patchGeometry, type ImageBatch } from '../src/tasks/vit/data.js';
+import { ViT, type VitConfig } from '../src/tasks/vit/model.js';
+import { uploadImages, VitStepRunner } from '../src/tasks/vit/step.js';
 import { getEngine } from './helpers/gpu.js';
 import { randomSet } from './helpers/vit_data.js';
 

@@ -20,10 +20,10 @@ import type { Engine } from '../src/runtime/engine.js';
 import { planVisionData, VISION_DATA_DIR } from '../src/setup/bootstrap.mjs';
 import { ConfigError, resolveConfig } from '../src/train/config.js';
 import { readConfigFile } from '../src/train/config-file.js';
-import { loadVitCheckpoint } from '../src/vit/checkpoint.js';
-import { resolveVitConfig, VIT_PRESETS, type VitTrainConfig } from '../src/vit/config.js';
-import { ViT, vitTensorSpecs } from '../src/vit/model.js';
-import { runVitTraining, type VitRunSummary } from '../src/vit/run.js';
+import { loadVitCheckpoint } from '../src/tasks/vit/checkpoint.js';
+import { resolveVitConfig, VIT_PRESETS, type VitTrainConfig } from '../src/tasks/vit/config.js';
+import { ViT, vitTensorSpecs } from '../src/tasks/vit/model.js';
+import { runVitTraining, type VitRunSummary } from '../src/tasks/vit/run.js';
 import { getEngine } from './helpers/gpu.js';
 import { patternSet, writeDataset } from './helpers/vit_data.js';
 

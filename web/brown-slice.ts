@@ -3,8 +3,8 @@
  * the trainer cleans it (src/data/brown.ts). The build writes it to dist/brown-slice.json; the browser test's
  * Node run reads it from here, so both train on the same documents.
  */
-import { readBrownDocuments } from '../src/data/brown.js';
-import type { Document } from '../src/data/split.js';
+import { readBrownDocuments } from '../src/tasks/gpt/data/brown.js';
+import type { Document } from '../src/tasks/gpt/data/split.js';
 
 export const BROWN_SLICE_EVERY = 10;
 

@@ -9,8 +9,8 @@ import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { resolveDropConfig, type ResolvedDropConfig } from '../../src/drop/config.js';
 import type { TrainConfig } from '../../src/train/config.js';
-import { isVitConfig, VIT_IMAGE_SIZE } from '../../src/vit/config.js';
-import { VAL_FRACTION } from '../../src/vit/data.js';
+import { isVitConfig, VIT_IMAGE_SIZE } from '../../src/tasks/vit/config.js';
+import { VAL_FRACTION } from '../../src/tasks/vit/data.js';
 import {
   ablationDeltas,
   ablationTable,

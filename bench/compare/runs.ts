@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { DROP_POLICIES, resolveDropConfig, type DropConfig, type DropPolicyName } from '../../src/drop/config.js';
 import { keepProbabilities } from '../../src/drop/policy.js';
 import { computeLists } from '../../src/drop/sbld.js';
-import { PRESETS } from '../../src/model/presets.js';
+import { PRESETS } from '../../src/tasks/gpt/presets.js';
 import { ConfigError, resolveConfig, type TrainConfig } from '../../src/train/config.js';
-import { isVitConfig, resolveVitConfig, VIT_IMAGE_SIZE, VIT_PRESETS } from '../../src/vit/config.js';
-import { VAL_FRACTION } from '../../src/vit/data.js';
+import { isVitConfig, resolveVitConfig, VIT_IMAGE_SIZE, VIT_PRESETS } from '../../src/tasks/vit/config.js';
+import { VAL_FRACTION } from '../../src/tasks/vit/data.js';
 
 export interface Variant {
   /** Folder-safe name used in tables and plots. */

@@ -12,10 +12,10 @@
  * m_full. Costs about 3·(2 + rounds) steps and one measurement.
  */
 import type { TrainConfig } from '../../src/train/config.js';
-import { TrainingSession } from '../../src/train/session.js';
-import { isVitConfig } from '../../src/vit/config.js';
-import { VitSession } from '../../src/vit/session.js';
-import type { LayerPlan } from '../../src/model/gpt.js';
+import { TrainingSession } from '../../src/tasks/gpt/session.js';
+import { isVitConfig } from '../../src/tasks/vit/config.js';
+import { VitSession } from '../../src/tasks/vit/session.js';
+import type { LayerPlan } from '../../src/tasks/gpt/model.js';
 import { evenSkips } from '../util.js';
 
 export interface Calibration {

@@ -11,10 +11,11 @@
 import { Command } from 'commander';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
-import { validationBatches } from '../../src/data/loader.js';
-import { fullPlan } from '../../src/model/gpt.js';
-import { measureSkipLoss, skipLossStats } from '../../src/train/sensitivity.js';
-import { TrainingSession } from '../../src/train/session.js';
+import { validationBatches } from '../../src/tasks/gpt/data/loader.js';
+import { fullPlan } from '../../src/tasks/gpt/model.js';
+import { skipLossStats } from '../../src/train/sensitivity.js';
+import { measureSkipLoss } from '../../src/tasks/gpt/step.js';
+import { TrainingSession } from '../../src/tasks/gpt/session.js';
 
 /** Kendall's tau between two score vectors (ties count as neither concordant nor discordant). */
 export function kendallTau(a: readonly number[], b: readonly number[]): number {

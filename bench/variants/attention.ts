@@ -30,7 +30,7 @@ import { availableParallelism } from 'node:os';
 import { attention_backward, attention_forward, attentionKernelsFor, useAttentionKernels, type AttentionKernels } from '../../src/ops/attention.js';
 import { foldGrid, Engine } from '../../src/runtime/engine.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { TrainingSession } from '../../src/train/session.js';
+import { TrainingSession } from '../../src/tasks/gpt/session.js';
 import { Rng } from '../../src/util/rng.js';
 import { benchConfig } from '../step.js';
 import { describeMachine, fmt, machineLoad, median, pct, spread, Table, timedTrial } from '../util.js';

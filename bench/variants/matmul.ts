@@ -25,7 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { gemm, matmulKernelFor, useMatmulKernel, type GemmDims, type GemmFlags, type MatmulKernel } from '../../src/ops/matmul.js';
-import { PRESETS } from '../../src/model/presets.js';
+import { PRESETS } from '../../src/tasks/gpt/presets.js';
 import { Engine } from '../../src/runtime/engine.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { Rng } from '../../src/util/rng.js';

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, loadModelWeights } from '../io/checkpoint.js';
+import { CheckpointError, loadModelWeights } from '../tasks/gpt/checkpoint.js';
 import { requireRunCheckpoint } from '../io/run-checkpoint.js';
-import { GPT } from '../model/gpt.js';
+import { GPT } from '../tasks/gpt/model.js';
 import { writeWeights } from '../model/weights.js';
 import { Engine } from '../runtime/engine.js';
 

@@ -3,11 +3,11 @@
  * nats/token and bits/byte (tokens are bytes), on the same fixed validation windows training used.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { loadCorpus } from '../data/corpus.js';
-import { validationBatches } from '../data/loader.js';
+import { loadCorpus } from '../tasks/gpt/data/corpus.js';
+import { validationBatches } from '../tasks/gpt/data/loader.js';
 import { openCheckpointModel } from './checkpoint-model.js';
 import { checkBatchFits } from '../train/batch-limit.js';
-import { evaluate } from '../train/step.js';
+import { evaluate } from '../tasks/gpt/step.js';
 import { runCli } from './options.js';
 
 const positive = (v: string) => {

@@ -4,12 +4,12 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
-import { PRESETS } from '../model/presets.js';
+import { PRESETS } from '../tasks/gpt/presets.js';
 import { ConfigError, resolveConfig, type TrainConfig } from '../train/config.js';
 import { readConfigFile } from '../train/config-file.js';
 import { describeFsError, isFsError } from '../io/fs-errors.js';
 import { RunInterrupted } from '../train/stop.js';
-import { resolveVitConfig } from '../vit/config.js';
+import { resolveVitConfig } from '../tasks/vit/config.js';
 import { installSignalHandlers } from './signals.js';
 
 function int(name: string) {

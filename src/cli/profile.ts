@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { planBitString } from '../drop/policy.js';
 import { chromeTrace, kernelTotals, layerTotals, profileRows, type StepProfile } from '../profile/report.js';
 import { profileStep } from '../profile/step.js';
-import { TrainingSession } from '../train/session.js';
+import { TrainingSession } from '../tasks/gpt/session.js';
 import { checkWritableFile } from '../io/writable.js';
 import { addTrainingOptions, ConfigError, configFromOptions, runCli } from './options.js';
 

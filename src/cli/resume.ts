@@ -13,7 +13,7 @@ import { resolveRunCheckpoint } from '../io/run-checkpoint.js';
 import { acquireRunLock, type RunLock } from '../io/runlock.js';
 import { readConfigFile } from '../train/config-file.js';
 import { ConfigError, FLAG_NAMES, resolveConfig, type TrainConfig } from '../train/config.js';
-import { resolveVitConfig } from '../vit/config.js';
+import { resolveVitConfig } from '../tasks/vit/config.js';
 
 /** What a resume may change: how long the run goes, how often it evaluates and saves, the final sample. */
 export const RESUME_SAFE_KEYS: readonly (keyof TrainConfig)[] = ['steps', 'evalEvery', 'evalBatches', 'checkpointEvery', 'sampleTokens', 'out'];

@@ -3,8 +3,8 @@
  * generates text from a checkpoint.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { decode } from '../data/tokenizer.js';
-import { generate } from '../model/sample.js';
+import { decode } from '../tasks/gpt/data/tokenizer.js';
+import { generate } from '../tasks/gpt/sample.js';
 import { openCheckpointModel } from './checkpoint-model.js';
 import { runCli } from './options.js';
 

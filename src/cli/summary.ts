@@ -2,7 +2,7 @@
  * The summary line both `npm start` tasks print after training (GPT: src/cli/train.ts, ViT: src/vit/cli.ts).
  */
 import { AllocatorNotes } from '../drop/notes.js';
-import type { RunSummary } from '../train/run.js';
+import type { RunSummary } from '../tasks/gpt/run.js';
 
 /** What layer dropping skipped, and the time it saved (or cost) against running every layer. */
 export function layerDroppingLine(s: RunSummary): string {

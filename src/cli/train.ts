@@ -4,9 +4,9 @@
  * it trains a ViT classifier on Fashion-MNIST instead (src/vit/cli.ts), with the same options and policies.
  */
 import { Command } from 'commander';
-import { runTraining } from '../train/run.js';
-import { runVitCli } from '../vit/cli.js';
-import { isVitConfig } from '../vit/config.js';
+import { runTraining } from '../tasks/gpt/run.js';
+import { runVitCli } from '../tasks/vit/cli.js';
+import { isVitConfig } from '../tasks/vit/config.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, flagsFromOptions, runCli } from './options.js';
 import { prepareResume } from './resume.js';
 import { layerDroppingLine } from './summary.js';

@@ -5,8 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DataError } from '../data/errors.js';
-import { FASHION_MNIST_DIR, missingIdxFiles } from '../vit/data.js';
+import { DataError } from '../io/data-errors.js';
+import { FASHION_MNIST_DIR, missingIdxFiles } from '../tasks/vit/data.js';
 
 export function ensureDefaultVisionData(): void {
   if (missingIdxFiles(FASHION_MNIST_DIR).length === 0 || process.env.SBLD_SKIP_BOOTSTRAP === '1') return;

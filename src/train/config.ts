@@ -3,7 +3,7 @@
  * value is validated here, at the boundary, with a message that names the flag and says how to fix it.
  */
 import { resolveDropConfig, type DropConfig } from '../drop/config.js';
-import { PRESETS, type PresetName } from '../model/presets.js';
+import { PRESETS, type PresetName } from '../tasks/gpt/presets.js';
 
 export interface TrainConfig {
   preset: PresetName;

@@ -1,26 +1,16 @@
 /**
- * One training step and evaluation on the device.
+ * One training step on the device, for every task (each task's step runner says how its batches are uploaded).
  *
  * A step: reset the arena; zero the gradients of the blocks that run in some micro-batch; for each
  * micro-batch upload its tokens, run forward with that micro-batch's layer plan and backward with
  * dloss = 1/micro-batches (so gradients are the mean over the step); clip and update the active blocks; submit.
  * The per-micro-batch losses land in a small device buffer that is read only when the caller asks.
  */
-import type { Batch } from '../data/loader.js';
 import type { LayerDropper } from '../drop/dropper.js';
-import type { DeviceBatch, GPT, LayerPlan } from '../model/gpt.js';
-import { uploadTokens } from '../ops/embedding.js';
+import type { LayerPlan } from '../model/plan.js';
 import type { Engine } from '../runtime/engine.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { AdamW } from './optimizer.js';
-
-/** Uploads a host batch (arena tensors: valid until the next step). */
-export function uploadBatch(e: Engine, batch: Batch, B: number, T: number, vocab: number): DeviceBatch {
-  const { tokens, index } = uploadTokens(e, batch.inputs, B, T, vocab);
-  const targets = e.alloc([B, T], 'i32', 'targets');
-  e.write(targets, batch.targets);
-  return { tokens, index, targets };
-}
 
 /** Which blocks (layers 0..L-1, then the rest) receive a gradient in a step with these plans. */
 export function activeBlocks(plans: readonly LayerPlan[], nLayer: number): boolean[] {
@@ -46,18 +36,6 @@ export class TaskStepRunner<M extends SteppableModel<DB>, DB> {
   /** `recordStep` with this runner's model, optimizer and loss buffer. */
   protected record<HB>(batches: readonly HB[], plans: readonly LayerPlan[], lr: number, upload: (batch: HB) => DB, taylor?: Tensor): StepReader {
     return recordStep(this.e, this.model, this.optimizer, this.losses, batches, plans, lr, upload, taylor);
-  }
-}
-
-export class StepRunner extends TaskStepRunner<GPT, DeviceBatch> {
-  /**
-   * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans.
-   * With `taylor` (L), every layer that runs adds its online sensitivity there (SBLD's taylor mode).
-   * Returns a function that reads the step's mean loss (a sync point; call it only when logging).
-   */
-  step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): StepReader {
-    const V = this.model.config.vocab_size;
-    return this.record(batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
   }
 }
 
@@ -129,54 +107,4 @@ export function readLossTellingDropper(dropper: LayerDropper, plans: readonly La
     dropper.stepDone(plans, read.taylor ? await read.taylor() : null);
     return loss;
   };
-}
-
-/**
- * Mean loss over `batches` with the model in evaluation mode (every layer runs, unscaled, unless `plan` says
- * otherwise: sensitivity probes skip one layer). Records nothing on the tape; one readback at the end.
- */
-export async function evaluate(e: Engine, model: GPT, batches: readonly Batch[], B: number, T: number, plan?: LayerPlan): Promise<number> {
-  const results = evaluateMany(e, model, batches, B, T, plan ? [plan] : [undefined]);
-  return (await results)[0]!;
-}
-
-/** Loss of every batch for each plan ([plan][batch]); all forwards are recorded first and read back once. */
-export async function evaluateManyPerBatch(
-  e: Engine,
-  model: GPT,
-  batches: readonly Batch[],
-  B: number,
-  T: number,
-  plans: readonly (LayerPlan | undefined)[],
-): Promise<number[][]> {
-  const n = batches.length * plans.length;
-  e.resetArena();
-  const out = e.alloc([n], 'f32', 'eval.losses');
-  const devBatches = batches.map((b) => uploadBatch(e, b, B, T, model.config.vocab_size));
-  e.noGrad(() => {
-    let i = 0;
-    for (const plan of plans)
-      for (const batch of devBatches) {
-        const mark = e.arenaMark();
-        const { loss } = model.forward(batch, plan);
-        e.copy(loss!, new Tensor(out.buffer, [1], 'f32', i * 4, 'loss'));
-        e.releaseArena(mark);
-        i++;
-      }
-  });
-  const all = await e.readFloat(out);
-  return plans.map((_, p) => Array.from(all.subarray(p * batches.length, (p + 1) * batches.length)));
-}
-
-/** Mean loss over `batches` for each plan; all forwards are recorded first and read back once. */
-export async function evaluateMany(
-  e: Engine,
-  model: GPT,
-  batches: readonly Batch[],
-  B: number,
-  T: number,
-  plans: readonly (LayerPlan | undefined)[],
-): Promise<number[]> {
-  const per = await evaluateManyPerBatch(e, model, batches, B, T, plans);
-  return per.map((xs) => xs.reduce((a, b) => a + b, 0) / xs.length);
 }

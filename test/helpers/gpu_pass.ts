@@ -1,7 +1,7 @@
 /**
  * One forward + backward of a whole model on the GPU, for the golden tests (test/gpt.test.ts, test/vit.test.ts).
  */
-import type { LayerPlan } from '../../src/model/gpt.js';
+import type { LayerPlan } from '../../src/tasks/gpt/model.js';
 import type { ParamBlock } from '../../src/model/params.js';
 import type { Engine } from '../../src/runtime/engine.js';
 import type { Tensor } from '../../src/runtime/tensor.js';

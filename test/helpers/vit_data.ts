@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Rng } from '../../src/util/rng.js';
-import { IDX_FILES, type ImageSet, type VisionData } from '../../src/vit/data.js';
+import { IDX_FILES, type ImageSet, type VisionData } from '../../src/tasks/vit/data.js';
 
 /** An IDX file of unsigned bytes with the given dimensions. */
 export function idxBytes(dims: number[], data: ArrayLike<number>): Uint8Array {

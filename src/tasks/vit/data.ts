@@ -17,8 +17,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DataError } from '../data/errors.js';
-import { hashUniform, Rng, type RngState } from '../util/rng.js';
+import { DataError } from '../../io/data-errors.js';
+import { hashUniform, Rng, type RngState } from '../../util/rng.js';
 
 /** Where Debian's `dataset-fashion-mnist` package puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';

@@ -18,16 +18,16 @@
  * residual stream (dispatching and recording nothing), or with scope 'backward' runs forward only (src/model/layer_scope.ts). One parameter block per layer
  * plus one for the rest, so the optimizer leaves a skipped layer untouched.
  */
-import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from '../model/trunk.js';
-import { preLnBlock, type BlockWeights } from '../model/block.js';
-import type { ParamSpec } from '../model/params.js';
-import { crossEntropy } from '../ops/crossentropy.js';
-import { layernorm } from '../ops/layernorm.js';
-import { matmul } from '../ops/matmul.js';
-import { meanPool } from '../ops/meanpool.js';
-import { posEmbed } from '../ops/posembed.js';
-import type { Engine } from '../runtime/engine.js';
-import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
+import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from '../../model/trunk.js';
+import { preLnBlock, type BlockWeights } from '../../model/block.js';
+import type { ParamSpec } from '../../model/params.js';
+import { crossEntropy } from '../../ops/crossentropy.js';
+import { layernorm } from '../../ops/layernorm.js';
+import { matmul } from '../../ops/matmul.js';
+import { meanPool } from '../../ops/meanpool.js';
+import { posEmbed } from '../../ops/posembed.js';
+import type { Engine } from '../../runtime/engine.js';
+import { expectDType, fmtShape, ShapeError, type Tensor } from '../../runtime/tensor.js';
 
 /** Model sizes (names as timm's `VisionTransformer` arguments where there is one). */
 export interface VitConfig {

@@ -13,7 +13,7 @@
  * Documents are joined, in their given order, with their trailing whitespace trimmed and a blank line
  * (`DOCUMENT_SEPARATOR`) between them; the byte vocabulary has no end-of-text token.
  */
-import { hashUniform } from '../util/rng.js';
+import { hashUniform } from '../../../util/rng.js';
 import { encode } from './tokenizer.js';
 
 /** Version of the rule above, part of every cache key. */

@@ -8,20 +8,20 @@
  * residual stream: it dispatches nothing and records nothing on the tape (or, with the plan's scope 'backward',
  * runs forward only: ./layer_scope.ts).
  */
-import { gpt2TensorSpecs, type Gpt2Config } from '../io/gpt2.js';
-import { crossEntropy } from '../ops/crossentropy.js';
-import { embedding, type TokenIndex } from '../ops/embedding.js';
-import { layernorm } from '../ops/layernorm.js';
-import { matmul } from '../ops/matmul.js';
-import type { Engine } from '../runtime/engine.js';
-import type { Tensor } from '../runtime/tensor.js';
-import { preLnBlock, type BlockWeights } from './block.js';
-import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from './trunk.js';
-import type { ParamSpec } from './params.js';
+import { gpt2TensorSpecs, type Gpt2Config } from './hf-gpt2.js';
+import { crossEntropy } from '../../ops/crossentropy.js';
+import { embedding, type TokenIndex } from '../../ops/embedding.js';
+import { layernorm } from '../../ops/layernorm.js';
+import { matmul } from '../../ops/matmul.js';
+import type { Engine } from '../../runtime/engine.js';
+import type { Tensor } from '../../runtime/tensor.js';
+import { preLnBlock, type BlockWeights } from '../../model/block.js';
+import { checkPlan, fullPlan, runLayers, TrunkParams, type LayerPlan } from '../../model/trunk.js';
+import type { ParamSpec } from '../../model/params.js';
 
 export type GptConfig = Required<Pick<Gpt2Config, 'n_layer' | 'n_head' | 'n_embd' | 'vocab_size' | 'n_positions'>>;
 
-export { fullPlan, type LayerPlan } from './trunk.js';
+export { fullPlan, type LayerPlan } from '../../model/trunk.js';
 
 /** A batch on the device: token ids (B, T), their index for the embedding backward, and targets (B, T). */
 export interface DeviceBatch {

@@ -2,9 +2,9 @@
  * `npm start -- --task vit [options]`: the ViT branch of src/cli/train.ts (which makes sure Fashion-MNIST is
  * there first: src/cli/vision-data.ts). Trains and prints a summary with top-1 / top-5 accuracy; `--json` makes the last stdout line one JSON object.
  */
-import { layerDroppingLine } from '../cli/summary.js';
+import { layerDroppingLine } from '../../cli/summary.js';
 import type { VitTrainConfig } from './config.js';
-import type { RunOptions } from '../train/loop.js';
+import type { RunOptions } from '../../train/loop.js';
 import { runVitTraining } from './run.js';
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`);

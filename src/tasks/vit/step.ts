@@ -9,12 +9,12 @@
  * Evaluation runs forward only, copies every batch's logits into one buffer and reads it back once; loss, top-1
  * and top-5 accuracy are computed on the host in float64 (padding rows, label -1, are left out).
  */
-import { leaveOneOutPlans, type LayerPlan } from '../model/trunk.js';
-import type { Engine } from '../runtime/engine.js';
-import { Tensor } from '../runtime/tensor.js';
-import type { AdamW } from '../train/optimizer.js';
-import { skipLossStats } from '../train/sensitivity.js';
-import { TaskStepRunner, type StepReader } from '../train/step.js';
+import type { LayerPlan } from '../../model/trunk.js';
+import type { Engine } from '../../runtime/engine.js';
+import { Tensor } from '../../runtime/tensor.js';
+import type { AdamW } from '../../train/optimizer.js';
+import { measureSkipLossWith, type SkipLossResult } from '../../train/sensitivity.js';
+import { TaskStepRunner, type StepReader } from '../../train/step.js';
 import type { ImageBatch } from './data.js';
 import type { ViT, VitDeviceBatch } from './model.js';
 
@@ -79,11 +79,8 @@ export function classifierMetrics(logits: ArrayLike<number>, labels: ArrayLike<n
   return n === 0 ? { loss: NaN, top1: NaN, top5: NaN, n } : { loss: loss / n, top1: top1 / n, top5: top5 / n, n };
 }
 
-/**
- * Metrics over `batches` (all of one size B) for each plan (undefined: every layer, unscaled). All forwards are
- * recorded first, then one readback. No tape entries. Cost: plans x batches forwards.
- */
-export async function evaluateVitMany(e: Engine, model: ViT, batches: readonly ImageBatch[], plans: readonly (LayerPlan | undefined)[]): Promise<ClassifierMetrics[]> {
+/** The logits of every batch under each plan, recorded forward only and read back once; and the labels. */
+async function logitsPerPlan(e: Engine, model: ViT, batches: readonly ImageBatch[], plans: readonly (LayerPlan | undefined)[]) {
   if (batches.length === 0) throw new Error('evaluate: no batches');
   const B = batches[0]!.labels.length;
   const NC = model.config.n_classes;
@@ -106,8 +103,25 @@ export async function evaluateVitMany(e: Engine, model: ViT, batches: readonly I
   const all = await e.readFloat(out);
   const labels = new Int32Array(batches.length * B);
   batches.forEach((b, i) => labels.set(b.labels, i * B));
-  const per = batches.length * B * NC;
-  return plans.map((_, p) => classifierMetrics(all.subarray(p * per, (p + 1) * per), labels, NC));
+  /** The logits of batch `b` (all batches when omitted) under plan `p`, with their labels. */
+  return (p: number, b?: number) => {
+    const per = B * NC;
+    const start = (p * batches.length + (b ?? 0)) * per;
+    const n = b === undefined ? batches.length : 1;
+    return { logits: all.subarray(start, start + n * per), labels: b === undefined ? labels : labels.subarray(b * B, (b + 1) * B), NC };
+  };
+}
+
+/**
+ * Metrics over `batches` (all of one size B) for each plan (undefined: every layer, unscaled). All forwards are
+ * recorded first, then one readback. No tape entries. Cost: plans x batches forwards.
+ */
+export async function evaluateVitMany(e: Engine, model: ViT, batches: readonly ImageBatch[], plans: readonly (LayerPlan | undefined)[]): Promise<ClassifierMetrics[]> {
+  const of = await logitsPerPlan(e, model, batches, plans);
+  return plans.map((_, p) => {
+    const { logits, labels, NC } = of(p);
+    return classifierMetrics(logits, labels, NC);
+  });
 }
 
 /** Metrics over `batches` with every layer running (or with `plan`). */
@@ -115,26 +129,18 @@ export async function evaluateVit(e: Engine, model: ViT, batches: readonly Image
   return (await evaluateVitMany(e, model, batches, [plan]))[0]!;
 }
 
-/**
- * SBLD's skip_loss sensitivity for the ViT: s_l = loss(layer l skipped) - loss(full) over fixed probe batches,
- * forward only, with the standard error of the per-batch differences for the no-signal guard. Cost:
- * (L + 1) x probes forwards and one readback, plus, when there is more than one probe batch, the same again
- * one batch at a time for the per-batch losses (M more readbacks).
- */
-export async function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<{ values: number[]; stderr: number[]; fullLoss: number; ms: number }> {
-  const t0 = performance.now();
-  const L = model.config.n_layer;
-  const plans = leaveOneOutPlans(L);
-  const m = await evaluateVitMany(e, model, probes, plans);
-  const fullLoss = m[0]!.loss;
-  let stderr = new Array<number>(L).fill(NaN);
-  if (probes.length > 1) {
-    const per: number[][] = Array.from({ length: L }, () => []);
-    for (const b of probes) {
-      const r = await evaluateVitMany(e, model, [b], plans);
-      for (let l = 0; l < L; l++) per[l]!.push(r[l + 1]!.loss - r[0]!.loss);
-    }
-    stderr = skipLossStats(per).stderr;
-  }
-  return { values: m.slice(1).map((x) => x.loss - fullLoss), stderr, fullLoss, ms: performance.now() - t0 };
+/** The mean loss of each batch under each plan ([plan][batch]), one readback. */
+export async function vitLossesPerBatch(e: Engine, model: ViT, batches: readonly ImageBatch[], plans: readonly (LayerPlan | undefined)[]): Promise<number[][]> {
+  const of = await logitsPerPlan(e, model, batches, plans);
+  return plans.map((_, p) =>
+    batches.map((_, b) => {
+      const { logits, labels, NC } = of(p, b);
+      return classifierMetrics(logits, labels, NC).loss;
+    }),
+  );
+}
+
+/** SBLD's skip_loss over the ViT's probe batches (src/train/sensitivity.ts): (L + 1) x probes forwards, one readback. */
+export function measureVitSkipLoss(e: Engine, model: ViT, probes: readonly ImageBatch[]): Promise<SkipLossResult> {
+  return measureSkipLossWith(model.config.n_layer, (plans) => vitLossesPerBatch(e, model, probes, plans));
 }

@@ -2,17 +2,18 @@
  * GPT's training session: the task-independent part (optimizer, schedule, layer dropper, measure / plan /
  * step) is ./task-session.ts; this adds the corpus, the GPT model and how its batches are uploaded.
  */
-import { loadCorpus, type Corpus } from '../data/corpus.js';
-import { BatchLoader, validationBatches, type Batch } from '../data/loader.js';
-import { VOCAB_SIZE } from '../data/tokenizer.js';
-import { GPT, type GptConfig, type LayerPlan } from '../model/gpt.js';
-import { prepareTransformerKernels } from '../model/kernels.js';
-import { Engine } from '../runtime/engine.js';
-import type { TrainConfig } from './config.js';
-import { checkBatchFits } from './batch-limit.js';
-import { measureSkipLoss } from './sensitivity.js';
-import { StepRunner, type StepReader } from './step.js';
-import { TaskSession } from './task-session.js';
+import { loadCorpus, type Corpus } from './data/corpus.js';
+import { BatchLoader, validationBatches, type Batch } from './data/loader.js';
+import { VOCAB_SIZE } from './data/tokenizer.js';
+import { GPT, type GptConfig, type LayerPlan } from './model.js';
+import { prepareTransformerKernels } from '../../model/kernels.js';
+import { Engine } from '../../runtime/engine.js';
+import type { TrainConfig } from '../../train/config.js';
+import { checkBatchFits } from '../../train/batch-limit.js';
+import { measureSkipLoss } from './step.js';
+import { type StepReader } from '../../train/step.js';
+import { StepRunner } from './step.js';
+import { TaskSession } from '../../train/task-session.js';
 
 export function modelConfigOf(cfg: TrainConfig): GptConfig {
   return { n_layer: cfg.n_layer, n_head: cfg.n_head, n_embd: cfg.n_embd, vocab_size: VOCAB_SIZE, n_positions: cfg.seqLen };

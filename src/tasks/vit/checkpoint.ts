@@ -13,9 +13,9 @@
  */
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { readManifest, resolveCheckpointDir, verifyManifestEntry, writeDirAtomic, type Manifest } from '../io/atomic.js';
-import { CheckpointError } from '../io/errors.js';
-import { decodeSafetensors, encodeSafetensors, type Tensor } from '../io/safetensors.js';
+import { readManifest, resolveCheckpointDir, verifyManifestEntry, writeDirAtomic, type Manifest } from '../../io/atomic.js';
+import { CheckpointError } from '../../io/errors.js';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../io/safetensors.js';
 import { FASHION_MNIST_CLASSES, PIXEL_MEAN, PIXEL_STD } from './data.js';
 import { checkVitConfig, vitTensorSpecs, type VitConfig, type VitTensorSpec } from './model.js';
 

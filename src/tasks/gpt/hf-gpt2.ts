@@ -6,7 +6,7 @@
  * HF GPT-2 uses Conv1D layers, which store weights as [in, out] (the transpose of nn.Linear). The LM head is
  * tied to `transformer.wte.weight` and is not stored.
  */
-import { CheckpointError } from './errors.js';
+import { CheckpointError } from '../../io/errors.js';
 
 /** Model hyper-parameters, named as in HF's GPT2Config. */
 export interface Gpt2Config {

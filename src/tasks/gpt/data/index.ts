@@ -4,7 +4,7 @@
  * tests.
  */
 export { VOCAB_SIZE, encode, decode } from './tokenizer.js';
-export { DataError } from './errors.js';
+export { DataError } from '../../../io/data-errors.js';
 export { loadCorpus, type Corpus, type LoadCorpusOptions } from './corpus.js';
 export { BatchLoader, validationBatches, type Batch, type BatchLoaderState } from './loader.js';
 export { brownPackage, readBrownDocuments, cleanBrownText, type BrownDocument } from './brown.js';

@@ -21,8 +21,8 @@ import {
   resolveCheckpointDir,
   verifyManifestEntry,
   writeDirAtomic,
-} from './atomic.js';
-import { CheckpointError } from './errors.js';
+} from '../../io/atomic.js';
+import { CheckpointError } from '../../io/errors.js';
 
 export { CheckpointError };
 import {
@@ -31,9 +31,9 @@ import {
   gpt2TensorSpecs,
   parseGpt2ConfigJson,
   type TensorSpec,
-} from './gpt2.js';
+} from './hf-gpt2.js';
 import { CONFIG_FILE, fmt, gpt2ModelFileBytes, listNames, MODEL_FILE, tensorsForSave } from './model-files.js';
-import { decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../io/safetensors.js';
 
 export { CONFIG_FILE, MODEL_FILE } from './model-files.js';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';

@@ -3,7 +3,7 @@
  * window, and the description line. `loadCorpus` (corpus.ts, Node) builds its corpora with these after reading
  * files; a page builds one from the built-in Brown slice or from pasted text with `corpusFromDocuments`.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../../../io/data-errors.js';
 import { splitDocuments, VAL_FRACTION, type Document } from './split.js';
 
 /** A tokenized corpus, split for training. */

@@ -3,9 +3,9 @@
  * parameters under HF names and shapes, metadata {"format": "pt"}). Training checkpoints (checkpoint.ts) write
  * exactly these next to their own files; the browser page offers the same bytes as downloads. No file system here.
  */
-import { CheckpointError } from './errors.js';
-import { gpt2ConfigJson, gpt2TensorSpecs, type Gpt2Config, type TensorSpec } from './gpt2.js';
-import { encodeSafetensors, type Tensor } from './safetensors.js';
+import { CheckpointError } from '../../io/errors.js';
+import { gpt2ConfigJson, gpt2TensorSpecs, type Gpt2Config, type TensorSpec } from './hf-gpt2.js';
+import { encodeSafetensors, type Tensor } from '../../io/safetensors.js';
 
 export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';

@@ -3,12 +3,12 @@
  * step) is src/train/task-session.ts, the one GPT uses; this adds the images, the ViT and how its batches are
  * uploaded.
  */
-import { DataError } from '../data/errors.js';
-import type { LayerPlan } from '../model/trunk.js';
-import { prepareTransformerKernels } from '../model/kernels.js';
-import { Engine } from '../runtime/engine.js';
-import type { StepReader } from '../train/step.js';
-import { TaskSession } from '../train/task-session.js';
+import { DataError } from '../../io/data-errors.js';
+import type { LayerPlan } from '../../model/trunk.js';
+import { prepareTransformerKernels } from '../../model/kernels.js';
+import { Engine } from '../../runtime/engine.js';
+import type { StepReader } from '../../train/step.js';
+import { TaskSession } from '../../train/task-session.js';
 import type { VitTrainConfig } from './config.js';
 import {
   DEFAULT_AUGMENT,
@@ -24,7 +24,7 @@ import {
   type PatchGeometry,
   type VisionData,
 } from './data.js';
-import { checkBatchFits } from '../train/batch-limit.js';
+import { checkBatchFits } from '../../train/batch-limit.js';
 import { ViT, type VitConfig } from './model.js';
 import { measureVitSkipLoss, VitStepRunner } from './step.js';
 

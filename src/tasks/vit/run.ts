@@ -14,8 +14,8 @@
  * evaluates the whole validation split, and the test set is evaluated once, after training (its time is
  * reported as test_s, outside wall_s).
  */
-import { runTrainingLoop, type RunOptions, type RunTask } from '../train/loop.js';
-import type { RunSummary } from '../train/run.js';
+import { runTrainingLoop, type RunOptions, type RunTask } from '../../train/loop.js';
+import type { RunSummary } from '../gpt/run.js';
 import { loadVitCheckpoint, saveVitCheckpoint } from './checkpoint.js';
 import type { VitTrainConfig } from './config.js';
 import type { VisionData } from './data.js';

@@ -8,16 +8,16 @@
  * and sensitivity lines and the summary), checkpoint/ (model.safetensors + HF config.json, optimizer.safetensors,
  * trainer_state.json), written atomically every `checkpointEvery` steps and at the end.
  */
-import { decode } from '../data/tokenizer.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
-import { generate } from '../model/sample.js';
-import type { TrainConfig } from './config.js';
-import type { AllocatorNotesSummary } from '../drop/notes.js';
-import { runTrainingLoop, type ClosingFields, type RunOptions, type RunTask } from './loop.js';
+import { decode } from './data/tokenizer.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { generate } from './sample.js';
+import type { TrainConfig } from '../../train/config.js';
+import type { AllocatorNotesSummary } from '../../drop/notes.js';
+import { runTrainingLoop, type ClosingFields, type RunOptions, type RunTask } from '../../train/loop.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
 
-export { TrainingError, type RunOptions } from './loop.js';
+export { TrainingError, type RunOptions } from '../../train/loop.js';
 
 /** The run's summary: its own fields, then the closing fields every task has (./loop.ts). */
 export interface RunSummary extends Omit<ClosingFields, 'allocator_notes'> {

@@ -4,8 +4,8 @@
  * Order as for GPT: defaults, the ViT preset, `--config FILE.json`, then flags (flags win); validated here with
  * messages that name the flag.
  */
-import { PRESETS, type Preset, type PresetName } from '../model/presets.js';
-import { ConfigError, DEFAULT_CONFIG, FLAG_NAMES, validateConfig, type TrainConfig } from '../train/config.js';
+import { PRESETS, type Preset, type PresetName } from '../gpt/presets.js';
+import { ConfigError, DEFAULT_CONFIG, FLAG_NAMES, validateConfig, type TrainConfig } from '../../train/config.js';
 
 /** A ViT preset: GPT's preset fields, with the patch size in place of the sequence length. */
 export interface VitPreset extends Omit<Preset, 'seqLen'> {

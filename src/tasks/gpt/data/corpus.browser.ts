@@ -4,7 +4,7 @@
  * training session's `open`) still bundle.
  */
 import type { Corpus } from './documents.js';
-import { DataError } from './errors.js';
+import { DataError } from '../../../io/data-errors.js';
 import type { LoadCorpusOptions } from './corpus.js';
 
 export type { Corpus } from './documents.js';

@@ -3,8 +3,8 @@
  * seeded `Rng`, and its state can be saved and restored so a resumed run draws exactly the same batches as an
  * uninterrupted one. Validation uses a fixed set of windows spread evenly over the split.
  */
-import { Rng, type RngState } from '../util/rng.js';
-import { DataError } from './errors.js';
+import { Rng, type RngState } from '../../../util/rng.js';
+import { DataError } from '../../../io/data-errors.js';
 
 /** One batch: `targets[b, t]` is the token after `inputs[b, t]`. */
 export interface Batch {

@@ -3,11 +3,11 @@
  * of n_positions tokens (the context left-aligned, the rest padding): causal attention makes position t depend
  * only on tokens <= t, and a fixed shape reuses the same buffers and pipelines for every token.
  */
-import { decode, encode } from '../data/tokenizer.js';
-import { uploadTokens } from '../ops/embedding.js';
-import type { Engine } from '../runtime/engine.js';
-import { Rng } from '../util/rng.js';
-import type { GPT } from './gpt.js';
+import { decode, encode } from './data/tokenizer.js';
+import { uploadTokens } from '../../ops/embedding.js';
+import type { Engine } from '../../runtime/engine.js';
+import { Rng } from '../../util/rng.js';
+import type { GPT } from './model.js';
 
 export interface SampleOptions {
   prompt: string;

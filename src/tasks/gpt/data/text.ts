@@ -7,7 +7,7 @@
  */
 import { readFileSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { DataError } from './errors.js';
+import { DataError } from '../../../io/data-errors.js';
 import type { Document } from './split.js';
 
 /** Most invalid UTF-8 tolerated in a text file, as a share of its bytes; above it the file counts as binary. */
