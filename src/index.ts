@@ -243,8 +243,10 @@ export {
 /** Options of `runTraining` (resume, stopAfter, engine, quiet) and its summary. */
 export type { RunOptions, RunSummary } from './tasks/gpt/run.js';
 export {
-  /** Defaults <- preset <- config file <- flags, validated. */
+  /** GPT's config: defaults <- preset <- config file <- flags, validated. */
   resolveConfig,
+} from './tasks/gpt/config.js';
+export {
   /** Throws a ConfigError naming the flag of the first bad value. */
   validateConfig,
   /** Training defaults (besides the preset's sizes). */
@@ -255,7 +257,7 @@ export {
 export {
   /** Reads a `--config` JSON file. */
   readConfigFile,
-} from './train/config-file.js';
+} from './cli/config-file.js';
 /** Every training setting (model, batch, schedule, data, output, layer dropping). */
 export type { TrainConfig } from './train/config.js';
 export {

@@ -28,7 +28,7 @@ import { DEEP_COSTS, estimateRunSeconds, parsePolicies, planRuns, planVariants, 
 import { DEFAULT_STEPS, EVALS_PER_RUN, stampOf, VIT_DEFAULT_STEPS } from '../bench/compare/main.js';
 import { resolveDropConfig } from '../src/drop/config.js';
 import { keepProbabilities } from '../src/drop/policy.js';
-import { resolveConfig } from '../src/train/config.js';
+import { resolveConfig } from '../src/tasks/gpt/config.js';
 import { resolveVitConfig } from '../src/tasks/vit/config.js';
 
 /** Loss falling linearly from y0 at the first eval to y1 at the last, `n` evals over `steps` steps taking `secs`. */

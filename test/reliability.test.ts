@@ -21,7 +21,7 @@ import { describeFsError, isFsError } from '../src/io/fs-errors.js';
 import { MetricsError, MetricsFile, parseMetrics } from '../src/io/metrics-file.js';
 import { acquireRunLock, LOCK_FILE, RunLockError } from '../src/io/runlock.js';
 import { checkFiniteWeights } from '../src/cli/checkpoint-model.js';
-import { resolveConfig } from '../src/train/config.js';
+import { resolveConfig } from '../src/tasks/gpt/config.js';
 import { armStop, stopRequested } from '../src/train/stop.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

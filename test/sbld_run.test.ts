@@ -15,8 +15,9 @@ import { DropConfigError, resolveDropConfig, type DropConfig } from '../src/drop
 import { drawPlan, keepProbabilities, planBitString } from '../src/drop/policy.js';
 import { SbldState } from '../src/drop/sbld.js';
 import type { Engine } from '../src/runtime/engine.js';
-import { ConfigError, resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { readConfigFile } from '../src/train/config-file.js';
+import { ConfigError, type TrainConfig } from '../src/train/config.js';
+import { resolveConfig } from '../src/tasks/gpt/config.js';
+import { readConfigFile } from '../src/cli/config-file.js';
 import { runTraining, type RunSummary } from '../src/tasks/gpt/run.js';
 import { getEngine } from './helpers/gpu.js';
 import { layerDroppingLine } from '../src/cli/summary.js';

@@ -18,8 +18,10 @@ import { decodeSafetensors } from '../src/io/safetensors.js';
 import { readWeights } from '../src/model/weights.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { planVisionData, VISION_DATA_DIR } from '../src/setup/bootstrap.mjs';
-import { ConfigError, resolveConfig } from '../src/train/config.js';
-import { readConfigFile } from '../src/train/config-file.js';
+import { ConfigError, type TrainConfig } from '../src/train/config.js';
+import { resolveTaskConfig } from '../src/tasks/index.js';
+import { resolveConfig } from '../src/tasks/gpt/config.js';
+import { readConfigFile } from '../src/cli/config-file.js';
 import { loadVitCheckpoint } from '../src/tasks/vit/checkpoint.js';
 import { resolveVitConfig, VIT_PRESETS, type VitTrainConfig } from '../src/tasks/vit/config.js';
 import { ViT, vitTensorSpecs } from '../src/tasks/vit/model.js';
@@ -70,8 +72,11 @@ describe('ViT config', () => {
     expect(() => resolveVitConfig({}, { sampleTokens: 100 })).toThrow(/--sample-tokens 100: does not apply to --task vit/);
     expect(() => resolveVitConfig({}, { patchSize: 5 })).toThrow(/--patch-size 5: must divide the 28x28 images/);
     expect(() => resolveVitConfig({}, { n_embd: 30, n_head: 4 })).toThrow(ConfigError);
-    expect(() => resolveConfig({}, { patchSize: 7 })).toThrow(/--patch-size 7: applies to --task vit only/);
-    expect(() => resolveConfig({ task: 'vit' }, {})).toThrow(/--task vit: resolve a ViT config with resolveVitConfig/);
+    expect(() => resolveTaskConfig({}, { patchSize: 7 } as Partial<TrainConfig>)).toThrow(/--patch-size 7: applies to --task vit only/);
+    expect(() => resolveTaskConfig({ augment: true } as Partial<TrainConfig>, { task: 'gpt' })).toThrow(/--augment true: applies to --task vit only/);
+    expect(() => resolveTaskConfig({}, { task: 'nope' })).toThrow(/--task "nope": unknown task; choose one of gpt, vit/);
+    expect(resolveTaskConfig({}, { task: 'vit', patchSize: 4 } as Partial<TrainConfig>)).toMatchObject({ task: 'vit', patchSize: 4, seqLen: 49 });
+    expect(() => resolveConfig({ task: 'vit' }, {})).toThrow(/--task vit: this resolves GPT configs/);
     // A run's own config.json (derived seqLen, sampleTokens 0) is accepted back, as --resume does.
     expect(resolveVitConfig({ seqLen: 16, sampleTokens: 0, task: 'vit' }, {}).seqLen).toBe(16);
   });

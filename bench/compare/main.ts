@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url';
 import { resolveDropConfig } from '../../src/drop/config.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
 import { ConfigError, type TrainConfig } from '../../src/train/config.js';
-import { readConfigFile } from '../../src/train/config-file.js';
+import { readConfigFile } from '../../src/cli/config-file.js';
 import { runTraining, type RunSummary } from '../../src/tasks/gpt/run.js';
 import { isVitConfig } from '../../src/tasks/vit/config.js';
 import { runVitTraining, type VitRunSummary } from '../../src/tasks/vit/run.js';

@@ -1,6 +1,6 @@
 /**
- * Reading one run's `metrics.jsonl` (written by `runTraining`, src/train/run.ts, or `runVitTraining`,
- * src/vit/run.ts: the same step, eval and sensitivity lines, the ViT's evals adding `val_top1`/`val_top5` and a
+ * Reading one run's `metrics.jsonl` (written by `runTraining`, src/tasks/gpt/run.ts, or `runVitTraining`,
+ * src/tasks/vit/run.ts: the same step, eval and sensitivity lines, the ViT's evals adding `val_top1`/`val_top5` and a
  * final `test` line) into what the comparison needs: the eval curve against steps and against training wall
  * time, the run's totals and test figures, and SBLD's keep probabilities per step rebuilt from its sensitivity
  * lines.

@@ -10,7 +10,8 @@ import { DROP_POLICIES, resolveDropConfig, type DropConfig, type DropPolicyName 
 import { keepProbabilities } from '../../src/drop/policy.js';
 import { computeLists } from '../../src/drop/sbld.js';
 import { PRESETS } from '../../src/tasks/gpt/presets.js';
-import { ConfigError, resolveConfig, type TrainConfig } from '../../src/train/config.js';
+import { ConfigError, type TrainConfig } from '../../src/train/config.js';
+import { resolveConfig } from '../../src/tasks/gpt/config.js';
 import { isVitConfig, resolveVitConfig, VIT_IMAGE_SIZE, VIT_PRESETS } from '../../src/tasks/vit/config.js';
 import { VAL_FRACTION } from '../../src/tasks/vit/data.js';
 

@@ -4,12 +4,11 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
-import { PRESETS } from '../tasks/gpt/presets.js';
-import { ConfigError, resolveConfig, type TrainConfig } from '../train/config.js';
-import { readConfigFile } from '../train/config-file.js';
+import { DEFAULT_TASK, resolveTaskConfig, taskFlags, TASKS } from '../tasks/index.js';
+import { ConfigError, type TrainConfig } from '../train/config.js';
+import { readConfigFile } from './config-file.js';
 import { describeFsError, isFsError } from '../io/fs-errors.js';
 import { RunInterrupted } from '../train/stop.js';
-import { resolveVitConfig } from '../tasks/vit/config.js';
 import { installSignalHandlers } from './signals.js';
 
 function int(name: string) {
@@ -33,7 +32,7 @@ export function addTrainingOptions(cmd: Command): Command {
   cmd
     .option('--config <file>', 'JSON file with any of these options (keys as in config.json); flags win')
     .option('--data <path>', 'UTF-8 text file or folder of them (default: the Brown corpus)')
-    .addOption(new Option('--preset <name>', `model and batch size preset`).choices(Object.keys(PRESETS)))
+    .addOption(new Option('--preset <name>', `model and batch size preset`).choices([...new Set(TASKS.flatMap((t) => t.presets))]))
     .option('--n-layer <n>', 'transformer layers L', int('--n-layer'))
     .option('--n-head <n>', 'attention heads', int('--n-head'))
     .option('--n-embd <n>', 'model width C', int('--n-embd'))
@@ -76,16 +75,28 @@ export function addTrainingOptions(cmd: Command): Command {
 const FLAG_KEYS: (keyof TrainConfig)[] = [
   'preset', 'n_layer', 'n_head', 'n_embd', 'seqLen', 'batchSize', 'gradAccum', 'steps', 'lr', 'minLrFrac', 'warmupSteps',
   'weightDecay', 'beta1', 'beta2', 'gradClip', 'seed', 'evalEvery', 'evalBatches', 'checkpointEvery', 'sampleTokens', 'out', 'data',
-  'task', 'patchSize', 'augment',
+  'task',
 ];
 
-/** `--task gpt|vit` and the ViT's own flags (only `npm start` takes them; src/vit/config.ts resolves a ViT config). */
+/** `--task NAME` and every task's own flags (src/tasks/index.ts), each labelled with its task. */
 export function addTaskOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--task <name>', 'what to train: gpt (language model, default) or vit (Fashion-MNIST image classifier)').choices(['gpt', 'vit']))
-    .option('--patch-size <n>', '--task vit: side of the square image patches (7: 16 tokens per 28x28 image)', int('--patch-size'))
-    .option('--augment', '--task vit: random crop (2 px padding) and horizontal flips of training images')
-    .option('--no-augment', '--task vit: no augmentation (the default)');
+  const what = TASKS.map((t) => `${t.name} (${t.description}${t.name === DEFAULT_TASK ? ', default' : ''})`).join(', ');
+  cmd.addOption(new Option('--task <name>', `what to train: ${what}`).choices(TASKS.map((t) => t.name)));
+  for (const { task, flag } of taskFlags()) {
+    const help = `--task ${task.name}: ${flag.help}`;
+    if (flag.kind === 'switch') {
+      cmd.option(flag.flag, help).option(flag.flag.replace(/^--/, '--no-'), `--task ${task.name}: not ${flag.flag}`);
+    } else {
+      const name = flag.flag.split(' ')[0]!;
+      cmd.option(flag.flag, help, flag.kind === 'int' ? int(name) : num(name));
+    }
+  }
+  return cmd;
+}
+
+/** The commander option name of a config key: `patchSize` for `--patch-size`, `nLayer` for `--n-layer`. */
+function optionName(flag: string): string {
+  return flag.split(' ')[0]!.replace(/^--/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
 /**
@@ -100,9 +111,13 @@ export function flagsFromOptions(o: Record<string, unknown>, given: (optionName:
     const v = o[name];
     if (v !== undefined && given(name)) (flags as Record<string, unknown>)[k] = v;
   }
+  for (const { flag } of taskFlags()) {
+    const name = optionName(flag.flag);
+    if (o[name] !== undefined && given(name)) (flags as Record<string, unknown>)[flag.key] = o[name];
+  }
   const drop: Partial<DropConfig> = {};
   for (const [key, spec] of Object.entries(DROP_FLAGS)) {
-    const optName = spec.flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const optName = optionName(spec.flag);
     if (o[optName] !== undefined && given(optName)) (drop as Record<string, unknown>)[key] = o[optName];
   }
   if (o.drop !== undefined && given('drop')) drop.policy = o.drop as DropConfig['policy'];
@@ -114,8 +129,7 @@ export function flagsFromOptions(o: Record<string, unknown>, given: (optionName:
 export function configFromOptions(o: Record<string, unknown>): TrainConfig {
   const flags = flagsFromOptions(o);
   const file = typeof o.config === 'string' ? readConfigFile(o.config) : {};
-  if ((flags.task ?? file.task) === 'vit') return resolveVitConfig(file, flags);
-  return resolveConfig(file, flags);
+  return resolveTaskConfig(file, flags);
 }
 
 /**

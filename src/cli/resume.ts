@@ -11,9 +11,9 @@ import { DEFAULT_DROP_CONFIG, DROP_FLAGS, type DropConfig } from '../drop/config
 import { CheckpointError } from '../io/errors.js';
 import { resolveRunCheckpoint } from '../io/run-checkpoint.js';
 import { acquireRunLock, type RunLock } from '../io/runlock.js';
-import { readConfigFile } from '../train/config-file.js';
-import { ConfigError, FLAG_NAMES, resolveConfig, type TrainConfig } from '../train/config.js';
-import { resolveVitConfig } from '../tasks/vit/config.js';
+import { readConfigFile } from './config-file.js';
+import { ConfigError, FLAG_NAMES, type TrainConfig } from '../train/config.js';
+import { DEFAULT_TASK, flagNameOf, resolveTaskConfig } from '../tasks/index.js';
 
 /** What a resume may change: how long the run goes, how often it evaluates and saves, the final sample. */
 export const RESUME_SAFE_KEYS: readonly (keyof TrainConfig)[] = ['steps', 'evalEvery', 'evalBatches', 'checkpointEvery', 'sampleTokens', 'out'];
@@ -22,7 +22,7 @@ const show = (v: unknown) => (v === undefined ? 'none' : typeof v === 'string' ?
 
 function same(k: string, a: unknown, b: unknown): boolean {
   if (k === 'data' && typeof a === 'string' && typeof b === 'string') return resolve(a) === resolve(b);
-  if (k === 'task') return (a ?? 'gpt') === (b ?? 'gpt');
+  if (k === 'task') return (a ?? DEFAULT_TASK) === (b ?? DEFAULT_TASK);
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
@@ -31,7 +31,7 @@ export function resumeDifferences(run: TrainConfig, given: Partial<TrainConfig>)
   const out: string[] = [];
   for (const [k, v] of Object.entries(given) as [keyof TrainConfig, unknown][]) {
     if (k === 'drop' || RESUME_SAFE_KEYS.includes(k)) continue;
-    if (!same(k, v, run[k])) out.push(`${FLAG_NAMES[k]} ${show(v)} (the run has ${show(run[k] ?? (k === 'task' ? 'gpt' : undefined))})`);
+    if (!same(k, v, run[k])) out.push(`${flagNameOf(k, FLAG_NAMES)} ${show(v)} (the run has ${show(run[k] ?? (k === 'task' ? DEFAULT_TASK : undefined))})`);
   }
   const runDrop: Record<string, unknown> = { ...DEFAULT_DROP_CONFIG, ...run.drop };
   for (const [k, v] of Object.entries(given.drop ?? {})) {
@@ -88,7 +88,7 @@ export async function prepareResume(resumeDir: string, given: Partial<TrainConfi
     }
     const safe: Partial<TrainConfig> = { out: runDir };
     for (const k of RESUME_SAFE_KEYS) if (asked[k] !== undefined && k !== 'out') (safe as Record<string, unknown>)[k] = asked[k];
-    const cfg = run.task === 'vit' ? resolveVitConfig(run, safe) : resolveConfig(run, safe);
+    const cfg = resolveTaskConfig(run, safe);
     return { cfg, lock };
   } catch (err) {
     lock.release();

@@ -1,8 +1,8 @@
 /**
- * The summary line both `npm start` tasks print after training (GPT: src/cli/train.ts, ViT: src/vit/cli.ts).
+ * The summary line both `npm start` tasks print after training (src/cli/train.ts, for every task).
  */
 import { AllocatorNotes } from '../drop/notes.js';
-import type { RunSummary } from '../tasks/gpt/run.js';
+import type { RunSummary } from '../train/task.js';
 
 /** What layer dropping skipped, and the time it saved (or cost) against running every layer. */
 export function layerDroppingLine(s: RunSummary): string {

@@ -50,7 +50,7 @@ export const OPTIONAL_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'];
 /** Dawn's lavapipe requirements are met from this Mesa major version on. */
 export const MIN_LAVAPIPE_MESA = 25;
 const APT_PACKAGES = ['mesa-vulkan-drivers', 'libvulkan1'];
-/** Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST (the ViT reads it there: src/vit/data.ts). */
+/** Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST (the ViT reads it there: src/tasks/vit/data.ts). */
 export const VISION_DATA_DIR = '/usr/share/datasets/fashion-mnist';
 /** The four IDX files (each may also be present uncompressed, without `.gz`). */
 export const VISION_DATA_FILES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];

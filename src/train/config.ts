@@ -3,10 +3,10 @@
  * value is validated here, at the boundary, with a message that names the flag and says how to fix it.
  */
 import { resolveDropConfig, type DropConfig } from '../drop/config.js';
-import { PRESETS, type PresetName } from '../tasks/gpt/presets.js';
 
 export interface TrainConfig {
-  preset: PresetName;
+  /** The task's preset the sizes came from (src/tasks/<name>/presets). */
+  preset: string;
   n_layer: number;
   n_head: number;
   n_embd: number;
@@ -38,12 +38,8 @@ export interface TrainConfig {
   sampleTokens: number;
   /** Layer dropping: policy name and hyperparameters. */
   drop: Partial<DropConfig>;
-  /** What to train: 'gpt' (default, language model) or 'vit' (image classifier, resolved by src/vit/config.ts). */
-  task?: 'gpt' | 'vit';
-  /** --task vit only: side P of the square patches the images are cut into. */
-  patchSize?: number;
-  /** --task vit only: random crop (2 px padding) and horizontal flips of training images. */
-  augment?: boolean;
+  /** What to train: a task of src/tasks/index.ts ('gpt' when absent). Tasks' own keys extend this type. */
+  task?: string;
 }
 
 export class ConfigError extends Error {
@@ -97,31 +93,7 @@ export const FLAG_NAMES: Record<keyof TrainConfig, string> = {
   sampleTokens: '--sample-tokens',
   drop: '--drop',
   task: '--task',
-  patchSize: '--patch-size',
-  augment: '--augment',
 };
-
-/** Merges defaults <- preset <- file <- flags and validates the result. */
-export function resolveConfig(file: Partial<TrainConfig>, flags: Partial<TrainConfig>): TrainConfig {
-  const presetName = (flags.preset ?? file.preset ?? DEFAULT_CONFIG.preset) as PresetName;
-  if (!(presetName in PRESETS)) {
-    throw new ConfigError(`--preset ${presetName}: unknown preset; choose one of ${Object.keys(PRESETS).join(', ')}`);
-  }
-  const preset = PRESETS[presetName];
-  const base: TrainConfig = {
-    ...DEFAULT_CONFIG,
-    n_layer: preset.n_layer,
-    n_head: preset.n_head,
-    n_embd: preset.n_embd,
-    seqLen: preset.seqLen,
-    batchSize: preset.batchSize,
-    preset: presetName,
-  };
-  const cfg: TrainConfig = { ...base, ...file, ...flags, drop: { ...base.drop, ...file.drop, ...flags.drop } };
-  if (cfg.task === 'vit') throw new ConfigError('--task vit: resolve a ViT config with resolveVitConfig (src/vit/config.ts); this path trains GPT');
-  validateConfig(cfg);
-  return cfg;
-}
 
 function check(cond: boolean, key: keyof TrainConfig, value: unknown, what: string): void {
   if (!cond) throw new ConfigError(`${FLAG_NAMES[key]} ${JSON.stringify(value)}: ${what}`);
@@ -149,8 +121,6 @@ export function validateConfig(c: TrainConfig): void {
   check(c.seqLen <= 1024, 'seqLen', c.seqLen, 'at most 1024 is supported');
   check(c.gradAccum <= 64, 'gradAccum', c.gradAccum, 'at most 64 micro-batches per step');
   check(typeof c.out === 'string' && c.out.length > 0, 'out', c.out, 'must be a folder path');
-  check(c.task === undefined || c.task === 'gpt' || c.task === 'vit', 'task', c.task, "must be 'gpt' or 'vit'");
-  if (c.task !== 'vit') for (const k of ['patchSize', 'augment'] as const) check(c[k] === undefined, k, c[k], 'applies to --task vit only');
   // The layer-dropping block too, so a bad drop value (flag or config file) is refused before anything is built;
   // DropConfigError lists every problem, each naming its --drop-* flag.
   resolveDropConfig(c.drop, { nLayer: c.n_layer, totalSteps: c.steps });

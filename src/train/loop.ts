@@ -1,5 +1,5 @@
 /**
- * The run loop both training programs share (GPT: src/train/run.ts, ViT: src/vit/run.ts), top to bottom: the run
+ * The run loop both training programs share (GPT: src/tasks/gpt/run.ts, ViT: src/tasks/vit/run.ts), top to bottom: the run
  * folder, resume, then the step loop (plan which layers run, forward, backward, update, log) with periodic
  * evaluation and checkpoints. It returns the totals each program builds its summary from.
  *

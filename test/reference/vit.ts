@@ -1,7 +1,7 @@
 /**
  * Plain-loop float64 reference for the ViT classifier: im2col, forward (logits, mean cross-entropy), backward
  * (every parameter's gradient), composed from the per-op references in this folder. Nothing here imports the
- * engine or `src/vit`: parameter names, device shapes ((in, out) linear weights) and the patch layout are
+ * engine or `src/tasks/vit`: parameter names, device shapes ((in, out) linear weights) and the patch layout are
  * written out again below.
  *
  *   patches[b, t, k]: patch t = py * (S/P) + px of image b, pixel k = dy * P + dx   (B, T, K)

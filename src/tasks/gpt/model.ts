@@ -2,7 +2,7 @@
  * GPT-2 on the engine: token + learned position embeddings, L pre-LN blocks
  *   h = h + s_l * Attn(LN1(h));  h = h + s_l * MLP(LN2(h))
  * (s_l = 1 unless a layer-dropping policy rescales kept layers), final LN, and an LM head tied to the token
- * embedding. Parameter names and shapes are Hugging Face GPT-2's (`src/io/gpt2.ts`).
+ * embedding. Parameter names and shapes are Hugging Face GPT-2's (`./hf-gpt2.ts`).
  *
  * The layer loop is explicit and takes a plan of which layers run. A skipped layer is the identity on the
  * residual stream: it dispatches nothing and records nothing on the tape (or, with the plan's scope 'backward',

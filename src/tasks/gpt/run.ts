@@ -12,24 +12,15 @@ import { decode } from './data/tokenizer.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { generate } from './sample.js';
 import type { TrainConfig } from '../../train/config.js';
-import type { AllocatorNotesSummary } from '../../drop/notes.js';
-import { runTrainingLoop, type ClosingFields, type RunOptions, type RunTask } from '../../train/loop.js';
+import type { RunSummary } from '../../train/task.js';
+import { runTrainingLoop, type RunOptions, type RunTask } from '../../train/loop.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
 
 export { TrainingError, type RunOptions } from '../../train/loop.js';
 
-/** The run's summary: its own fields, then the closing fields every task has (./loop.ts). */
-export interface RunSummary extends Omit<ClosingFields, 'allocator_notes'> {
-  steps: number;
-  wall_s: number;
-  tokens_per_s: number;
-  train_loss: number;
-  val_loss: number;
-  /** What the SBLD allocator could not do (src/drop/notes.ts). */
-  allocator_notes?: AllocatorNotesSummary;
-  sample?: string;
-}
+/** GPT's summary is the summary every task reports, with a text sample when asked for. */
+export type { RunSummary } from '../../train/task.js';
 
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
   const run = await runTrainingLoop(cfg, opts, async (): Promise<RunTask<TrainingSession, number>> => {

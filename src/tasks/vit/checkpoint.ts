@@ -186,7 +186,7 @@ function parseJson(bytes: Uint8Array, path: string): unknown {
 export async function loadVitCheckpoint(dir: string, opts: { expected?: VitConfig; weightsOnly?: boolean } = {}): Promise<VitCheckpoint> {
   const root = await resolveCheckpointDir(dir);
   if (root === null) throw new CheckpointError('no checkpoint folder (nor a complete one left by a crashed save)', dir);
-  // The MANIFEST policy of every reader (src/io/checkpoint.ts): required, and checked for the files read here.
+  // The MANIFEST policy of every reader (src/tasks/gpt/checkpoint.ts): required, and checked for the files read here.
   const manifest = await readManifest(root, opts.weightsOnly ? [CONFIG_FILE, MODEL_FILE] : [CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, TRAINER_STATE_FILE]);
   const problems: string[] = [];
   const fileConfig = parseVitConfigJson(parseJson(await readChecked(root, manifest, CONFIG_FILE), join(root, CONFIG_FILE)), join(root, CONFIG_FILE));

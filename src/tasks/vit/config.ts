@@ -4,12 +4,16 @@
  * Order as for GPT: defaults, the ViT preset, `--config FILE.json`, then flags (flags win); validated here with
  * messages that name the flag.
  */
-import { PRESETS, type Preset, type PresetName } from '../gpt/presets.js';
 import { ConfigError, DEFAULT_CONFIG, FLAG_NAMES, validateConfig, type TrainConfig } from '../../train/config.js';
 
-/** A ViT preset: GPT's preset fields, with the patch size in place of the sequence length. */
-export interface VitPreset extends Omit<Preset, 'seqLen'> {
+/** A ViT preset: model and batch sizes and the patch size. */
+export interface VitPreset {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
   patchSize: number;
+  batchSize: number;
+  description: string;
 }
 
 /**
@@ -21,14 +25,17 @@ export const VIT_PRESETS = {
   small: { n_layer: 4, n_head: 4, n_embd: 64, patchSize: 7, batchSize: 64, description: 'L4 C64 H4, 7x7 patches, B64: the default' },
   deep: { n_layer: 12, n_head: 4, n_embd: 64, patchSize: 7, batchSize: 64, description: 'L12 C64 H4, 7x7 patches, B64: layer dropping' },
   deep24: { n_layer: 24, n_head: 4, n_embd: 64, patchSize: 7, batchSize: 64, description: 'L24 C64 H4, 7x7 patches, B64: layer dropping at 24 layers' },
-} as const satisfies Record<PresetName, VitPreset>;
+} as const satisfies Record<string, VitPreset>;
+
+export type VitPresetName = keyof typeof VIT_PRESETS;
 
 /** Images are 28 x 28 (Fashion-MNIST); `seqLen` in the config is the token count for that size. */
 export const VIT_IMAGE_SIZE = 28;
 
 /** A resolved ViT training config: every GPT key (seqLen = tokens per image) plus the ViT's. */
 export interface VitTrainConfig extends TrainConfig {
-  task: 'vit';
+  /** 'vit' once resolved. */
+  task?: string;
   patchSize: number;
   augment: boolean;
 }
@@ -55,7 +62,7 @@ export function isVitConfig(cfg: TrainConfig): cfg is VitTrainConfig {
 }
 
 /** Merges defaults <- ViT preset <- file <- flags and validates the result. */
-export function resolveVitConfig(file: Partial<TrainConfig>, flags: Partial<TrainConfig>): VitTrainConfig {
+export function resolveVitConfig(file: Partial<VitTrainConfig>, flags: Partial<VitTrainConfig>): VitTrainConfig {
   // Keys that describe text, not images: refuse them rather than ignore them. (A run's own config.json, read
   // back by --resume, holds the derived seqLen and sampleTokens 0: those pass.)
   if (flags.seqLen !== undefined) {
@@ -65,8 +72,8 @@ export function resolveVitConfig(file: Partial<TrainConfig>, flags: Partial<Trai
   if (sample !== undefined && sample !== 0) {
     throw new ConfigError(`${FLAG_NAMES.sampleTokens} ${sample}: does not apply to --task vit (there is no text to sample from an image classifier)`);
   }
-  const presetName = (flags.preset ?? file.preset ?? DEFAULT_CONFIG.preset) as PresetName;
-  if (!(presetName in VIT_PRESETS)) throw new ConfigError(`--preset ${presetName}: unknown preset; choose one of ${Object.keys(PRESETS).join(', ')}`);
+  const presetName = (flags.preset ?? file.preset ?? DEFAULT_CONFIG.preset) as VitPresetName;
+  if (!(presetName in VIT_PRESETS)) throw new ConfigError(`--preset ${presetName}: unknown preset; choose one of ${Object.keys(VIT_PRESETS).join(', ')}`);
   const p = VIT_PRESETS[presetName];
   const base: VitTrainConfig = {
     ...DEFAULT_CONFIG,

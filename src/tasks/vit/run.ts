@@ -1,5 +1,5 @@
 /**
- * The ViT training program, top to bottom as GPT's (src/train/run.ts): config, build, data, then the step loop
+ * The ViT training program, top to bottom as GPT's (src/tasks/gpt/run.ts): config, build, data, then the step loop
  * (plan which layers run, forward, backward, update, log), periodic evaluation and checkpoints, a summary.
  * The loop, resume and run folder (src/train/loop.ts), the layer-dropping policy, optimizer, schedule and progress
  * display are GPT's code; this file holds the ViT's parts: its session, checkpoint format, accuracies, the test
@@ -8,14 +8,14 @@
  * Run folder: config.json (the config; --resume reads it back), drop_resolved.json (the layer-dropping config as
  * resolved), metrics.jsonl (one line per step: loss, lr, ms, tokens/s (patch
  * tokens), images/s, which layers ran, expected fraction kept; `eval` lines with val_loss, val_top1, val_top5;
- * `sensitivity` lines; a final `test` line; the `summary`), checkpoint/ (src/vit/checkpoint.ts).
+ * `sensitivity` lines; a final `test` line; the `summary`), checkpoint/ (./checkpoint.ts).
  *
  * Evaluation: periodic evaluations use the first `evalBatches` batches of the validation split; the last step
  * evaluates the whole validation split, and the test set is evaluated once, after training (its time is
  * reported as test_s, outside wall_s).
  */
 import { runTrainingLoop, type RunOptions, type RunTask } from '../../train/loop.js';
-import type { RunSummary } from '../gpt/run.js';
+import type { RunSummary } from '../../train/task.js';
 import { loadVitCheckpoint, saveVitCheckpoint } from './checkpoint.js';
 import type { VitTrainConfig } from './config.js';
 import type { VisionData } from './data.js';

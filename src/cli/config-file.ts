@@ -1,11 +1,12 @@
 /**
- * Reading a `--config` JSON file: the one part of the training config that needs a file system, kept apart so
- * config.ts also runs in a browser.
+ * Reading a `--config` JSON file: the one part of the training config that needs a file system (so the config
+ * code also runs in a browser). It knows every shared key and every registered task's own keys.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, FLAG_NAMES, type TrainConfig } from './config.js';
+import { taskConfigKeys } from '../tasks/index.js';
+import { ConfigError, FLAG_NAMES, type TrainConfig } from '../train/config.js';
 
-/** Reads a `--config` JSON file (keys as in TrainConfig, `drop` as a block). */
+/** Reads a `--config` JSON file (keys as in TrainConfig or a task's own, `drop` as a block). */
 export function readConfigFile(path: string): Partial<TrainConfig> {
   let text: string;
   try {
@@ -25,7 +26,7 @@ export function readConfigFile(path: string): Partial<TrainConfig> {
     const hint = typeof drop === 'string' ? ` such as {"policy": ${JSON.stringify(drop)}}` : ' such as {"policy": "sbld"}';
     throw new ConfigError(`--config ${path}: "drop" must be an object${hint}, got ${JSON.stringify(drop)}`);
   }
-  const known = new Set(Object.keys(FLAG_NAMES));
+  const known = new Set([...Object.keys(FLAG_NAMES), ...taskConfigKeys()]);
   const unknown = Object.keys(json).filter((k) => !known.has(k));
   if (unknown.length) throw new ConfigError(`--config ${path}: unknown key(s) ${unknown.join(', ')}; known: ${[...known].join(', ')}`);
   return json as Partial<TrainConfig>;

@@ -5,12 +5,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DataError } from '../io/data-errors.js';
-import { FASHION_MNIST_DIR, missingIdxFiles } from '../tasks/vit/data.js';
+import { DataError } from '../../io/data-errors.js';
+import { FASHION_MNIST_DIR, missingIdxFiles } from './data.js';
 
 export function ensureDefaultVisionData(): void {
   if (missingIdxFiles(FASHION_MNIST_DIR).length === 0 || process.env.SBLD_SKIP_BOOTSTRAP === '1') return;
-  const script = fileURLToPath(new URL('../setup/bootstrap.mjs', import.meta.url));
+  const script = fileURLToPath(new URL('../../setup/bootstrap.mjs', import.meta.url));
   const r = spawnSync(process.execPath, [script, '--vision'], { stdio: 'inherit' });
   const missing = missingIdxFiles(FASHION_MNIST_DIR);
   if (r.status !== 0 || missing.length > 0) {
