@@ -149,23 +149,9 @@ export type { AdamWHyper, OptimBlock, StepEntry } from './ops/adamw.js';
 
 // ---------------------------------------------------------------- model
 export {
-  /** GPT-2 with an explicit layer loop that a layer plan can skip layers in; HF parameter names. */
-  GPT,
-  /** The plan that runs every layer unscaled. */
-  fullPlan,
-} from './tasks/gpt/model.js';
-/** Model sizes, a per-forward layer plan, and a batch on the device. */
-export type { DeviceBatch, GptConfig, LayerPlan } from './tasks/gpt/model.js';
-export {
   /** One flat block of parameters, gradients and AdamW moments (one per layer, one for the rest). */
   ParamBlock,
 } from './model/params.js';
-export {
-  /** Named model and batch sizes: tiny (tests), small (default), deep (12 layers). */
-  PRESETS,
-} from './tasks/gpt/presets.js';
-/** A preset's sizes and the preset names. */
-export type { Preset, PresetName } from './tasks/gpt/presets.js';
 export {
   /** Reads every parameter (and AdamW moments) to named host arrays. */
   readWeights,
@@ -174,38 +160,13 @@ export {
 } from './model/weights.js';
 /** Parameters and moments as named host arrays, with per-block step counts. */
 export type { NamedWeights } from './model/weights.js';
-export {
-  /** Autoregressive sampling with temperature and top-k; returns prompt + continuation token ids. */
-  generate,
-  /** Samples one index from logits with temperature and top-k. */
-  pick,
-} from './tasks/gpt/sample.js';
-/** Prompt, length, temperature, top-k and seed of `generate`. */
-export type { SampleOptions } from './tasks/gpt/sample.js';
+
+// ---------------------------------------------------------------- the tasks' own surfaces: GPT (model, presets, sampling, text
+// data, step and evaluation, session, run, config, checkpoints, Hugging Face files) and the ViT
+export * from './tasks/gpt/index.js';
+export * from './tasks/vit/index.js';
 
 // ---------------------------------------------------------------- data
-export {
-  /** Vocabulary size of the byte tokenizer (256). */
-  VOCAB_SIZE,
-  /** Text to byte tokens (UTF-8). */
-  encode,
-  /** Byte tokens to text (invalid sequences become U+FFFD). */
-  decode,
-} from './tasks/gpt/data/tokenizer.js';
-export {
-  /** Loads and splits a corpus: the Brown corpus by default, or a text file or folder; cached tokens. */
-  loadCorpus,
-} from './tasks/gpt/data/corpus.js';
-/** A tokenized, split corpus and the options of `loadCorpus`. */
-export type { Corpus, LoadCorpusOptions } from './tasks/gpt/data/corpus.js';
-export {
-  /** Seeded random training windows with saveable state (for bit-exact resume). */
-  BatchLoader,
-  /** Fixed validation windows spread evenly over a split. */
-  validationBatches,
-} from './tasks/gpt/data/loader.js';
-/** A host batch of (inputs, targets) and a loader's saveable state. */
-export type { Batch, BatchLoaderState } from './tasks/gpt/data/loader.js';
 export {
   /** Bad or missing training data; the message says how to fix it. */
   DataError,
@@ -221,32 +182,6 @@ export {
 /** AdamW hyperparameters (betas, eps, weight decay, gradient clip). */
 export type { AdamWConfig } from './train/optimizer.js';
 export {
-  /** Records and submits one optimizer step over micro-batches with their layer plans. */
-  StepRunner,
-  /** Mean loss over batches, forward only, every layer running (unless a plan says otherwise). */
-  evaluate,
-  /** Mean loss for several plans over the same batches, read back once. */
-  evaluateMany,
-  /** Uploads a host batch (tokens, token index, targets) to the device. */
-  uploadBatch,
-} from './tasks/gpt/step.js';
-export {
-  /** Everything a run builds from its config: engine, model, optimizer, policy, data; measure, plan, step. */
-  TrainingSession,
-  /** The GptConfig a TrainConfig trains. */
-  modelConfigOf,
-} from './tasks/gpt/session.js';
-export {
-  /** The whole training program: step loop, evaluation, metrics.jsonl, checkpoints, resume. */
-  runTraining,
-} from './tasks/gpt/run.js';
-/** Options of `runTraining` (resume, stopAfter, engine, quiet) and its summary. */
-export type { RunOptions, RunSummary } from './tasks/gpt/run.js';
-export {
-  /** GPT's config: defaults <- preset <- config file <- flags, validated. */
-  resolveConfig,
-} from './tasks/gpt/config.js';
-export {
   /** Throws a ConfigError naming the flag of the first bad value. */
   validateConfig,
   /** Training defaults (besides the preset's sizes). */
@@ -261,15 +196,25 @@ export {
 /** Every training setting (model, batch, schedule, data, output, layer dropping). */
 export type { TrainConfig } from './train/config.js';
 export {
+  /** Every task `npm start --task` can train (GPT first, the default). */
+  TASKS,
+  /** The task of a name; a ConfigError lists the tasks otherwise. */
+  taskNamed,
+  /** The config of the task a file or flags name, resolved and validated by that task. */
+  resolveTaskConfig,
+} from './tasks/index.js';
+/** A task (config, data, train, summary lines) and the summary every task's run returns. */
+export type { Task, TaskFlag, RunSummary } from './train/task.js';
+export {
+  /** skip_loss of every layer from a task's per-batch losses of the leave-one-out plans. */
+  measureSkipLossWith,
+} from './train/sensitivity.js';
+export {
   /** Linear warm-up then cosine decay. */
   learningRate,
 } from './train/schedule.js';
 /** Peak and final learning rate, warm-up and total steps. */
 export type { LrSchedule } from './train/schedule.js';
-export {
-  /** SBLD's skip_loss sensitivity: loss increase when each layer alone is skipped. */
-  measureSkipLoss,
-} from './tasks/gpt/step.js';
 
 // ---------------------------------------------------------------- layer dropping (spec: docs/layer-dropping.md)
 // Everything `src/drop/index.ts` exports (test/library.test.ts checks none is missing).
@@ -413,47 +358,13 @@ export type { LayerTotal, ProfileRow, StepProfile } from './profile/report.js';
 
 // ---------------------------------------------------------------- checkpoints
 export {
-  /** Writes a training checkpoint folder atomically (HF GPT-2 safetensors + config, moments, trainer state). */
-  saveCheckpoint,
-  /** Loads and validates a training checkpoint (sizes, hashes, names, shapes); throws CheckpointError. */
-  loadCheckpoint,
-  /** Loads only config.json and model.safetensors (eval, sampling, weights from other tools). */
-  loadModelWeights,
-  /** A checkpoint that cannot be written or read; the message names the file and tensor. */
-  CheckpointError,
-} from './tasks/gpt/checkpoint.js';
-/** A training checkpoint in memory, and the weights alone. */
-export type { Checkpoint, ModelWeights } from './tasks/gpt/checkpoint.js';
-export {
-  /** HF GPT-2 parameter names and shapes of a config. */
-  gpt2TensorSpecs,
-} from './tasks/gpt/hf-gpt2.js';
-/** HF GPT-2 config sizes and one parameter's name and shape. */
-export type { Gpt2Config, TensorSpec } from './tasks/gpt/hf-gpt2.js';
-export {
   /** Encodes tensors as a safetensors file. */
   encodeSafetensors,
   /** Decodes and validates a safetensors file. */
   decodeSafetensors,
 } from './io/safetensors.js';
 
-// ---------------------------------------------------------------- vision
-export {
-  /** Vision transformer: patch embedding, learned positions, pre-LN encoder blocks, mean pooling, linear head. */
-  ViT,
-  /** timm-style parameter names and shapes of a ViT config. */
-  vitTensorSpecs,
-} from './tasks/vit/model.js';
-/** ViT sizes and a device batch of images. */
-export type { VitConfig, VitDeviceBatch } from './tasks/vit/model.js';
-export {
-  /** Trains a ViT on Fashion-MNIST (or IDX files in --data) with a layer-dropping policy; returns the summary. */
-  runVitTraining,
-} from './tasks/vit/run.js';
-export {
-  /** Parses and validates an IDX file (magic, counts, dimensions). */
-  parseIdx,
-} from './tasks/vit/data.js';
+// ---------------------------------------------------------------- the ops and block the ViT adds to GPT's
 export {
   /** Mean over tokens: (B, T, C) -> (B, C), with its backward. */
   meanPool,
@@ -479,22 +390,6 @@ export {
 /** One WGSL file as the kernel registry takes it. */
 export type { KernelSource } from './runtime/kernels.js';
 export {
-  /** Splits documents held in memory into a corpus (no files, no cache): pasted text, a page's data. */
-  corpusFromDocuments,
-  /** The fewest bytes one text needs for a sequence length (one training and one validation window). */
-  minimumTextBytes,
-} from './tasks/gpt/data/documents.js';
-/** One document: a stable id and its text. */
-export type { Document } from './tasks/gpt/data/split.js';
-export {
   /** Which layers ran in at least one micro-batch of a step (the profiler's skipped-layer view). */
   activeBlocks,
 } from './train/step.js';
-export {
-  /** config.json and model.safetensors of a model as bytes, in HF GPT-2 layout (what checkpoints hold). */
-  gpt2ModelFiles,
-  /** File name of the HF config inside a model folder. */
-  CONFIG_FILE,
-  /** File name of the HF weights inside a model folder. */
-  MODEL_FILE,
-} from './tasks/gpt/model-files.js';
