@@ -283,3 +283,22 @@ describe('bad hyperparameters are refused clearly', () => {
     expect(existsSync(join(cfg.out, 'metrics.jsonl'))).toBe(false);
   });
 });
+
+describe('taylor sensitivity on a run too short for a warm-up', () => {
+  it('T_pre = 0: the measurement waits for the first step that gave an estimate (step 1) and says so', async () => {
+    const STEPS = 6;
+    const cfg = tinyConfig('taylor-short', STEPS, { policy: 'sbld', sensitivity: 'taylor' });
+    const L = cfg.n_layer;
+    expect(resolveDropConfig(cfg.drop, { nLayer: L, totalSteps: STEPS }).warmupSteps).toBe(0);
+    await runTraining(cfg, { quiet: true, engine: e });
+    const m = readMetrics(cfg.out);
+    expect(m.steps.map((s) => s.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));
+    expect(m.steps[0]!.layers).toBe('1'.repeat(L));
+    const sens = m.sensitivity as (SensitivityLine & { postponed_from?: number })[];
+    expect(sens.map((s) => [s.step, s.postponed_from])).toEqual([[1, 0]]);
+    // Taylor values are sums of |<dL/dh_out, h_out - h_in>|: finite, non-negative, and not all zero.
+    expect(sens[0]!.values.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+    expect(sens[0]!.values.some((v) => v > 0)).toBe(true);
+    expect(m.summary.policy).toBe('sbld');
+  });
+});
