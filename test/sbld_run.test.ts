@@ -11,7 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DropConfigError, resolveDropConfig, type DropConfig } from '../src/drop/config.js';
+import type { DropConfig } from '../src/drop/config.js';
+import { DropConfigError } from '../src/drop/flags.js';
+import { resolveDropConfig } from '../src/drop/resolve.js';
 import { drawPlan, keepProbabilities, planBitString } from '../src/drop/policy.js';
 import { SbldState } from '../src/drop/sbld.js';
 import type { Engine } from '../src/runtime/engine.js';

@@ -13,7 +13,8 @@
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { LayerPlan } from '../model/trunk.js';
-import { resolveDropConfig, type DropConfig, type ResolvedDropConfig } from './config.js';
+import type { DropConfig, ResolvedDropConfig } from './config.js';
+import { resolveDropConfig } from './resolve.js';
 import { AllocatorNotes } from './notes.js';
 import { drawPlan, keepProbabilities, type KeepPlan } from './policy.js';
 import { SbldState, type SbldMeasurement, type SbldView } from './sbld.js';
