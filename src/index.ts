@@ -241,7 +241,7 @@ export {
   resolveDropConfig,
   /** A refused layer-dropping setting; lists every problem with its flag. */
   DropConfigError,
-} from './drop/config.js';
+} from './drop/index.js';
 /** Layer-dropping config, its resolved form, flag specs and enumerations. */
 export type {
   AllocMode,
@@ -253,8 +253,9 @@ export type {
   DropPolicyName,
   Rescale,
   ResolvedDropConfig,
+  RhoMatch,
   SensitivityMode,
-} from './drop/config.js';
+} from './drop/index.js';
 export {
   /** PLD's global keep theta(t) = (1 - thetaBar) exp(-gamma t) + thetaBar. */
   pldTheta,
@@ -294,7 +295,7 @@ export {
   matchPldRhoPeak,
 } from './drop/schedule.js';
 /** Schedule parameters and the equal-compute solve's result. */
-export type { PldParams, PwegdParams, RhoMatch, ShapeParams } from './drop/schedule.js';
+export type { PldParams, PwegdParams, ShapeParams } from './drop/schedule.js';
 export {
   /** SBLD's "update keep probability list": drop probabilities from sensitivities and a target count. */
   allocateKeep,

@@ -26,7 +26,7 @@ import { keepHistoryMismatch, parseMetrics, runCurves, sbldKeepHistory } from '.
 import { fmtDuration } from '../bench/compare/progress.js';
 import { DEEP_COSTS, estimateRunSeconds, parsePolicies, planRuns, planVariants, VIT_DEEP_COSTS } from '../bench/compare/runs.js';
 import { DEFAULT_STEPS, EVALS_PER_RUN, stampOf, VIT_DEFAULT_STEPS } from '../bench/compare/main.js';
-import { resolveDropConfig } from '../src/drop/config.js';
+import { resolveDropConfig } from '../src/drop/resolve.js';
 import { keepProbabilities } from '../src/drop/policy.js';
 import { resolveConfig } from '../src/tasks/gpt/config.js';
 import { resolveVitConfig } from '../src/tasks/vit/config.js';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareResume, resumeDifferences } from '../src/cli/resume.js';
 import { signalHandler } from '../src/cli/signals.js';
-import { resolveDropConfig } from '../src/drop/config.js';
+import { resolveDropConfig } from '../src/drop/resolve.js';
 import { writeDirAtomic } from '../src/io/atomic.js';
 import { FAULT_POINTS } from '../src/io/faults.js';
 import { describeFsError, isFsError } from '../src/io/fs-errors.js';

@@ -11,7 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DropConfigError, resolveDropConfig, type DropConfig } from '../src/drop/config.js';
+import type { DropConfig } from '../src/drop/config.js';
+import { DropConfigError } from '../src/drop/flags.js';
+import { resolveDropConfig } from '../src/drop/resolve.js';
 import { drawPlan, keepProbabilities, planBitString } from '../src/drop/policy.js';
 import { SbldState } from '../src/drop/sbld.js';
 import type { Engine } from '../src/runtime/engine.js';
@@ -282,5 +284,24 @@ describe('bad hyperparameters are refused clearly', () => {
     const cfg = { ...tinyConfig('refused', 5, { policy: 'none' }), drop: { policy: 'sbld', qMax: 7 } } as TrainConfig;
     await expect(runTraining(cfg, { quiet: true, engine: e })).rejects.toThrow(/--drop-q-max must be in \(0, 1\], got 7/);
     expect(existsSync(join(cfg.out, 'metrics.jsonl'))).toBe(false);
+  });
+});
+
+describe('taylor sensitivity on a run too short for a warm-up', () => {
+  it('T_pre = 0: the measurement waits for the first step that gave an estimate (step 1) and says so', async () => {
+    const STEPS = 6;
+    const cfg = tinyConfig('taylor-short', STEPS, { policy: 'sbld', sensitivity: 'taylor' });
+    const L = cfg.n_layer;
+    expect(resolveDropConfig(cfg.drop, { nLayer: L, totalSteps: STEPS }).warmupSteps).toBe(0);
+    await runTraining(cfg, { quiet: true, engine: e });
+    const m = readMetrics(cfg.out);
+    expect(m.steps.map((s) => s.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));
+    expect(m.steps[0]!.layers).toBe('1'.repeat(L));
+    const sens = m.sensitivity as (SensitivityLine & { postponed_from?: number })[];
+    expect(sens.map((s) => [s.step, s.postponed_from])).toEqual([[1, 0]]);
+    // Taylor values are sums of |<dL/dh_out, h_out - h_in>|: finite, non-negative, and not all zero.
+    expect(sens[0]!.values.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+    expect(sens[0]!.values.some((v) => v > 0)).toBe(true);
+    expect(m.summary.policy).toBe('sbld');
   });
 });

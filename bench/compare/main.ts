@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { resolveDropConfig } from '../../src/drop/config.js';
+import { resolveDropConfig } from '../../src/drop/resolve.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
 import { ConfigError, type TrainConfig } from '../../src/train/config.js';
 import { readConfigFile } from '../../src/cli/config-file.js';

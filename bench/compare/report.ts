@@ -7,7 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
-import { resolveDropConfig, type ResolvedDropConfig } from '../../src/drop/config.js';
+import type { ResolvedDropConfig } from '../../src/drop/config.js';
+import { resolveDropConfig } from '../../src/drop/resolve.js';
 import type { TrainConfig } from '../../src/train/config.js';
 import { isVitConfig, VIT_IMAGE_SIZE } from '../../src/tasks/vit/config.js';
 import { VAL_FRACTION } from '../../src/tasks/vit/data.js';

@@ -6,7 +6,8 @@
  * train/validation split) and the layer-drop draws alike.
  */
 import { join } from 'node:path';
-import { DROP_POLICIES, resolveDropConfig, type DropConfig, type DropPolicyName } from '../../src/drop/config.js';
+import { DROP_POLICIES, type DropConfig, type DropPolicyName } from '../../src/drop/config.js';
+import { resolveDropConfig } from '../../src/drop/resolve.js';
 import { keepProbabilities } from '../../src/drop/policy.js';
 import { computeLists } from '../../src/drop/sbld.js';
 import { PRESETS } from '../../src/tasks/gpt/presets.js';

@@ -14,7 +14,8 @@
  * (warm-up + cosine, and the policy's own time curve) spans its own T; the learning-rate warm-up is scaled with
  * T (the same fraction of the run).
  */
-import { resolveDropConfig, type DropConfig } from '../../src/drop/config.js';
+import type { DropConfig } from '../../src/drop/config.js';
+import { resolveDropConfig } from '../../src/drop/resolve.js';
 import { keepProbabilities } from '../../src/drop/policy.js';
 import { computeLists } from '../../src/drop/sbld.js';
 import { ConfigError } from '../../src/train/config.js';

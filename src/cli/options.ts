@@ -3,7 +3,8 @@
  * every entry point documents and validates the same flags. Flags win over `--config FILE.json`.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DROP_FLAGS, DROP_POLICIES, parseDropFlag, type DropConfig } from '../drop/config.js';
+import { DROP_POLICIES, type DropConfig } from '../drop/config.js';
+import { DROP_FLAGS, parseDropFlag } from '../drop/flags.js';
 import { DEFAULT_TASK, resolveTaskConfig, taskFlags, TASKS } from '../tasks/index.js';
 import { ConfigError, type TrainConfig } from '../train/config.js';
 import { readConfigFile } from './config-file.js';

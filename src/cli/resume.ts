@@ -7,7 +7,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_DROP_CONFIG, DROP_FLAGS, type DropConfig } from '../drop/config.js';
+import { DEFAULT_DROP_CONFIG, type DropConfig } from '../drop/config.js';
+import { DROP_FLAGS } from '../drop/flags.js';
 import { CheckpointError } from '../io/errors.js';
 import { resolveRunCheckpoint } from '../io/run-checkpoint.js';
 import { acquireRunLock, type RunLock } from '../io/runlock.js';

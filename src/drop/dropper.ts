@@ -13,7 +13,8 @@
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { LayerPlan } from '../model/trunk.js';
-import { resolveDropConfig, type DropConfig, type ResolvedDropConfig } from './config.js';
+import type { DropConfig, ResolvedDropConfig } from './config.js';
+import { resolveDropConfig } from './resolve.js';
 import { AllocatorNotes } from './notes.js';
 import { drawPlan, keepProbabilities, type KeepPlan } from './policy.js';
 import { SbldState, type SbldMeasurement, type SbldView } from './sbld.js';
@@ -40,6 +41,8 @@ export class LayerDropper {
   readonly notes = new AllocatorNotes();
   /** (L) per-layer online sensitivity of the last step, when SBLD uses `taylor`. */
   readonly taylor: Tensor | null;
+  /** Taylor: the step a measurement fell due at while no step had given an estimate yet. */
+  private taylorDueSince: number | null = null;
 
   constructor(
     e: Engine,
@@ -62,13 +65,24 @@ export class LayerDropper {
 
   /**
    * SBLD's measurement at `step` if it wants one (its time counts in the run's wall clock): `taylor` takes the
-   * online estimate gathered by earlier steps; `skip_loss` runs `skipLoss` (the task's probe forwards).
+   * online estimate gathered by earlier steps (none yet: null, and it is taken at the first step after one ran,
+   * recording `postponedFrom`); `skip_loss` runs `skipLoss` (the task's probe forwards).
    */
   async measureIfDue(step: number, skipLoss: () => Promise<{ values: number[]; ms: number; stderr?: number[] }>): Promise<SbldMeasurement | null> {
     if (!this.sbld?.needsMeasurement(step)) return null;
     let rec: SbldMeasurement;
-    if (this.taylor) rec = this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
-    else {
+    if (this.taylor) {
+      // Taylor estimates come from steps that ran, so at T_pre = 0 (runs under 10 steps at the default warm-up
+      // fraction) there is none yet: the measurement waits for the first step that gives one. SbldState keeps
+      // asking while nothing is measured, and nothing is lost: ρ(0) = 0, every layer runs at step 0 anyway.
+      if (!this.sbld.hasTaylorEstimate()) {
+        this.taylorDueSince ??= step;
+        return null;
+      }
+      rec = this.sbld.applyMeasurement(step, this.sbld.taylorSnapshot(), 0);
+      if (this.taylorDueSince !== null) rec.postponedFrom = this.taylorDueSince;
+      this.taylorDueSince = null;
+    } else {
       const m = await skipLoss();
       rec = this.sbld.applyMeasurement(step, m.values, m.ms, m.stderr);
     }
@@ -109,7 +123,7 @@ export class LayerDropper {
 
   /** A measurement's metrics.jsonl line and its printed line. */
   sensitivityLine(rec: SbldMeasurement): { log: object; text: string } {
-    const { note, clamped, stderr, signal } = rec;
+    const { note, clamped, stderr, signal, postponedFrom } = rec;
     return {
       log: {
         type: 'sensitivity',
@@ -122,11 +136,13 @@ export class LayerDropper {
         ...(note ? { note, clamped } : {}),
         ...(stderr ? { stderr } : {}),
         ...(signal ? { signal } : {}),
+        ...(postponedFrom !== undefined ? { postponed_from: postponedFrom } : {}),
       },
       text:
         `sensitivity at step ${rec.step} (${rec.ms.toFixed(0)} ms): [${rec.sensitivities.map((s) => s.toFixed(4)).join(', ')}] ` +
         `block ${JSON.stringify(rec.block)} allow ${JSON.stringify(rec.allow)}` +
         (note ? `; ${note}` : '') +
+        (postponedFrom !== undefined ? `; taylor: due at step ${postponedFrom}, taken once a step had given an estimate` : '') +
         (signal && !signal.ok ? `; no signal (${signal.reasons.join('; ')}): ${signal.action === 'retry' ? 'uniform allocation, measuring again later' : 'uniform allocation from now on'}` : ''),
     };
   }

@@ -11,31 +11,21 @@
  */
 
 /** Config types, defaults, validation, and the `--drop-*` flag table. */
-export {
-  ALLOCS,
-  CURVES,
-  DEFAULT_DROP_CONFIG,
-  DEFAULT_RESCALE,
-  DROP_FLAGS,
-  DROP_POLICIES,
-  DropConfigError,
-  RESCALES,
-  SENSITIVITIES,
-  parseDropFlag,
-  resolveDropConfig,
-} from './config.js';
+export { ALLOCS, CURVES, DEFAULT_DROP_CONFIG, DEFAULT_RESCALE, DROP_POLICIES, RESCALES, SENSITIVITIES } from './config.js';
 export type {
   AllocMode,
   CurveName,
   DropConfig,
   DropContext,
-  DropFlagKind,
-  DropFlagSpec,
   DropPolicyName,
   Rescale,
   ResolvedDropConfig,
+  RhoMatch,
   SensitivityMode,
 } from './config.js';
+export { DROP_FLAGS, DropConfigError, parseDropFlag } from './flags.js';
+export type { DropFlagKind, DropFlagSpec } from './flags.js';
+export { resolveDropConfig } from './resolve.js';
 
 /** PLD's θ(t) and lists, SBLD's PWEGD ρ(t), expected-compute helpers and the equal-compute ρ_peak solve. */
 export {
@@ -58,7 +48,7 @@ export {
   shapeFromConfig,
   timeShape,
 } from './schedule.js';
-export type { PldParams, PwegdParams, RhoMatch, ShapeParams } from './schedule.js';
+export type { PldParams, PwegdParams, ShapeParams } from './schedule.js';
 
 /** SBLD's "update keep probability list": weights, proportional water-filling, ordered fill. */
 export { allocateKeep, dropWeights, orderedFill, waterFill } from './allocate.js';

@@ -53,6 +53,8 @@ export interface SbldMeasurement {
   stderr?: number[];
   /** The no-signal guard's verdict and what SBLD did with the measurement. */
   signal?: MeasurementSignal & { action: 'use' | 'retry' | 'fallback' };
+  /** Taylor: the step the measurement fell due at, when it had to wait there for a step's estimate. */
+  postponedFrom?: number;
 }
 
 /** Whether a measurement carries signal (`measurementSignal`), and if not, why. */
@@ -274,10 +276,15 @@ export class SbldState implements SbldView {
     this.taylorCount[layer]! += 1;
   }
 
+  /** True once some layer has a taylor update: a taylor measurement needs at least one step that ran. */
+  hasTaylorEstimate(): boolean {
+    return this.taylorEma.some((v) => v !== null);
+  }
+
   /**
    * Current taylor EMA as a measurement to pass to `applyMeasurement`. A layer with no update yet (it never
    * ran) gets the largest EMA of the others, i.e. is treated as sensitive until seen. Throws if no layer
-   * has an update.
+   * has an update (`hasTaylorEstimate`).
    */
   taylorSnapshot(): number[] {
     const known = this.taylorEma.filter((v): v is number => v !== null);

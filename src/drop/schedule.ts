@@ -9,7 +9,7 @@
  * Steps are optimizer steps t = 0..T-1. "Dropped layers" is always an expectation: Σ_l (1 - p_l).
  */
 
-import type { CurveName, ResolvedDropConfig } from './config.js';
+import type { CurveName, ResolvedDropConfig, RhoMatch } from './config.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // PLD [ref]
@@ -188,17 +188,7 @@ export function sbldCapacityLayers(cfg: ResolvedDropConfig): number {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Equal expected compute
-
-/** Result of `matchPldRhoPeak`. Totals are expected dropped layer-steps Σ_t Σ_l (1 - p_l(t)). */
-export interface RhoMatch {
-  rhoPeak: number;
-  /** False when even ρ_peak = 1 cannot drop as much as PLD (caps too tight); rhoPeak is then 1. */
-  reachable: boolean;
-  pldDropped: number;
-  sbldDropped: number;
-  note?: string;
-}
+// Equal expected compute (its result type, `RhoMatch`, is in ./config.ts with the resolved config that holds one)
 
 /**
  * Steps at which a sum over t = 0..T-1 is taken: every step up to `maxExact` steps; beyond, `maxExact` steps

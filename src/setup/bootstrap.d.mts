@@ -1,4 +1,4 @@
-// Types for the helpers bootstrap.mjs exports (the script itself is plain JS: it runs before node_modules exists).
+// Types for the helpers bootstrap.mjs exports from its step modules (plain JS: they run before node_modules exists).
 // Keep in step with the JSDoc typedefs there; checked with
 //   npx tsc --ignoreConfig --noEmit --allowJs --checkJs --strict --types node --module nodenext src/setup/bootstrap.mjs
 

@@ -2,7 +2,8 @@
  * The training configuration: defaults, a preset, then `--config FILE.json`, then flags (flags win). Every
  * value is validated here, at the boundary, with a message that names the flag and says how to fix it.
  */
-import { resolveDropConfig, type DropConfig } from '../drop/config.js';
+import type { DropConfig } from '../drop/config.js';
+import { resolveDropConfig } from '../drop/resolve.js';
 
 export interface TrainConfig {
   /** The task's preset the sizes came from (src/tasks/<name>/presets). */
