@@ -43,6 +43,15 @@ export interface TrainConfig {
   task?: string;
 }
 
+/** What every task's preset sets: the trunk's sizes and the batch; a task's preset adds its own (GPT: seqLen). */
+export interface PresetSizes {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+  batchSize: number;
+  description: string;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -3,13 +3,10 @@
  * ten minutes on 2 CPU cores under lavapipe), `deep` has 12 layers for layer-dropping studies, `deep24` 24 (the
  * depth of the SBLD and PLD papers' models) for the frontier study (bench/frontier/study.sh).
  */
-export interface Preset {
-  n_layer: number;
-  n_head: number;
-  n_embd: number;
+import type { PresetSizes } from '../../train/config.js';
+
+export interface Preset extends PresetSizes {
   seqLen: number;
-  batchSize: number;
-  description: string;
 }
 
 export const PRESETS = {

@@ -4,16 +4,11 @@
  * Order as for GPT: defaults, the ViT preset, `--config FILE.json`, then flags (flags win); validated here with
  * messages that name the flag.
  */
-import { ConfigError, DEFAULT_CONFIG, FLAG_NAMES, validateConfig, type TrainConfig } from '../../train/config.js';
+import { ConfigError, DEFAULT_CONFIG, FLAG_NAMES, validateConfig, type PresetSizes, type TrainConfig } from '../../train/config.js';
 
 /** A ViT preset: model and batch sizes and the patch size. */
-export interface VitPreset {
-  n_layer: number;
-  n_head: number;
-  n_embd: number;
+export interface VitPreset extends PresetSizes {
   patchSize: number;
-  batchSize: number;
-  description: string;
 }
 
 /**
