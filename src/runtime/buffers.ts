@@ -14,7 +14,12 @@ const READBACK_USAGE = 0x0001 | 0x0008;
 const UPLOAD_USAGE = 0x0004 | 0x0008;
 const UNIFORM_USAGE = 0x0040; // UNIFORM (written at creation)
 
-/** What the engine counts about allocation. */
+/**
+ * What the engine counts about allocation: storage buffers (persistent and arena) and upload buffers, what a
+ * step would keep allocating if planning failed. Readback buffers (one per readback in flight, pooled by size)
+ * and uniform buffers (one per distinct params value, a few dozen bytes) are not counted here; `MemoryReport`
+ * has every kind.
+ */
 export interface AllocationCounters {
   bytesAllocated: number;
   buffersAllocated: number;
@@ -100,8 +105,6 @@ export class Buffers {
     const buffer = this.gpu.device.createBuffer({ size: bytes.byteLength, usage: UNIFORM_USAGE, mappedAtCreation: true });
     new Uint8Array(buffer.getMappedRange()).set(bytes);
     buffer.unmap();
-    this.counters.bytesAllocated += bytes.byteLength;
-    this.counters.buffersAllocated++;
     this.held.uniform += bytes.byteLength;
     return buffer;
   }
@@ -114,8 +117,10 @@ export class Buffers {
       if (err) console.error(`WebGPU out of memory allocating ${label} (${size} bytes): ${err.message}`);
     });
     this.ids.set(buffer, this.nextId++);
-    this.counters.bytesAllocated += size;
-    this.counters.buffersAllocated++;
+    if (kind !== 'readback') {
+      this.counters.bytesAllocated += size;
+      this.counters.buffersAllocated++;
+    }
     this.held[kind] += size;
     return buffer;
   }
