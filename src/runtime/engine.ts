@@ -267,6 +267,14 @@ export class Engine {
     return this.kernels.kernel(name).workgroupSize;
   }
 
+  /**
+   * The (folded) grid of a one-dimensional kernel over `items` work items: one workgroup per `workgroupSize(name)[0]`
+   * invocations, each taking `perInvocation` items.
+   */
+  grid(name: string, items: number, perInvocation = 1): [number, number] {
+    return foldGrid(Math.ceil(items / (this.workgroupSize(name)[0] * perInvocation)));
+  }
+
   // ---------------------------------------------------------------- timing
 
   get timestampsSupported(): boolean {
