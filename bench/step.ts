@@ -10,7 +10,10 @@
  * `e.counters`: dispatches, submits, readbacks, and what should be zero in the steady state (bind groups
  * created, bytes allocated). Then one more step is profiled (`e.beginTiming` / `e.endTiming`, each dispatch in
  * its own timestamped pass, or serialized host timing where the adapter has no timestamps) for each layer's
- * share of the step's GPU time.
+ * share of the step's GPU time. Last, memory (`e.memory()`, src/runtime/buffers.ts): the GPU memory the engine
+ * holds (all of it allocated by then, so also the peak), and the step arena's high-water mark (activations and
+ * their gradients) of the timed steps, of one full-depth step and of one step with the odd layers skipped (half
+ * of them, rounded down): a skipped layer saves its activations as well as its time.
  *
  * The GPT "vocab 96, C 128, 4 heads, L 4, T 64, B 16" case is `--n-layer 4 --n-head 4 --n-embd 128 --seq-len 64
  * --batch-size 16` (= preset small); the trainer's vocabulary is fixed at 256 byte values, so it runs with
@@ -18,6 +21,7 @@
  */
 import { VOCAB_SIZE } from '../src/tasks/gpt/data/tokenizer.js';
 import { planBitString } from '../src/drop/policy.js';
+import type { LayerPlan } from '../src/model/plan.js';
 import { kindTotals, layerTotals, profileRows, type LayerTotal } from '../src/profile/report.js';
 import { profileStep as profileOneStep } from '../src/profile/step.js';
 import type { Counters, TimingMode } from '../src/runtime/engine.js';
@@ -84,6 +88,26 @@ export async function profileStep(session: TrainingSession, step: number, plans:
   return { mode, totalMs, layers, kinds: kindTotals(rows), layerShare: totalMs > 0 ? inLayers / totalMs : NaN };
 }
 
+/** Plans like `plans` with every layer kept (full) or the odd layers skipped (skip), unscaled. */
+function fixedPlans(plans: Parameters<TrainingSession['step']>[1], skip: (l: number) => boolean): LayerPlan[] {
+  return plans.map((p) => ({ ...p, run: p.run.map((_, l) => !skip(l)), scale: p.scale.map(() => 1), scope: 'layer' }));
+}
+
+/**
+ * The engine's memory after one more full-depth step and one with the odd layers skipped, with each step's
+ * arena high-water mark (these two steps do update the model; the benchmark is done with it by then).
+ */
+async function memoryWithAndWithoutSkips(session: TrainingSession, step: number, plans: Parameters<TrainingSession['step']>[1]) {
+  const { e } = session;
+  const L = session.cfg.n_layer;
+  const skipped = Array.from({ length: L }, (_, l) => l).filter((l) => l % 2 === 1);
+  await session.step(step, fixedPlans(plans, () => false)).readLoss();
+  const fullHighWater = e.memory().arenaHighWaterBytes;
+  await session.step(step + 1, fixedPlans(plans, (l) => skipped.includes(l))).readLoss();
+  const skipHighWater = e.memory().arenaHighWaterBytes;
+  return { total: e.memory(), fullHighWater, skipHighWater, skipped };
+}
+
 /** A bench's training session, its timing mode (timestamps where the adapter has them) and the load average before it opened. */
 export async function openBench(cfg: TrainConfig, timing?: TimingMode): Promise<{ session: TrainingSession; mode: TimingMode; load0: number }> {
   const load0 = machineLoad().load1;
@@ -125,6 +149,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
   for (let i = 0; i < nWarmup; i++, step++) await session.step(step, session.plan(step).plans).readLoss();
 
   const ms: number[] = [];
+  const highWater: number[] = [];
   const deltas: CounterDelta[] = [];
   const layersRun: number[] = [];
   for (let i = 0; i < nSteps && (i < 3 || performance.now() - tStart < maxMs); i++, step++) {
@@ -134,6 +159,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     const { readLoss } = session.step(step, plans);
     const loss = await readLoss();
     ms.push(performance.now() - ts);
+    highWater.push(e.memory().arenaHighWaterBytes);
     deltas.push(delta(before, snapshot(e.counters)));
     layersRun.push(plans.reduce((n, p) => n + p.run.filter(Boolean).length, 0) / plans.length);
     if (!Number.isFinite(loss)) throw new Error(`step ${step}: loss is ${loss}`);
@@ -144,6 +170,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
   const { plans } = session.plan(step);
   const prof = await profileStep(session, step, plans, mode);
   const planBits = plans.map((p) => planBitString(p.run)).join(' ');
+  const mem = await memoryWithAndWithoutSkips(session, step + 1, plans);
   const load1 = machineLoad().load1;
 
   const summary = {
@@ -167,6 +194,14 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     readbacks_per_step: per('readbacks'),
     bind_groups_created_per_step: per('bindGroupsCreated'),
     bytes_allocated_per_step: per('bytesAllocated'),
+    memory_total_bytes: mem.total.totalBytes,
+    memory_persistent_bytes: mem.total.persistentBytes,
+    memory_arena_bytes: mem.total.arenaBytes,
+    memory_pools_bytes: mem.total.uploadBytes + mem.total.readbackBytes + mem.total.uniformBytes,
+    arena_high_water_bytes: median(highWater),
+    arena_high_water_full_bytes: mem.fullHighWater,
+    arena_high_water_skip_bytes: mem.skipHighWater,
+    skip_layers: mem.skipped,
     profile_timing: prof.mode,
     profile_gpu_ms: round(prof.totalMs, 2),
     layer_share: round(prof.layerShare, 4),
@@ -207,6 +242,19 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     String(summary.bytes_allocated_per_step),
   ]);
   if (session.drop.policy !== 'none') console.log(`layers run per micro-batch: ${summary.layers_run_mean} of ${L} on average`);
+
+  const mb = (bytes: number) => (bytes < 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(1)} KiB` : `${(bytes / 2 ** 20).toFixed(2)} MiB`);
+  const m = mem.total;
+  console.log(
+    `\nGPU memory held (all allocated by now, so the peak): ${mb(m.totalBytes)} = persistent ${mb(m.persistentBytes)} ` +
+      `(parameters, gradients, optimizer state, scratch) + arena ${mb(m.arenaBytes)} + pools ${mb(summary.memory_pools_bytes)} ` +
+      `(upload ${mb(m.uploadBytes)}, readback ${mb(m.readbackBytes)}, uniforms ${mb(m.uniformBytes)})`,
+  );
+  console.log(
+    `arena high-water mark per step (activations and their gradients): ${mb(summary.arena_high_water_bytes)} in the timed steps; ` +
+      `full depth ${mb(mem.fullHighWater)}, layers [${mem.skipped.join(', ')}] skipped ${mb(mem.skipHighWater)} ` +
+      `(${pct(1 - mem.skipHighWater / mem.fullHighWater)} less)`,
+  );
 
   const how = prof.mode === 'timestamps' ? 'timestamp queries, one pass per dispatch' : 'SERIALIZED host timing (no timestamp-query; over-states small kernels)';
   console.log(`\nper-layer share of one profiled step (schedule step ${step}, layers ${planBits}; GPU time from ${how}):`);

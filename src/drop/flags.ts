@@ -19,37 +19,20 @@ export interface DropFlagSpec {
   words?: readonly string[];
 }
 
+/** A flag whose value is one of `choices`. */
+const choice = (flag: string, choices: readonly string[], help: string): DropFlagSpec => ({ flag, kind: 'choice', choices, help });
+
 /** Config key → CLI flag. A mapped type, so a hyperparameter without a flag is a compile error. */
 export const DROP_FLAGS: { [K in keyof DropConfig]: DropFlagSpec } = {
-  policy: { flag: '--drop-policy', kind: 'choice', choices: DROP_POLICIES, help: 'layer-dropping policy' },
-  scope: {
-    flag: '--drop-scope',
-    kind: 'choice',
-    choices: DROP_SCOPES,
-    help: 'what a drop skips: layer (forward, backward, update) | backward (forward runs; backward and update skipped)',
-  },
-  rescale: {
-    flag: '--drop-rescale',
-    kind: 'choice',
-    choices: [...RESCALES, 'auto'],
-    help: 'scale kept layers: inverse_keep (1/p; PLD: its 1/(1-(i+1)Δ)) | none; auto = pld inverse_keep, else none',
-  },
+  policy: choice('--drop-policy', DROP_POLICIES, 'layer-dropping policy'),
+  scope: choice('--drop-scope', DROP_SCOPES, 'what a drop skips: layer (forward, backward, update) | backward (forward runs; backward and update skipped)'),
+  rescale: choice('--drop-rescale', [...RESCALES, 'auto'], 'scale kept layers: inverse_keep (1/p; PLD: its 1/(1-(i+1)Δ)) | none; auto = pld inverse_keep, else none'),
   rate: { flag: '--drop-rate', kind: 'number', help: 'LayerDrop rate r, p = 1 - r for every layer, in [0, 1)' },
   thetaBar: { flag: '--drop-theta-bar', kind: 'number', help: 'PLD θ̄: floor of the global keep θ(t), in (0, 1]' },
   gammaT: { flag: '--drop-gamma-t', kind: 'number', help: 'PLD γ·T (γ = this / total steps), ≥ 0' },
   gamma: { flag: '--drop-gamma', kind: 'number', words: ['auto'], help: 'PLD γ per step (overrides --drop-gamma-t)' },
-  pldCurve: {
-    flag: '--drop-pld-curve',
-    kind: 'choice',
-    choices: CURVES,
-    help: "PLD's time curve: pld (its own) | pwegd (ablation: PLD dropping fraction ρ_peak·ĝ(t))",
-  },
-  sensitivity: {
-    flag: '--drop-sensitivity',
-    kind: 'choice',
-    choices: SENSITIVITIES,
-    help: 'SBLD sensitivity: skip_loss (M probe batches) | taylor (online EMA)',
-  },
+  pldCurve: choice('--drop-pld-curve', CURVES, "PLD's time curve: pld (its own) | pwegd (ablation: PLD dropping fraction ρ_peak·ĝ(t))"),
+  sensitivity: choice('--drop-sensitivity', SENSITIVITIES, 'SBLD sensitivity: skip_loss (M probe batches) | taylor (online EMA)'),
   probeBatches: { flag: '--drop-probe-batches', kind: 'int', help: 'SBLD M: probe batches for skip_loss, ≥ 1' },
   warmupFrac: { flag: '--drop-warmup-frac', kind: 'number', help: 'SBLD T_pre/T: no dropping before, measure at T_pre, in [0, 1)' },
   remeasureEvery: { flag: '--drop-remeasure-every', kind: 'int', help: 'SBLD R: re-measure every R steps (0 = once), ≥ 0' },
@@ -64,33 +47,14 @@ export const DROP_FLAGS: { [K in keyof DropConfig]: DropFlagSpec } = {
   alpha: { flag: '--drop-alpha', kind: 'number', help: 'SBLD α: weight w = s^(-α), ≥ 0' },
   kappa: { flag: '--drop-kappa', kind: 'number', help: 'SBLD κ: allow-list weight multiplier, > 0' },
   qMax: { flag: '--drop-q-max', kind: 'number', help: 'SBLD cap on the drop probability of any layer, in (0, 1]' },
-  alloc: {
-    flag: '--drop-alloc',
-    kind: 'choice',
-    choices: ALLOCS,
-    help: 'SBLD allocation: proportional (water-filling by weight) | ordered (least sensitive first)',
-  },
+  alloc: choice('--drop-alloc', ALLOCS, 'SBLD allocation: proportional (water-filling by weight) | ordered (least sensitive first)'),
   lambda: { flag: '--drop-lambda', kind: 'number', help: 'SBLD PWEGD λ (x = λ·t/T), > 0' },
   c: { flag: '--drop-c', kind: 'number', help: 'SBLD PWEGD polynomial exponent c, ≥ 0' },
   thetaE: { flag: '--drop-theta-e', kind: 'number', help: 'SBLD PWEGD exponent θe, > 0 with c + 2θe > 1' },
-  rhoPeak: {
-    flag: '--drop-rho-peak',
-    kind: 'number',
-    words: ['match_pld'],
-    help: "SBLD peak drop fraction ρ_peak in [0, 1]; match_pld = PLD's expected compute",
-  },
-  curve: {
-    flag: '--drop-curve',
-    kind: 'choice',
-    choices: CURVES,
-    help: "SBLD time curve: pwegd | pld (ablation: PLD's 1 - exp(-γt) shape)",
-  },
+  rhoPeak: { flag: '--drop-rho-peak', kind: 'number', words: ['match_pld'], help: "SBLD peak drop fraction ρ_peak in [0, 1]; match_pld = PLD's expected compute" },
+  curve: choice('--drop-curve', CURVES, "SBLD time curve: pwegd | pld (ablation: PLD's 1 - exp(-γt) shape)"),
   useLists: { flag: '--drop-use-lists', kind: 'boolean', help: 'SBLD block/allow lists (false = ablation without lists)' },
-  shuffleSensitivities: {
-    flag: '--drop-shuffle-sensitivities',
-    kind: 'boolean',
-    help: 'SBLD ablation: permute measured sensitivities across layers (seeded)',
-  },
+  shuffleSensitivities: { flag: '--drop-shuffle-sensitivities', kind: 'boolean', help: 'SBLD ablation: permute measured sensitivities across layers (seeded)' },
   shuffleSeed: { flag: '--drop-shuffle-seed', kind: 'int', help: 'seed of the sensitivity permutation' },
 };
 

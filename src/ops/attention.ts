@@ -124,7 +124,7 @@ export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tens
     const { HC, R } = subgroupShape(d.HS, d.T);
     e.dispatch('attention_forward_subgroup', { qkv, out, lse }, params(d, causal), subgroupGrid(d, R), { HC, R });
   } else {
-    e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), foldGrid(Math.ceil(rows / e.workgroupSize('attention_forward')[0])));
+    e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), e.grid('attention_forward', rows));
   }
 }
 
@@ -166,7 +166,7 @@ export function attention_backward(
     e.dispatch('attention_backward_dq_subgroup', { qkv, out, dout, lse, dsum, dqkv }, p, grid, { HC, R });
     e.dispatch('attention_backward_dkv_subgroup', { qkv, dout, lse, dsum, dqkv }, p, grid, { HC, R });
   } else {
-    const grid = foldGrid(Math.ceil(rows / e.workgroupSize('attention_backward_dq')[0]));
+    const grid = e.grid('attention_backward_dq', rows);
     e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
     e.dispatch('attention_backward_dkv', { qkv, dout, lse, dsum, dqkv }, p, grid);
   }

@@ -79,7 +79,7 @@ export function crossentropy_forward(e: Engine, lse: Tensor, losses: Tensor, log
   expectShape('crossEntropy', 'lse', lse, [N]);
   expectShape('crossEntropy', 'losses', losses, targets.shape);
   const kernel = crossEntropyKernelFor(e);
-  const grid = kernel === 'crossentropy_forward_online' ? foldGrid(Math.ceil(N / e.workgroupSize('crossentropy_forward_online')[0])) : foldGrid(N);
+  const grid = kernel === 'crossentropy_forward_online' ? e.grid('crossentropy_forward_online', N) : foldGrid(N);
   e.dispatch(kernel, { logits, targets, lse, losses }, { N, V, per_row: 0, accumulate: 0 }, grid);
 }
 

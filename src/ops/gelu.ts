@@ -10,7 +10,7 @@
  *
  * Cost: one dispatch each way, one read and one write per element (plus a read of dout backward).
  */
-import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 /** Elements per invocation (one vec4). */
@@ -28,7 +28,7 @@ export function gelu_forward(e: Engine, out: Tensor, x: Tensor, accumulate = fal
   expectSameSize('gelu_forward', 'out', out, x);
   const n = x.size;
   if (n === 0) return;
-  e.dispatch('gelu_forward', { x, out }, { n, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / (e.workgroupSize('gelu_forward')[0] * PER_INVOCATION))));
+  e.dispatch('gelu_forward', { x, out }, { n, accumulate: accumulate ? 1 : 0 }, e.grid('gelu_forward', n, PER_INVOCATION));
 }
 
 /** Kernel-level backward: dx (+)= dout * gelu'(x) by `accumulate`. */
@@ -38,7 +38,7 @@ export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Ten
   expectSameSize('gelu_backward', 'dout', dout, x);
   const n = x.size;
   if (n === 0) return;
-  e.dispatch('gelu_backward', { x, dout, dx }, { n, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / (e.workgroupSize('gelu_backward')[0] * PER_INVOCATION))));
+  e.dispatch('gelu_backward', { x, dout, dx }, { n, accumulate: accumulate ? 1 : 0 }, e.grid('gelu_backward', n, PER_INVOCATION));
 }
 
 /** Autograd GELU: returns gelu(x) shaped like x and records dx (+)= dout * gelu'(x). */

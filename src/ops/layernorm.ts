@@ -22,7 +22,6 @@ import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { biasBackwardPlan, sumChunkPartials } from './bias.js';
 
-
 /** Reads (N, C) from x and checks weight and bias; errors name the op and the shapes. */
 export function layernormDims(op: string, x: Tensor, weight: Tensor, bias: Tensor): { N: number; C: number } {
   if (x.shape.length < 1) throw new ShapeError(`${op}: x must have at least one dimension, got ${fmtShape(x.shape)}`);
@@ -44,6 +43,21 @@ function expectAll(op: string, what: string, t: Tensor, N: number, C: number): v
   expectDType(op, what, t, 'f32');
 }
 
+/** The kernels' checks, in order: `all` tensors (N, C), `rows` (N), `channels` (C); every one f32. */
+function expectLayout(
+  op: string,
+  N: number,
+  C: number,
+  t: { all: Record<string, Tensor>; rows: Record<string, Tensor>; channels: Record<string, Tensor> },
+): void {
+  for (const [name, x] of Object.entries(t.all)) expectAll(op, name, x, N, C);
+  for (const [name, x] of Object.entries(t.rows)) expectRows(op, name, x, N);
+  for (const [name, x] of Object.entries(t.channels)) {
+    expectShape(op, name, x, [C]);
+    expectDType(op, name, x, 'f32');
+  }
+}
+
 /** Kernel-level forward: out = layernorm(x) (N, C); writes mean (N) and rstd (N). */
 export function layernorm_forward(
   e: Engine,
@@ -58,16 +72,11 @@ export function layernorm_forward(
   eps = 1e-5,
 ): void {
   const op = 'layernorm_forward';
-  expectAll(op, 'x', x, N, C);
-  expectAll(op, 'out', out, N, C);
-  expectRows(op, 'mean', mean, N);
-  expectRows(op, 'rstd', rstd, N);
-  expectShape(op, 'weight', weight, [C]);
-  expectShape(op, 'bias', bias, [C]);
+  expectLayout(op, N, C, { all: { x, out }, rows: { mean, rstd }, channels: { weight, bias } });
   if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
   if (N === 0) return;
   // accumulate is read by the backward kernels only (one params struct per WGSL file).
-  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, foldGrid(Math.ceil(N / e.workgroupSize('layernorm_forward')[0])));
+  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, e.grid('layernorm_forward', N));
 }
 
 /**
@@ -100,14 +109,7 @@ export function layernorm_backward_params(
   accumulate = true,
 ): void {
   const op = 'layernorm_backward_params';
-  expectAll(op, 'x', x, N, C);
-  expectAll(op, 'dout', dout, N, C);
-  expectRows(op, 'mean', mean, N);
-  expectRows(op, 'rstd', rstd, N);
-  for (const [name, t] of [['dweight', dweight], ['dbias', dbias]] as const) {
-    expectShape(op, name, t, [C]);
-    expectDType(op, name, t, 'f32');
-  }
+  expectLayout(op, N, C, { all: { x, dout }, rows: { mean, rstd }, channels: { dweight, dbias } });
   const { wg, rowsPerChunk, chunks } = biasBackwardPlan(e, N);
   const split = chunks > 1;
   const dweightPartials = split ? e.alloc([chunks, C], 'f32', 'layernorm.dweight_partials') : dweight; // (chunks, C)
@@ -146,21 +148,13 @@ export function layernorm_backward(
   accumulateParams = true,
 ): void {
   const op = 'layernorm_backward';
-  expectAll(op, 'dx', dx, N, C);
-  expectAll(op, 'x', x, N, C);
-  expectAll(op, 'dout', dout, N, C);
-  expectRows(op, 'mean', mean, N);
-  expectRows(op, 'rstd', rstd, N);
-  for (const [name, t] of [['weight', weight], ['dweight', dweight], ['dbias', dbias]] as const) {
-    expectShape(op, name, t, [C]);
-    expectDType(op, name, t, 'f32');
-  }
+  expectLayout(op, N, C, { all: { dx, x, dout }, rows: { mean, rstd }, channels: { weight, dweight, dbias } });
   if (N > 0) {
     e.dispatch(
       'layernorm_backward',
       { x, weight, mean, rstd, dout, dx },
       { N, C, eps: 0, accumulate: accumulateDx ? 1 : 0 }, // eps: forward only
-      foldGrid(Math.ceil(N / e.workgroupSize('layernorm_backward')[0])),
+      e.grid('layernorm_backward', N),
     );
   }
   // With N = 0 the sums are empty: still run it, so that an overwrite (=) writes zeros.

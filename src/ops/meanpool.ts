@@ -11,7 +11,7 @@
  *
  * Run the tests: npx vitest run --config test/vitest.config.ts test/vit_ops.test.ts
  */
-import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 
@@ -30,7 +30,7 @@ export function meanpool_forward(e: Engine, out: Tensor, x: Tensor, accumulate =
   expectDType('meanpool_forward', 'out', out, 'f32');
   const n = d.B * d.C;
   if (n === 0) return;
-  e.dispatch('meanpool_forward', { x, out }, { ...d, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / e.workgroupSize('meanpool_forward')[0])));
+  e.dispatch('meanpool_forward', { x, out }, { ...d, accumulate: accumulate ? 1 : 0 }, e.grid('meanpool_forward', n));
 }
 
 /** Kernel-level backward: dx (B, T, C) (+)= dout (B, C) / T broadcast over t. */
@@ -40,7 +40,7 @@ export function meanpool_backward(e: Engine, dx: Tensor, accumulate: boolean, do
   expectDType('meanpool_backward', 'dout', dout, 'f32');
   const n = d.B * d.T * d.C;
   if (n === 0) return;
-  e.dispatch('meanpool_backward', { dout, dx }, { ...d, accumulate: accumulate ? 1 : 0 }, foldGrid(Math.ceil(n / e.workgroupSize('meanpool_forward')[0])));
+  e.dispatch('meanpool_backward', { dout, dx }, { ...d, accumulate: accumulate ? 1 : 0 }, e.grid('meanpool_backward', n));
 }
 
 /** Autograd mean over tokens: returns out (B, C) for x (B, T, C) and records dx (+)= dout / T. */

@@ -14,7 +14,7 @@
  *
  * Run the tests: npx vitest run --config test/vitest.config.ts test/vit_ops.test.ts
  */
-import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, shapeEq, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 
@@ -46,7 +46,7 @@ export function posembed_forward(e: Engine, out: Tensor, x: Tensor, pos: Tensor,
   checkLike('posembed_forward', 'out', out, x, 'x');
   const n = d.B * d.T * d.C;
   if (n === 0) return;
-  e.dispatch('posembed_forward', { x, pos, out }, { ...d, accumulate: accumulate ? 1 : 0, accumulate_pos: 0 }, foldGrid(Math.ceil(n / e.workgroupSize('posembed_forward')[0])));
+  e.dispatch('posembed_forward', { x, pos, out }, { ...d, accumulate: accumulate ? 1 : 0, accumulate_pos: 0 }, e.grid('posembed_forward', n));
 }
 
 /**
@@ -62,7 +62,7 @@ export function posembed_backward(e: Engine, dx: Tensor, accumulateDx: boolean, 
     'posembed_backward',
     { dout, dx, dpos },
     { ...d, accumulate: accumulateDx ? 1 : 0, accumulate_pos: accumulatePos ? 1 : 0 },
-    foldGrid(Math.ceil(n / e.workgroupSize('posembed_backward')[0])),
+    e.grid('posembed_backward', n),
   );
 }
 

@@ -20,12 +20,11 @@
  * Cost: one dispatch each way; forward reads 2 and writes 1 value per element, backward reads 1 (+2 when
  * accumulating) and writes 2.
  */
-import { foldGrid, type Engine } from '../runtime/engine.js';
+import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 
 /** Elements per invocation. */
 const PER_INVOCATION = 4;
-
 
 function expectLike(op: string, what: string, t: Tensor, ref: Tensor, refName: string): void {
   if (t.size !== ref.size) {
@@ -38,21 +37,21 @@ function checkScale(op: string, scale: number): void {
   if (!Number.isFinite(scale)) throw new ShapeError(`${op}: scale must be finite, got ${scale}`);
 }
 
+/** Both kernels' arguments: `ref` f32, each of `like` sized and typed as it, a finite scale. Returns ref's size. */
+function checkArgs(op: string, [refName, ref]: [string, Tensor], like: Record<string, Tensor>, scale: number): number {
+  expectDType(op, refName, ref, 'f32');
+  for (const [name, t] of Object.entries(like)) expectLike(op, name, t, ref, refName);
+  checkScale(op, scale);
+  return ref.size;
+}
+
 /** Kernel-level forward: out (+)= h + scale * branch, elementwise. `out` must not share a buffer with h or branch. */
 export function residual_forward(e: Engine, out: Tensor, h: Tensor, branch: Tensor, scale = 1, accumulate = false): void {
   const op = 'residual_forward';
-  expectDType(op, 'h', h, 'f32');
-  expectLike(op, 'branch', branch, h, 'h');
-  expectLike(op, 'out', out, h, 'h');
-  checkScale(op, scale);
-  const n = h.size;
+  const n = checkArgs(op, ['h', h], { branch, out }, scale);
   if (n === 0) return;
-  e.dispatch(
-    'residual_forward',
-    { h, branch, out },
-    { n, scale, accumulate: accumulate ? 1 : 0, accumulate_branch: 0 }, // accumulate_branch: backward only
-    foldGrid(Math.ceil(n / (e.workgroupSize('residual_forward')[0] * PER_INVOCATION))),
-  );
+  // accumulate_branch: backward only
+  e.dispatch(op, { h, branch, out }, { n, scale, accumulate: accumulate ? 1 : 0, accumulate_branch: 0 }, e.grid(op, n, PER_INVOCATION));
 }
 
 /**
@@ -69,18 +68,10 @@ export function residual_backward(
   scale = 1,
 ): void {
   const op = 'residual_backward';
-  expectDType(op, 'dout', dout, 'f32');
-  expectLike(op, 'dh', dh, dout, 'dout');
-  expectLike(op, 'dbranch', dbranch, dout, 'dout');
-  checkScale(op, scale);
-  const n = dout.size;
+  const n = checkArgs(op, ['dout', dout], { dh, dbranch }, scale);
   if (n === 0) return;
-  e.dispatch(
-    'residual_backward',
-    { dout, dh, dbranch },
-    { n, scale, accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 },
-    foldGrid(Math.ceil(n / (e.workgroupSize('residual_backward')[0] * PER_INVOCATION))),
-  );
+  const flags = { accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 };
+  e.dispatch(op, { dout, dh, dbranch }, { n, scale, ...flags }, e.grid(op, n, PER_INVOCATION));
 }
 
 /**

@@ -11,7 +11,6 @@ import { fmtShape, ShapeError, Tensor } from './tensor.js';
 
 export type Bindable = Tensor | GPUBuffer;
 
-const UNIFORM_USAGE = 0x0040;
 
 export class BindingCache {
   private readonly uniforms = new Map<string, GPUBuffer>();
@@ -125,9 +124,7 @@ export class BindingCache {
     const key = bytes.join(',');
     let buffer = this.uniforms.get(key);
     if (!buffer) {
-      buffer = this.gpu.device.createBuffer({ size: layout.size, usage: UNIFORM_USAGE, mappedAtCreation: true });
-      new Uint8Array(buffer.getMappedRange()).set(bytes);
-      buffer.unmap();
+      buffer = this.buffers.uniform(bytes);
       this.uniforms.set(key, buffer);
     }
     return buffer;

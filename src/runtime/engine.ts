@@ -6,7 +6,7 @@
  */
 import { Autograd } from './autograd.js';
 import { type Bindable, BindingCache } from './binding.js';
-import { Buffers } from './buffers.js';
+import { Buffers, type MemoryReport } from './buffers.js';
 import { KernelChoice } from './choice.js';
 import { CommandRecorder, type PendingRead } from './commands.js';
 import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
@@ -21,6 +21,7 @@ import { DispatchTimer, type DispatchRecord, type Phase, type TimingMode } from 
 export type { Bindable } from './binding.js';
 export type { DispatchRecord, Phase, TimingMode } from './timing.js';
 export type { PendingRead } from './commands.js';
+export type { MemoryReport } from './buffers.js';
 
 export interface Counters {
   dispatches: number;
@@ -154,7 +155,13 @@ export class Engine {
   /** Returns every arena buffer for reuse and clears the tape (its entries refer to arena tensors). */
   resetArena(): void {
     this.buffers.releaseArena(0);
+    this.buffers.resetHighWater();
     this.tape.clear();
+  }
+
+  /** GPU memory the engine holds, by kind, and the arena's high-water mark since the last `resetArena` (buffers.ts). */
+  memory(): MemoryReport {
+    return this.buffers.memory();
   }
 
   /** A mark for `releaseArena`: the number of arena buffers handed out so far. */
@@ -258,6 +265,14 @@ export class Engine {
   /** The workgroup size of `name` as its WGSL declares it (override defaults applied), read by reflection. */
   workgroupSize(name: string): [number, number, number] {
     return this.kernels.kernel(name).workgroupSize;
+  }
+
+  /**
+   * The (folded) grid of a one-dimensional kernel over `items` work items: one workgroup per `workgroupSize(name)[0]`
+   * invocations, each taking `perInvocation` items.
+   */
+  grid(name: string, items: number, perInvocation = 1): [number, number] {
+    return foldGrid(Math.ceil(items / (this.workgroupSize(name)[0] * perInvocation)));
   }
 
   // ---------------------------------------------------------------- timing

@@ -17,8 +17,9 @@ import { runBootstrap } from './bootstrap.mjs';
 
 // The bootstrap's own flags (e.g. --browser for `npm test`) come before the entry.
 const argv = process.argv.slice(2);
+/** @type {string[]} */
 const bootstrapFlags = [];
-while (argv[0]?.startsWith('--')) bootstrapFlags.push(argv.shift());
+while (argv[0]?.startsWith('--')) bootstrapFlags.push(/** @type {string} */ (argv.shift()));
 const [entry, ...args] = argv;
 if (!entry) {
   console.error('usage: node src/setup/launch.mjs [--browser | --vision] <entry.ts | bin.mjs> [args]');
