@@ -42,6 +42,12 @@ describe('dist/sbld-webgpu.js', () => {
   it('refuses what needs files: kernelDir and loadCorpus say what to do instead', () => {
     expect(() => bundle.loadKernelSources('/tmp')).toThrow(/built into the bundle/);
   });
+
+  it("bundles GPT's session with its checkpoint folders refused, saying what a page does instead", async () => {
+    const session = Object.create(bundle.TrainingSession.prototype) as { modelConfig: unknown; saveCheckpoint(dir: string, parts: unknown): Promise<void> };
+    session.modelConfig = {};
+    await expect(session.saveCheckpoint('run/checkpoint', {})).rejects.toThrow(/need a file system .* gpt2ModelFiles/);
+  });
 });
 
 describe('src/browser.ts', () => {

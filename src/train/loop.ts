@@ -3,8 +3,8 @@
  * folder, resume, then the step loop (plan which layers run, forward, backward, update, log) with periodic
  * evaluation and checkpoints. It returns the totals each program builds its summary from.
  *
- * What differs between the tasks comes in a `RunTask`: the session, the checkpoint format, the header lines, the
- * throughput fields of a step line, and validation.
+ * What differs between the tasks comes with the task's session (a `RunSession`, built on ./task-session.ts):
+ * its header lines, checkpoint format, the throughput fields of a step line, and validation.
  *
  * Run folder: config.json (the config as given; --resume reads it back), drop_resolved.json (the layer-dropping
  * config as resolved), metrics.jsonl (one line per step, `eval` and `sensitivity` lines, the task's own lines,
@@ -49,8 +49,11 @@ export interface RunOptions {
   lock?: RunLock;
 }
 
-/** What the loop drives: a `TrainingSession` (GPT) or a `VitSession`. */
-export interface RunSession {
+/**
+ * What the loop drives: a task's session (GPT's `TrainingSession`, the ViT's `VitSession`). `Ev` is its
+ * validation result (GPT: the loss; ViT: loss and accuracies).
+ */
+export interface RunSession<Ev = unknown> {
   readonly e: Engine;
   readonly model: HasBlocks;
   /** The one owner of layer-dropping state; the loop checkpoints and restores it. */
@@ -60,20 +63,8 @@ export interface RunSession {
   measureIfDue(step: number): Promise<SbldMeasurement | null>;
   plan(step: number): StepPlans;
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> };
-}
-
-/** What a checkpoint holds besides the model config (which the task adds): weights, moments, trainer state. */
-export interface CheckpointParts {
-  params: Record<string, Float32Array>;
-  optimizer: Record<string, Float32Array>;
-  trainerState: unknown;
-}
-
-/** A task's own parts of the loop; `Ev` is its validation result (GPT: the loss; ViT: loss and accuracies). */
-export interface RunTask<S extends RunSession, Ev> {
-  readonly session: S;
   /** Printed after the adapter line: the data and the model. */
-  readonly header: string[];
+  header(): string[];
   /** Reads a checkpoint folder, refusing one whose model config is not the session's. */
   loadCheckpoint(dir: string): Promise<CheckpointParts>;
   saveCheckpoint(dir: string, parts: CheckpointParts): Promise<void>;
@@ -85,6 +76,16 @@ export interface RunTask<S extends RunSession, Ev> {
   evalFields(ev: Ev): Record<string, number>;
   /** The printed evaluation, e.g. `val loss 4.6235 (6.670 bits/byte)`. */
   describeEval(ev: Ev): string;
+}
+
+/** The validation result of a session. */
+export type EvalOf<S extends RunSession> = Awaited<ReturnType<S['validate']>>;
+
+/** What a checkpoint holds besides the model config (which the task adds): weights, moments, trainer state. */
+export interface CheckpointParts {
+  params: Record<string, Float32Array>;
+  optimizer: Record<string, Float32Array>;
+  trainerState: unknown;
 }
 
 /** trainer_state.json: what resuming needs besides the weights and moments. */
@@ -119,7 +120,7 @@ export interface RunTotals {
   allocator_notes: AllocatorNotesSummary;
 }
 
-export interface LoopResult<S extends RunSession, Ev> {
+export interface LoopResult<S extends RunSession> {
   readonly session: S;
   /** The run folder, absolute. */
   readonly out: string;
@@ -127,7 +128,7 @@ export interface LoopResult<S extends RunSession, Ev> {
   readonly end: number;
   readonly finished: boolean;
   /** The loop's last validation; null when no step of this invocation validated. */
-  readonly lastEval: Ev | null;
+  readonly lastEval: EvalOf<S> | null;
   readonly totals: RunTotals;
   /** Appends one line to metrics.jsonl. */
   log(obj: object): void;
@@ -151,8 +152,8 @@ export interface ClosingFields {
   losses: number[];
 }
 
-/** Opens the task (after creating the run folder), resumes or starts fresh, and runs the steps. */
-export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig, opts: RunOptions, open: () => Promise<RunTask<S, Ev>>): Promise<LoopResult<S, Ev>> {
+/** Opens the task's session (after claiming the run folder), resumes or starts fresh, and runs the steps. */
+export async function runTrainingLoop<S extends RunSession>(cfg: TrainConfig, opts: RunOptions, open: () => Promise<S>): Promise<LoopResult<S>> {
   const say = (line: string) => (progress ? progress.log(line) : opts.quiet || console.log(line));
   let progress: Progress | null = null;
   const out = resolve(cfg.out);
@@ -167,21 +168,20 @@ export async function runTrainingLoop<S extends RunSession, Ev>(cfg: TrainConfig
   }
 }
 
-async function runLocked<S extends RunSession, Ev>(
+async function runLocked<S extends RunSession>(
   cfg: TrainConfig,
   opts: RunOptions,
-  open: () => Promise<RunTask<S, Ev>>,
+  open: () => Promise<S>,
   out: string,
   lock: RunLock,
   say: (line: string) => void,
   setProgress: (p: Progress) => void,
-): Promise<LoopResult<S, Ev>> {
+): Promise<LoopResult<S>> {
   const metricsPath = join(out, METRICS_FILE);
   const ckptDir = join(out, 'checkpoint');
 
   // ---- build and data
-  const task = await open();
-  const { session } = task;
+  const session = await open();
   const { e, model, dropper, loader } = session;
   const drop = dropper.config;
 
@@ -190,7 +190,7 @@ async function runLocked<S extends RunSession, Ev>(
   const layerSteps = { run: 0, total: 0 };
   let metrics: MetricsFile;
   if (opts.resume) {
-    const ckpt = await task.loadCheckpoint(ckptDir);
+    const ckpt = await session.loadCheckpoint(ckptDir);
     const state = ckpt.trainerState as TrainerState;
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
@@ -212,7 +212,7 @@ async function runLocked<S extends RunSession, Ev>(
 
   if (!opts.quiet) {
     console.log(`adapter: ${e.gpu.adapterName}`);
-    for (const line of task.header) console.log(line);
+    for (const line of session.header()) console.log(line);
     if (start > 0) console.log(`resuming at step ${start} from ${opts.resume}`);
   }
 
@@ -227,7 +227,7 @@ async function runLocked<S extends RunSession, Ev>(
       elapsedMs,
       layerSteps: { ...layerSteps },
     };
-    await task.saveCheckpoint(ckptDir, { params: w.params, optimizer: w.optimizer, trainerState });
+    await session.saveCheckpoint(ckptDir, { params: w.params, optimizer: w.optimizer, trainerState });
   };
 
   // ---- the step loop
@@ -238,7 +238,7 @@ async function runLocked<S extends RunSession, Ev>(
   const losses: number[] = [];
   const fullStepMs: number[] = [];
   const partialStepMs: number[] = [];
-  let lastEval: Ev | null = null;
+  let lastEval: EvalOf<S> | null = null;
   armStop(true);
   for (let step = start; step < end; step++) {
     const t0 = performance.now();
@@ -267,7 +267,7 @@ async function runLocked<S extends RunSession, Ev>(
     layerSteps.total += cfg.n_layer * cfg.gradAccum;
     (ran === cfg.n_layer * cfg.gradAccum ? fullStepMs : partialStepMs).push(ms);
     losses.push(loss);
-    const { tokensPerS, fields } = task.rates(ms);
+    const { tokensPerS, fields } = session.rates(ms);
     const layers = plans.map((p) => planBitString(p.run)).join(' ');
     const flops = e.counters.flops - flops0;
     log({ step, loss, lr, ms: +ms.toFixed(2), ...fields, layers, expected_kept: +keep.expectedKeptFraction.toFixed(4), flops });
@@ -275,10 +275,10 @@ async function runLocked<S extends RunSession, Ev>(
     const last = step === cfg.steps - 1;
     if ((cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0) || last) {
       const te = performance.now();
-      lastEval = await task.validate(last);
+      lastEval = (await session.validate(last)) as EvalOf<S>;
       elapsedMs += performance.now() - te;
-      log({ type: 'eval', step, ...task.evalFields(lastEval), elapsed_s: elapsedMs / 1000 });
-      say(`step ${step + 1}: ${task.describeEval(lastEval)}, train loss ${loss.toFixed(4)}`);
+      log({ type: 'eval', step, ...session.evalFields(lastEval), elapsed_s: elapsedMs / 1000 });
+      say(`step ${step + 1}: ${session.describeEval(lastEval)}, train loss ${loss.toFixed(4)}`);
       progress.resume(step + 1);
     }
     // A stop asked for by a signal (src/cli/signals.ts): checkpoint this step and stop, unless it was the last.

@@ -3,7 +3,8 @@
  * trunk), its data and loader, how a micro-batch is recorded (its step runner's upload) and its skip_loss
  * probe forwards. The shared part builds the optimizer, the learning-rate schedule and the `LayerDropper`
  * from the config, initialises the model, and offers the three things the run loop, the profiler and the
- * benchmarks drive: `measureIfDue`, `plan` and `step`.
+ * benchmarks drive: `measureIfDue`, `plan` and `step`. A task's session also says what the loop prints, saves
+ * and validates (`RunSession`, src/train/loop.ts).
  */
 import type { ResolvedDropConfig } from '../drop/config.js';
 import { LayerDropper, type StepPlans } from '../drop/dropper.js';
@@ -12,11 +13,12 @@ import type { LayerPlan } from '../model/plan.js';
 import type { TrunkParams } from '../model/trunk.js';
 import type { Engine } from '../runtime/engine.js';
 import type { TrainConfig } from './config.js';
+import type { CheckpointParts, RunSession } from './loop.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { readLossTellingDropper, type StepReader } from './step.js';
 
-export abstract class TaskSession<M extends TrunkParams, HB> {
+export abstract class TaskSession<M extends TrunkParams, HB, Ev> implements RunSession<Ev> {
   readonly optimizer: AdamW;
   /** The one owner of layer-dropping state (src/drop/dropper.ts). */
   readonly dropper: LayerDropper;
@@ -41,6 +43,15 @@ export abstract class TaskSession<M extends TrunkParams, HB> {
 
   /** SBLD's skip_loss measurement over the task's probe batches. */
   protected abstract skipLoss(): Promise<{ values: number[]; ms: number; stderr?: number[] }>;
+
+  // What the run loop asks of the task (src/train/loop.ts, `RunSession`).
+  abstract header(): string[];
+  abstract loadCheckpoint(dir: string): Promise<CheckpointParts>;
+  abstract saveCheckpoint(dir: string, parts: CheckpointParts): Promise<void>;
+  abstract rates(ms: number): { tokensPerS: number; fields: Record<string, number> };
+  abstract validate(last: boolean): Promise<Ev>;
+  abstract evalFields(ev: Ev): Record<string, number>;
+  abstract describeEval(ev: Ev): string;
 
   /** The resolved layer-dropping config (the dropper's). */
   get drop(): ResolvedDropConfig {

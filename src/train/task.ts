@@ -2,7 +2,7 @@
  * A task: what `npm start` and the trainer need to know about one kind of model and data. The trainer
  * (./loop.ts, ./task-session.ts, ./step.ts) is the same for every task; a task brings its config (defaults,
  * presets, its own flags), its data, its model on the trunk, its evaluation and checkpoint format (in its
- * session and the `RunTask` it gives the loop), and its summary. Tasks live in src/tasks/<name>/ and are
+ * session: what the loop prints, saves and validates), and its summary. Tasks live in src/tasks/<name>/ and are
  * registered, one line each, in src/tasks/index.ts.
  */
 import type { AllocatorNotesSummary } from '../drop/notes.js';

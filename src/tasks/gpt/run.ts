@@ -1,19 +1,18 @@
 /**
  * The GPT training program: config, build, data, then the step loop (plan which layers run, forward, backward,
  * update, log) with periodic evaluation and checkpoints, and a summary at the end. The loop, resume and the run
- * folder are shared with the ViT (./loop.ts); this file holds GPT's parts: its session, checkpoint format,
- * validation loss, and summary (with a text sample).
+ * folder are the trainer every task shares (src/train/loop.ts); GPT's session (./session.ts) says what the loop
+ * prints, saves and validates; this file adds the summary (with a text sample).
  *
  * Run folder: config.json (the config as given), drop_resolved.json, metrics.jsonl (one line per step, plus eval
  * and sensitivity lines and the summary), checkpoint/ (model.safetensors + HF config.json, optimizer.safetensors,
  * trainer_state.json), written atomically every `checkpointEvery` steps and at the end.
  */
 import { decode } from './data/tokenizer.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { generate } from './sample.js';
 import type { TrainConfig } from '../../train/config.js';
 import type { RunSummary } from '../../train/task.js';
-import { runTrainingLoop, type RunOptions, type RunTask } from '../../train/loop.js';
+import { runTrainingLoop, type RunOptions } from '../../train/loop.js';
 import { TrainingSession } from './session.js';
 import { evaluate } from './step.js';
 
@@ -23,27 +22,7 @@ export { TrainingError, type RunOptions } from '../../train/loop.js';
 export type { RunSummary } from '../../train/task.js';
 
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
-  const run = await runTrainingLoop(cfg, opts, async (): Promise<RunTask<TrainingSession, number>> => {
-    const session = await TrainingSession.open(cfg, opts.engine);
-    const { e, model, valBatches, corpus, B, T, modelConfig } = session;
-    return {
-      session,
-      header: [
-        `data: ${corpus.description}`,
-        `model: GPT L${cfg.n_layer} C${cfg.n_embd} H${cfg.n_head} T${T}, ${(model.parameterCount / 1e6).toFixed(2)}M parameters; ` +
-          `batch ${B}x${cfg.gradAccum} | ${session.dropper.describe()}`,
-      ],
-      loadCheckpoint: (dir) => loadCheckpoint(dir, { modelConfig }),
-      saveCheckpoint: (dir, parts) => saveCheckpoint(dir, { modelConfig, ...parts }),
-      rates: (ms) => {
-        const tokensPerS = (B * T * cfg.gradAccum) / (ms / 1000);
-        return { tokensPerS, fields: { tokens_per_s: +tokensPerS.toFixed(1) } };
-      },
-      validate: () => evaluate(e, model, valBatches, B, T),
-      evalFields: (valLoss) => ({ val_loss: valLoss }),
-      describeEval: (valLoss) => `val loss ${valLoss.toFixed(4)} (${(valLoss / Math.LN2).toFixed(3)} bits/byte)`,
-    };
-  });
+  const run = await runTrainingLoop(cfg, opts, () => TrainingSession.open(cfg, opts.engine));
 
   // ---- summary
   const { e, model, valBatches, B, T } = run.session;

@@ -2,8 +2,8 @@
  * The ViT training program, top to bottom as GPT's (src/tasks/gpt/run.ts): config, build, data, then the step loop
  * (plan which layers run, forward, backward, update, log), periodic evaluation and checkpoints, a summary.
  * The loop, resume and run folder (src/train/loop.ts), the layer-dropping policy, optimizer, schedule and progress
- * display are GPT's code; this file holds the ViT's parts: its session, checkpoint format, accuracies, the test
- * set, and the summary.
+ * display are the trainer every task shares; the ViT's session (./session.ts) says what the loop prints, saves
+ * and validates; this file adds the test set and the summary.
  *
  * Run folder: config.json (the config; --resume reads it back), drop_resolved.json (the layer-dropping config as
  * resolved), metrics.jsonl (one line per step: loss, lr, ms, tokens/s (patch
@@ -14,9 +14,8 @@
  * evaluates the whole validation split, and the test set is evaluated once, after training (its time is
  * reported as test_s, outside wall_s).
  */
-import { runTrainingLoop, type RunOptions, type RunTask } from '../../train/loop.js';
+import { runTrainingLoop, type RunOptions } from '../../train/loop.js';
 import type { RunSummary } from '../../train/task.js';
-import { loadVitCheckpoint, saveVitCheckpoint } from './checkpoint.js';
 import type { VitTrainConfig } from './config.js';
 import type { VisionData } from './data.js';
 import { VitSession } from './session.js';
@@ -47,29 +46,7 @@ export interface VitRunSummary extends RunSummary {
 }
 
 export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = {}): Promise<VitRunSummary> {
-  const run = await runTrainingLoop(cfg, opts, async (): Promise<RunTask<VitSession, ClassifierMetrics>> => {
-    const session = await VitSession.open(cfg, opts.engine, opts.data);
-    const { e, model, valBatches, B, modelConfig, geometry } = session;
-    const tokensPerImage = geometry.T;
-    return {
-      session,
-      header: [
-        `data: ${session.data.description}; split ${session.train.N} train / ${session.val.N} validation (seed ${cfg.seed})${cfg.augment ? '; augmented (crop 2 px, flip)' : ''}`,
-        `model: ViT L${cfg.n_layer} C${cfg.n_embd} H${cfg.n_head}, ${cfg.patchSize}x${cfg.patchSize} patches (T${tokensPerImage}), ` +
-          `${(model.parameterCount / 1e6).toFixed(2)}M parameters; batch ${B}x${cfg.gradAccum} | ${session.dropper.describe()}`,
-      ],
-      loadCheckpoint: (dir) => loadVitCheckpoint(dir, { expected: modelConfig }),
-      saveCheckpoint: (dir, parts) => saveVitCheckpoint(dir, { modelConfig, ...parts }),
-      rates: (ms) => {
-        const imagesPerS = (B * cfg.gradAccum) / (ms / 1000);
-        const tokensPerS = imagesPerS * tokensPerImage;
-        return { tokensPerS, fields: { tokens_per_s: +tokensPerS.toFixed(1), images_per_s: +imagesPerS.toFixed(1) } };
-      },
-      validate: (last) => evaluateVit(e, model, last ? session.allValBatches() : valBatches),
-      evalFields: (val) => ({ val_loss: val.loss, val_top1: val.top1, val_top5: val.top5, val_images: val.n }),
-      describeEval: (val) => `val loss ${val.loss.toFixed(4)}, top-1 ${pct(val.top1)}, top-5 ${pct(val.top5)} (${val.n} images)`,
-    };
-  });
+  const run = await runTrainingLoop(cfg, opts, () => VitSession.open(cfg, opts.engine, opts.data));
 
   // ---- summary: the whole validation split, then (for a finished run) the test set, once
   const session = run.session;
@@ -105,8 +82,4 @@ export async function runVitTraining(cfg: VitTrainConfig, opts: VitRunOptions = 
     ...run.closingFields(model.parameterCount),
   };
   return run.finish(summary);
-}
-
-function pct(x: number): string {
-  return `${(100 * x).toFixed(2)}%`;
 }

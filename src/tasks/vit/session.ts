@@ -1,7 +1,7 @@
 /**
  * The ViT's training session: the task-independent part (optimizer, schedule, layer dropper, measure / plan /
- * step) is src/train/task-session.ts, the one GPT uses; this adds the images, the ViT and how its batches are
- * uploaded.
+ * step) is src/train/task-session.ts, the one GPT uses; this adds the images, the ViT, how its batches are
+ * uploaded, and what the run loop prints, saves and validates.
  */
 import { DataError } from '../../io/data-errors.js';
 import type { LayerPlan } from '../../model/trunk.js';
@@ -26,9 +26,13 @@ import {
 } from './data.js';
 import { checkBatchFits } from '../../train/batch-limit.js';
 import { ViT, type VitConfig } from './model.js';
-import { measureVitSkipLoss, VitStepRunner } from './step.js';
+import { evaluateVit, measureVitSkipLoss, VitStepRunner, type ClassifierMetrics } from './step.js';
+import { loadVitCheckpoint, saveVitCheckpoint } from './checkpoint.js';
+import type { CheckpointParts } from '../../train/loop.js';
 
-export class VitSession extends TaskSession<ViT, ImageBatch> {
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export class VitSession extends TaskSession<ViT, ImageBatch, ClassifierMetrics> {
   declare readonly cfg: VitTrainConfig;
   readonly B: number;
   readonly geometry: PatchGeometry;
@@ -86,5 +90,42 @@ export class VitSession extends TaskSession<ViT, ImageBatch> {
 
   protected skipLoss(): Promise<{ values: number[]; ms: number; stderr?: number[] }> {
     return measureVitSkipLoss(this.e, this.model, this.probes);
+  }
+
+  header(): string[] {
+    const { cfg, model } = this;
+    return [
+      `data: ${this.data.description}; split ${this.train.N} train / ${this.val.N} validation (seed ${cfg.seed})${cfg.augment ? '; augmented (crop 2 px, flip)' : ''}`,
+      `model: ViT L${cfg.n_layer} C${cfg.n_embd} H${cfg.n_head}, ${cfg.patchSize}x${cfg.patchSize} patches (T${this.geometry.T}), ` +
+        `${(model.parameterCount / 1e6).toFixed(2)}M parameters; batch ${this.B}x${cfg.gradAccum} | ${this.dropper.describe()}`,
+    ];
+  }
+
+  loadCheckpoint(dir: string): Promise<CheckpointParts> {
+    return loadVitCheckpoint(dir, { expected: this.modelConfig });
+  }
+
+  saveCheckpoint(dir: string, parts: CheckpointParts): Promise<void> {
+    return saveVitCheckpoint(dir, { modelConfig: this.modelConfig, ...parts });
+  }
+
+  /** Images/s and patch tokens/s. */
+  rates(ms: number): { tokensPerS: number; fields: Record<string, number> } {
+    const imagesPerS = (this.B * this.cfg.gradAccum) / (ms / 1000);
+    const tokensPerS = imagesPerS * this.geometry.T;
+    return { tokensPerS, fields: { tokens_per_s: +tokensPerS.toFixed(1), images_per_s: +imagesPerS.toFixed(1) } };
+  }
+
+  /** The periodic evaluations use the first `evalBatches` batches of the validation split; the last, all of it. */
+  validate(last: boolean): Promise<ClassifierMetrics> {
+    return evaluateVit(this.e, this.model, last ? this.allValBatches() : this.valBatches);
+  }
+
+  evalFields(val: ClassifierMetrics): Record<string, number> {
+    return { val_loss: val.loss, val_top1: val.top1, val_top5: val.top5, val_images: val.n };
+  }
+
+  describeEval(val: ClassifierMetrics): string {
+    return `val loss ${val.loss.toFixed(4)}, top-1 ${pct(val.top1)}, top-5 ${pct(val.top5)} (${val.n} images)`;
   }
 }
