@@ -59,7 +59,7 @@ export class ConfigError extends Error {
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'n_layer' | 'n_head' | 'n_embd' | 'seqLen' | 'batchSize'> = {
   preset: 'small',
   gradAccum: 1,
-  // Sized so `npm start` (small preset) finishes in about five minutes on 2 CPU cores under lavapipe (measured 5:19).
+  // Sized so `npm start` (small preset) finishes in minutes on 2 CPU cores under lavapipe (README: the measured time).
   steps: 1000,
   lr: 3e-3,
   minLrFrac: 0.1,

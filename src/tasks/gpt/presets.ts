@@ -1,6 +1,6 @@
 /**
- * Named model and batch sizes. `tiny` is for tests, `small` is the default (`npm start` trains it in about
- * ten minutes on 2 CPU cores under lavapipe), `deep` has 12 layers for layer-dropping studies, `deep24` 24 (the
+ * Named model and batch sizes. `tiny` is for tests, `small` is the default (`npm start` trains it in minutes on
+ * 2 CPU cores under lavapipe), `deep` has 12 layers for layer-dropping studies, `deep24` 24 (the
  * depth of the SBLD and PLD papers' models) for the frontier study (bench/frontier/study.sh).
  */
 import type { PresetSizes } from '../../train/config.js';
