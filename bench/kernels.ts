@@ -35,6 +35,7 @@ import { buildTokenIndex, embedding_backward_wpe, embedding_backward_wte, embedd
 import { gelu_backward, gelu_forward } from '../src/ops/gelu.js';
 import { layernorm_backward, layernorm_backward_params, layernorm_forward } from '../src/ops/layernorm.js';
 import { bias_backward, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
+import { linear_gelu_forward } from '../src/ops/linear_gelu.js';
 import { gemm } from '../src/ops/matmul.js';
 import { residual_backward, residual_forward } from '../src/ops/residual.js';
 import { Engine } from '../src/runtime/engine.js';
@@ -168,6 +169,41 @@ function matmulCases(M: number, K: number, N: number, what: string, opts: { tran
     },
   ];
   return opts.only === 'fwd' ? cases.slice(0, 1) : cases;
+}
+
+/**
+ * The MLP's first linear and its GELU, y = gelu(x (M, K) @ W + bias): the fused kernel (src/ops/linear_gelu.ts,
+ * writing y and the pre-activation) against matmul then gelu_forward, the two dispatches it replaces.
+ */
+function linearGeluCases(M: number, K: number, N: number, what: string): Case[] {
+  const shape = `${M}x${K}x${N}`;
+  const flops = 2 * M * N * K;
+  const operands = (b: Buffers) => ({ x: b.normal([M, K], 'x'), w: b.normal([K, N], 'w', 0.02), bias: b.normal([N], 'bias', 0.02), pre: b.fill([M, N], 'pre'), y: b.fill([M, N], 'y') });
+  return [
+    {
+      kernel: 'linear+gelu fused',
+      shape,
+      what,
+      flops,
+      setup: (b) => {
+        const t = operands(b);
+        return () => linear_gelu_forward(b.e, t.y, t.pre, t.x, t.w, t.bias);
+      },
+    },
+    {
+      kernel: 'linear then gelu',
+      shape,
+      what,
+      flops,
+      setup: (b) => {
+        const t = operands(b);
+        return () => {
+          gemm(b.e, t.pre, t.x, t.w, t.bias, { batch: 1, M, N, K });
+          gelu_forward(b.e, t.y, t.pre);
+        };
+      },
+    },
+  ];
 }
 
 /**
@@ -511,6 +547,7 @@ function allCases(quick: boolean): Case[] {
     ...matmulCases(BT, C, 3 * C, 'qkv: B*T x C x 3C'),
     ...matmulCases(BT, C, C, 'attn proj: B*T x C x C'),
     ...matmulCases(BT, C, 4 * C, 'fc: B*T x C x 4C'),
+    ...linearGeluCases(BT, C, 4 * C, 'fc + gelu: B*T x C x 4C'),
     ...matmulCases(BT, 4 * C, C, 'mlp proj: B*T x 4C x C'),
     ...matmulCases(BT, C, V, 'tied head: B*T x C x V', { transB: true, bias: false }),
   ];

@@ -9,6 +9,10 @@
 //     16 steps of k it stages op(a) and op(w) in workgroup memory (bounds-checked, zero-filled loads that
 //     follow each layout's contiguous dimension), so every global value is read once per workgroup. The usual
 //     GPU recipe; correct everywhere (tests run it on llvmpipe, where it is slow), not yet timed on a GPU.
+// Each has a twin with GELU in its epilogue, matmul_forward_gelu and matmul_tiled_gelu (a linear layer followed
+// by GELU, src/ops/linear_gelu.ts): same product, then pre = product + bias and out = gelu(pre) are stored
+// (accumulate must be 0). The product is one function per kernel family, called by both entry points, so the
+// twins cannot drift apart; `pre` is a binding of the twins only.
 
 struct Params {
   M: u32,
@@ -34,6 +38,20 @@ const TN: u32 = 4u;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>;  // the _gelu twins: GELU's input, for its backward
+
+// GELU, tanh approximation, exactly as kernels/gelu.wgsl evaluates it (see there): x s with
+// s = 1 / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3) clamped to +-40.
+fn gelu1(x: f32) -> f32 {
+  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return x / (1.0 + exp(-2.0 * clamp(u, -40.0, 40.0)));
+}
+
+// The _gelu twins' store: pre = v (the product plus bias), out = gelu(v).
+fn store_gelu(idx: u32, v: f32) {
+  pre[idx] = v;
+  out[idx] = gelu1(v);
+}
 
 fn load_a(base: u32, row: u32, k: u32) -> f32 {
   if (TRANS_A) { return a[base + k * params.M + row]; }
@@ -45,14 +63,10 @@ fn load_w(base: u32, k: u32, col: u32) -> f32 {
   return w[base + k * params.N + col];
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+// op(a) @ op(w) for rows row0 .. row0+3 and columns col0 .. col0+3 of one batch (row0 < M, col0 < N).
+fn register_tile(row0: u32, col0: u32, batch: u32) -> array<array<f32, 4>, 4> {
   let M = params.M;
   let N = params.N;
-  let row0 = gid.y * TM;
-  let col0 = gid.x * TN;
-  if (row0 >= M || col0 >= N) { return; }
-  let batch = gid.z;
   let base_a = batch * params.stride_a;
   let base_w = batch * params.stride_w;
 
@@ -75,8 +89,19 @@ fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
       acc[3][j] = fma(a3, wv[j], acc[3][j]);
     }
   }
+  return acc;
+}
 
-  let base_out = batch * params.stride_out;
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = params.M;
+  let N = params.N;
+  let row0 = gid.y * TM;
+  let col0 = gid.x * TN;
+  if (row0 >= M || col0 >= N) { return; }
+  let acc = register_tile(row0, col0, gid.z);
+
+  let base_out = gid.z * params.stride_out;
   for (var i = 0u; i < TM; i++) {
     let row = row0 + i;
     if (row >= M) { break; }
@@ -88,6 +113,29 @@ fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
       let idx = base_out + row * N + col;
       if (params.accumulate == 1u) { v += out[idx]; }
       out[idx] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn matmul_forward_gelu(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = params.M;
+  let N = params.N;
+  let row0 = gid.y * TM;
+  let col0 = gid.x * TN;
+  if (row0 >= M || col0 >= N) { return; }
+  let acc = register_tile(row0, col0, gid.z);
+
+  let base_out = gid.z * params.stride_out;
+  for (var i = 0u; i < TM; i++) {
+    let row = row0 + i;
+    if (row >= M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let col = col0 + j;
+      if (col >= N) { break; }
+      var v = acc[i][j];
+      if (params.has_bias == 1u) { v += bias[col]; }
+      store_gelu(base_out + row * N + col, v);
     }
   }
 }
@@ -115,12 +163,9 @@ fn load_w_or_zero(base: u32, k: u32, col: u32) -> f32 {
   return load_w(base, k, col);
 }
 
-@compute @workgroup_size(16, 16, 1)
-fn matmul_tiled(
-  @builtin(workgroup_id) wg: vec3<u32>,
-  @builtin(local_invocation_id) lid: vec3<u32>,
-  @builtin(local_invocation_index) li: u32,
-) {
+// op(a) @ op(w) for this invocation's rows row0 + lid.y + 16 i and columns col0 + lid.x + 16 j of the workgroup's
+// 64 x 64 tile (zero past the edges). Called by every invocation of the workgroup (it has barriers).
+fn tiled_product(wg: vec3<u32>, lid: vec3<u32>, li: u32) -> array<array<f32, 4>, 4> {
   let row0 = wg.y * TILE;
   let col0 = wg.x * TILE;
   let batch = wg.z;
@@ -160,7 +205,19 @@ fn matmul_tiled(
     workgroupBarrier();
   }
 
-  let base_out = batch * params.stride_out;
+  return acc;
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul_tiled(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+) {
+  let acc = tiled_product(wg, lid, li);
+  let row0 = wg.y * TILE;
+  let col0 = wg.x * TILE;
+  let base_out = wg.z * params.stride_out;
   for (var i = 0u; i < TPI; i++) {
     let row = row0 + lid.y + 16u * i;
     if (row >= params.M) { break; }
@@ -172,6 +229,29 @@ fn matmul_tiled(
       let idx = base_out + row * params.N + col;
       if (params.accumulate == 1u) { v += out[idx]; }
       out[idx] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul_tiled_gelu(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+) {
+  let acc = tiled_product(wg, lid, li);
+  let row0 = wg.y * TILE;
+  let col0 = wg.x * TILE;
+  let base_out = wg.z * params.stride_out;
+  for (var i = 0u; i < TPI; i++) {
+    let row = row0 + lid.y + 16u * i;
+    if (row >= params.M) { break; }
+    for (var j = 0u; j < TPI; j++) {
+      let col = col0 + lid.x + 16u * j;
+      if (col >= params.N) { break; }
+      var v = acc[i][j];
+      if (params.has_bias == 1u) { v += bias[col]; }
+      store_gelu(base_out + row * params.N + col, v);
     }
   }
 }

@@ -27,6 +27,10 @@
 // Rows of the tile past M and columns past N read whatever lies there (WebGPU clamps out-of-bounds reads) and
 // are never stored. K need not be a multiple of 4 when only a is transposed: the last K % 4 steps go one at a
 // time.
+//
+// matmul_subgroup_gelu is its twin with GELU in the epilogue (a linear layer followed by GELU,
+// src/ops/linear_gelu.ts): the same product (one function, `tile_product`), then pre = product + bias and
+// out = gelu(pre) are stored (accumulate must be 0); `pre` is a binding of the twin only.
 
 enable subgroups;
 
@@ -49,6 +53,7 @@ override TRANS_B: bool = false;
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;    // (batch|1, K, N) or (batch|1, N, K) when TRANS_B
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (N)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // (batch, M, N)
+@group(0) @binding(5) var<storage, read_write> pre: array<vec4<f32>>; // (batch, M, N): GELU's input (the twin only)
 
 // 8 rows of a lane's accumulators: row i, the lane's 4 columns. (A struct, not an array, so that every access
 // has a constant index and stays in registers.)
@@ -196,26 +201,77 @@ fn store_rows(t: Rows8, base: u32, row0: u32, col4: u32) {
   store_row(t.r7, base, row0 + 7u, col4);
 }
 
-// Grid: (ceil(N / 32), ceil(M / 16), batch). Needs subgroups of at least 8 lanes (the host checks).
-@compute @workgroup_size(8, 1, 1)
-fn matmul_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+// GELU, tanh approximation, exactly as kernels/gelu.wgsl evaluates it (see there): x s with
+// s = 1 / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3) clamped to +-40.
+fn gelu4(x: vec4<f32>) -> vec4<f32> {
+  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return x / (1.0 + exp(-2.0 * clamp(u, vec4<f32>(-40.0), vec4<f32>(40.0))));
+}
+
+fn store_row_gelu(v: vec4<f32>, base: u32, row: u32, col4: u32) {
+  let N4 = params.N / 4u;
+  if (row >= params.M || col4 >= N4) { return; }
+  var r = v;
+  if (params.has_bias == 1u) {
+    let c = col4 * 4u;
+    r += vec4(bias[c], bias[c + 1u], bias[c + 2u], bias[c + 3u]);
+  }
+  let idx = base + row * N4 + col4;
+  pre[idx] = r;
+  out[idx] = gelu4(r);
+}
+
+fn store_rows_gelu(t: Rows8, base: u32, row0: u32, col4: u32) {
+  store_row_gelu(t.r0, base, row0, col4);
+  store_row_gelu(t.r1, base, row0 + 1u, col4);
+  store_row_gelu(t.r2, base, row0 + 2u, col4);
+  store_row_gelu(t.r3, base, row0 + 3u, col4);
+  store_row_gelu(t.r4, base, row0 + 4u, col4);
+  store_row_gelu(t.r5, base, row0 + 5u, col4);
+  store_row_gelu(t.r6, base, row0 + 6u, col4);
+  store_row_gelu(t.r7, base, row0 + 7u, col4);
+}
+
+// The workgroup's 16 x 32 tile of op(a) @ op(w), this lane's 4 columns: lo rows row0 .. row0+7, hi the next 8.
+fn tile_product(wg: vec3<u32>, lane: u32, lo: ptr<function, Rows8>, hi: ptr<function, Rows8>) {
   let row0 = wg.y * 16u;
   let col4 = wg.x * 8u + lane;
   let batch = wg.z;
   let base_a = batch * (params.stride_a / 4u);
   let base_w = batch * (params.stride_w / 4u);
   let K4 = params.K & ~3u;
-  var lo: Rows8;
-  var hi: Rows8;
   for (var k0 = 0u; k0 < K4; k0 += 4u) {
-    block4(&lo, &hi, base_a, base_w, row0, col4, lane, k0);
+    block4(lo, hi, base_a, base_w, row0, col4, lane, k0);
   }
   if (TRANS_A && !TRANS_B) {
     for (var k = K4; k < params.K; k++) {
-      step1(&lo, &hi, base_a, base_w, row0, col4, k);
+      step1(lo, hi, base_a, base_w, row0, col4, k);
     }
   }
-  let base_out = batch * (params.stride_out / 4u);
+}
+
+// Grid: (ceil(N / 32), ceil(M / 16), batch). Needs subgroups of at least 8 lanes (the host checks).
+@compute @workgroup_size(8, 1, 1)
+fn matmul_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  var lo: Rows8;
+  var hi: Rows8;
+  tile_product(wg, lane, &lo, &hi);
+  let row0 = wg.y * 16u;
+  let col4 = wg.x * 8u + lane;
+  let base_out = wg.z * (params.stride_out / 4u);
   store_rows(lo, base_out, row0, col4);
   store_rows(hi, base_out, row0 + 8u, col4);
+}
+
+// Same grid and product; the GELU epilogue (see the header).
+@compute @workgroup_size(8, 1, 1)
+fn matmul_subgroup_gelu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  var lo: Rows8;
+  var hi: Rows8;
+  tile_product(wg, lane, &lo, &hi);
+  let row0 = wg.y * 16u;
+  let col4 = wg.x * 8u + lane;
+  let base_out = wg.z * (params.stride_out / 4u);
+  store_rows_gelu(lo, base_out, row0, col4);
+  store_rows_gelu(hi, base_out, row0 + 8u, col4);
 }

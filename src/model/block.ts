@@ -2,18 +2,19 @@
  * The pre-LN transformer block that GPT and the ViT share:
  *
  *   x = x + s * proj(attn(qkv(LN1(x))))          attention causal (GPT) or bidirectional (ViT)
- *   x = x + s * fc2(gelu(fc(LN2(x))))
+ *   x = x + s * fc2(gelu(fc(LN2(x))))          fc and gelu one kernel (src/ops/linear_gelu.ts)
  * with s the layer plan's scale on a kept layer's residual branches (1 unless a layer-dropping policy
  * rescales). Linear weights are (in, out), as GPT-2's Conv1D stores them: qkv (C, 3C), proj (C, C),
  * fc (C, 4C), fc2 (4C, C). Each op records its own backward rule, so the block's backward is those rules in
  * reverse; the block itself saves nothing.
  *
- * Cost per block: 10 forward dispatches (2 layernorms, 4 matmuls with their biases fused, attention, gelu, 2
- * residual adds).
+ * Cost per block: 9 forward dispatches (2 layernorms, 4 matmuls with their biases fused, fc's with GELU in its
+ * epilogue too, attention, 2 residual adds); 10 where the adapter's `linearGelu` choice is 'separate' (gelu
+ * on its own).
  */
 import { attention } from '../ops/attention.js';
-import { gelu } from '../ops/gelu.js';
 import { layernorm } from '../ops/layernorm.js';
+import { linearThenGelu } from '../ops/linear_gelu.js';
 import { matmul } from '../ops/matmul.js';
 import { residualAdd } from '../ops/residual.js';
 import type { Engine } from '../runtime/engine.js';
@@ -51,8 +52,7 @@ export function preLnBlock(e: Engine, x: Tensor, w: BlockWeights, o: BlockOption
   const proj = matmul(e, att, w.projWeight, w.projBias); // (B, T, C)
   x = residualAdd(e, x, proj, o.scale);
   const h2 = layernorm(e, x, w.ln2Weight, w.ln2Bias);
-  const fc = matmul(e, h2, w.fcWeight, w.fcBias); // (B, T, 4C)
-  const act = gelu(e, fc);
+  const act = linearThenGelu(e, h2, w.fcWeight, w.fcBias); // (B, T, 4C)
   const mlp = matmul(e, act, w.fc2Weight, w.fc2Bias); // (B, T, C)
   return residualAdd(e, x, mlp, o.scale);
 }

@@ -6,9 +6,10 @@
  */
 import { attentionVariants } from '../ops/attention.js';
 import { biasPlanVariants } from '../ops/bias.js';
+import { linearGeluVariants } from '../ops/linear_gelu.js';
 import { matmulVariants } from '../ops/matmul.js';
 import type { Engine } from '../runtime/engine.js';
 
 export async function prepareTransformerKernels(e: Engine, dims: { headSize: number; seqLen: number }): Promise<void> {
-  await e.kernels.prepareVariants([...matmulVariants(e), ...attentionVariants(e, dims.headSize, dims.seqLen), ...biasPlanVariants(e)]);
+  await e.kernels.prepareVariants([...matmulVariants(e), ...linearGeluVariants(e), ...attentionVariants(e, dims.headSize, dims.seqLen), ...biasPlanVariants(e)]);
 }

@@ -177,21 +177,35 @@ export function matmul(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = nu
   const d = matmulDims('matmul', a, w, transA, transB);
   const out = e.alloc(matmulOutShape(a, w, d, transA), 'f32', 'matmul.out');
   gemm(e, out, a, w, bias, d, { transA, transB });
-  e.record('matmul', [out], () => {
-    const dout = e.gradIn('matmul', out);
-    // dA' (M, K) = dout (M, N) @ W'^T.  a stored (K, M) when transA: dA = W' @ dout^T.
-    const ga = e.gradOf('matmul', a);
-    const dA = { batch: d.batch, M: d.M, N: d.K, K: d.N };
-    if (!transA) gemm(e, ga.grad, dout, w, null, dA, { transB: !transB, accumulate: ga.accumulate });
-    else gemm(e, ga.grad, w, dout, null, { batch: d.batch, M: d.K, N: d.M, K: d.N }, { transA: transB, transB: true, accumulate: ga.accumulate });
-    // dW' (K, N) = A'^T @ dout.  w stored (N, K) when transB: dW = dout^T @ A'.
-    const gw = e.gradOf('matmul', w);
-    if (!transB) gemm(e, gw.grad, a, dout, null, { batch: d.batch, M: d.K, N: d.N, K: d.M }, { transA: !transA, accumulate: gw.accumulate });
-    else gemm(e, gw.grad, dout, a, null, { batch: d.batch, M: d.N, N: d.K, K: d.M }, { transA: true, transB: transA, accumulate: gw.accumulate });
-    if (bias) {
-      const gb = e.gradOf('matmul', bias);
-      bias_backward(e, gb.grad, dout, gb.accumulate);
-    }
-  });
+  e.record('matmul', [out], () => matmul_backward(e, 'matmul', e.gradIn('matmul', out), a, w, bias, d, { transA, transB }));
   return out;
+}
+
+/**
+ * Kernel-level backward of out = op(a) @ op(w) + bias given dout: the gradients of a, w and bias (those that
+ * need one, by `e.gradOf`, which also says whether to accumulate). Three dispatches with a bias, two without.
+ */
+export function matmul_backward(
+  e: Engine,
+  op: string,
+  dout: Tensor,
+  a: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  d: GemmDims,
+  { transA = false, transB = false }: { transA?: boolean; transB?: boolean } = {},
+): void {
+  // dA' (M, K) = dout (M, N) @ W'^T.  a stored (K, M) when transA: dA = W' @ dout^T.
+  const ga = e.gradOf(op, a);
+  const dA = { batch: d.batch, M: d.M, N: d.K, K: d.N };
+  if (!transA) gemm(e, ga.grad, dout, w, null, dA, { transB: !transB, accumulate: ga.accumulate });
+  else gemm(e, ga.grad, w, dout, null, { batch: d.batch, M: d.K, N: d.M, K: d.N }, { transA: transB, transB: true, accumulate: ga.accumulate });
+  // dW' (K, N) = A'^T @ dout.  w stored (N, K) when transB: dW = dout^T @ A'.
+  const gw = e.gradOf(op, w);
+  if (!transB) gemm(e, gw.grad, a, dout, null, { batch: d.batch, M: d.K, N: d.N, K: d.M }, { transA: !transA, accumulate: gw.accumulate });
+  else gemm(e, gw.grad, dout, a, null, { batch: d.batch, M: d.N, N: d.K, K: d.M }, { transA: true, transB: transA, accumulate: gw.accumulate });
+  if (bias) {
+    const gb = e.gradOf(op, bias);
+    bias_backward(e, gb.grad, dout, gb.accumulate);
+  }
 }

@@ -17,6 +17,8 @@
  *     GPU -> crossentropy_forward (a workgroup per row).
  *   bias and LayerNorm parameter gradients: cpu -> workgroups of 8 (one SIMD vector), rows split only past
  *     4096; GPU -> workgroups of 64 over chunks of 32 rows, for many workgroups in flight.
+ *   linear + GELU (the MLP's first linear): fused everywhere -> one GEMM with a bias + GELU epilogue, the twin
+ *     of the matmul choice above (src/ops/linear_gelu.ts); 'separate' runs matmul then gelu.
  * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
  * run a given shape still falls back as the op's fit check says.
  */
@@ -27,12 +29,14 @@ export type MatmulKernel = 'matmul_subgroup' | 'matmul_forward' | 'matmul_tiled'
 export type AttentionKernels = 'subgroup' | 'portable';
 export type CrossEntropyKernel = 'crossentropy_forward_online' | 'crossentropy_forward';
 export type BiasPlanKind = 'cpu' | 'gpu';
+export type LinearGeluKind = 'fused' | 'separate';
 
 export interface KernelChoices {
   matmul: MatmulKernel;
   attention: AttentionKernels;
   crossEntropy: CrossEntropyKernel;
   biasPlan: BiasPlanKind;
+  linearGelu: LinearGeluKind;
 }
 
 /** Whether the adapter is a CPU implementation (see the header). */
@@ -63,6 +67,7 @@ export class KernelChoice {
       attention: 'subgroup',
       crossEntropy: this.cpu ? 'crossentropy_forward_online' : 'crossentropy_forward',
       biasPlan: this.cpu ? 'cpu' : 'gpu',
+      linearGelu: 'fused',
     };
   }
 

@@ -43,6 +43,10 @@ export const KERNEL_FLOPS: Record<string, (params: Params, grid: Grid) => number
   matmul_forward: matmul,
   matmul_tiled: matmul,
   matmul_subgroup: matmul,
+  // The GELU-epilogue twins: the product and bias, then GELU per output element as gelu_forward counts it.
+  matmul_forward_gelu: (q, g) => matmul(q, g) + p(q, 'M') * p(q, 'N') * (g[2] ?? 1) * 9,
+  matmul_tiled_gelu: (q, g) => matmul(q, g) + p(q, 'M') * p(q, 'N') * (g[2] ?? 1) * 9,
+  matmul_subgroup_gelu: (q, g) => matmul(q, g) + p(q, 'M') * p(q, 'N') * (g[2] ?? 1) * 9,
   // Forward: s = q·k (2·HS), online softmax (max, exp, rescale: ~5), o += p·v (2·HS), per pair.
   attention_forward: (q) => attentionRows(q) * pairs(q) * (4 * p(q, 'HS') + 5),
   attention_forward_subgroup: (q) => attentionRows(q) * pairs(q) * (4 * p(q, 'HS') + 5),

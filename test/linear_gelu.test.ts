@@ -1,0 +1,169 @@
+/**
+ * The fused linear + GELU (src/ops/linear_gelu.ts) against the float64 reference (test/reference/linear_gelu.ts,
+ * itself checked by finite differences): every GEMM family's GELU twin (forced with useMatmulKernel; the
+ * dispatch log checks which ran) at awkward sizes, a 2-D and a 3-D input, with and without bias; forward (out
+ * and the saved pre-activation) and backward (da, dw, dbias) with exact dispatch counts; and the adapter's
+ * `linearGelu` choice: the fused and the separate path agree to float tolerance, one dispatch apart.
+ * Run: npx vitest run --config test/vitest.config.ts test/linear_gelu.test.ts
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { linearGelu, linear_gelu_forward, linearThenGelu } from '../src/ops/linear_gelu.js';
+import { biasBackwardDispatches } from '../src/ops/bias.js';
+import { subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
+import type { Engine } from '../src/runtime/engine.js';
+import { expectClose } from './helpers/compare.js';
+import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
+import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
+import { f32, randomArray } from './helpers/random.js';
+import { linearGeluBackwardRef, linearGeluRef } from './reference/linear_gelu.js';
+
+// f32 sums of at most 129 products of values in [-1, 1] (as test/matmul.test.ts), then GELU (slope <= 1.13).
+const TOL = { atol: 2e-5, rtol: 1e-4 };
+
+const KERNELS: MatmulKernel[] = ['matmul_forward', 'matmul_tiled', 'matmul_subgroup'];
+
+async function subgroupAvailable(): Promise<boolean> {
+  return subgroupKernelFits(await getEngine(), { batch: 1, M: 4, N: 4, K: 4 }, false, false, []);
+}
+
+/** Runs `fn` with the dispatch log on; returns the kernels it dispatched. */
+function kernelsIn(e: Engine, fn: () => void): string[] {
+  const prev = e.dispatchLog;
+  e.dispatchLog = [];
+  try {
+    fn();
+    return e.dispatchLog.map((r) => r.kernel);
+  } finally {
+    e.dispatchLog = prev;
+  }
+}
+
+afterEach(async () => {
+  const e = await getEngine();
+  useMatmulKernel(e, null);
+  e.choice.force('linearGelu', null);
+});
+
+describe('linear + gelu reference', () => {
+  it('backward matches finite differences', () => {
+    const [M, N, K] = [3, 4, 5];
+    const a = randomArray(M * K, 1, 2);
+    const w = randomArray(K * N, 2, 2);
+    const bias = randomArray(N, 3);
+    const dout = randomArray(M * N, 4);
+    const g = linearGeluBackwardRef(M, N, K, a, w, bias, dout);
+    const fwd = () => linearGeluRef(M, N, K, a, w, bias).out;
+    expectGradMatchesFiniteDiff('da', fwd, a, dout, g.da);
+    expectGradMatchesFiniteDiff('dw', fwd, w, dout, g.dw);
+    expectGradMatchesFiniteDiff('dbias', fwd, bias, dout, g.dbias);
+  });
+});
+
+// [leading dims of a, N, K]: rows M = product of the leading dims. Unaligned sizes run the subgroup family's
+// fallback (matmul_forward's twin); aligned ones cross tile edges (16 x 32, 32 x 32, 64 x 64) and the model's
+// fc shape (B, T, C) -> 4C.
+const UNALIGNED: [number[], number, number][] = [
+  [[1], 1, 1],
+  [[33], 31, 17],
+  [[65], 70, 129],
+];
+const ALIGNED: [number[], number, number][] = [
+  [[4], 4, 4],
+  [[36], 44, 20],
+  [[2, 66], 68, 36],
+  [[2, 16], 128, 32],
+];
+
+for (const kernel of KERNELS) {
+  describe(`linear_gelu with ${kernel}`, () => {
+    for (const [lead, N, K] of [...UNALIGNED, ...ALIGNED])
+      for (const withBias of [true, false]) {
+        const M = lead.reduce((x, y) => x * y, 1);
+        it(`a=[${[...lead, K]}] N=${N}${withBias ? '' : ' no bias'}`, async (ctx) => {
+          if (kernel === 'matmul_subgroup' && !(await subgroupAvailable())) ctx.skip();
+          const e = await getEngine();
+          e.resetArena();
+          useMatmulKernel(e, kernel);
+          const a = f32(randomArray(M * K, 10 + M, 1));
+          const w = f32(randomArray(K * N, 20 + N, 1));
+          const bias = withBias ? f32(randomArray(N, 30)) : null;
+          const dout = f32(randomArray(M * N, 40));
+          const ta = tensorFrom(e, [...lead, K], a);
+          const tw = paramFrom(e, [K, N], w);
+          const tb = bias ? paramFrom(e, [N], bias) : null;
+          let out = ta;
+          const forward = kernelsIn(e, () => (out = linearGelu(e, ta, tw, tb)));
+          const aligned = [M, N, K].every((n) => n % 4 === 0);
+          const family = kernel === 'matmul_subgroup' && !aligned ? 'matmul_forward' : kernel;
+          expect(forward).toEqual([`${family}_gelu`]);
+          expect(out.shape).toEqual([...lead, N]);
+          const ref = linearGeluRef(M, N, K, a, w, bias);
+          expectClose('out', await e.readFloat(out), ref.out, TOL);
+          expect(e.tape.ops().at(-1)).toBe('linear_gelu');
+          out.grad = tensorFrom(e, [...lead, N], dout, 'f32', 'dout');
+          const backward = kernelsIn(e, () => e.tape.replay());
+          // gelu_backward into dpre, dA and dW by the family's plain kernel, the bias gradient.
+          const biasKernels = Array.from({ length: bias ? biasBackwardDispatches(e, M) : 0 }, (_, i) => backward[3 + i]);
+          expect(backward).toEqual(['gelu_backward', family, family, ...biasKernels]);
+          expect(biasKernels.every((k) => k !== undefined && /^bias_backward|^sum_/.test(k)), biasKernels.join()).toBe(true);
+          const g = linearGeluBackwardRef(M, N, K, a, w, bias, dout);
+          expectClose('da', await e.readFloat(ta.grad!), g.da, TOL);
+          expectClose('dw', await e.readFloat(tw.grad!), g.dw, TOL);
+          if (tb) expectClose('dbias', await e.readFloat(tb.grad!), g.dbias, TOL);
+        });
+      }
+
+    it('the kernel-level forward writes the pre-activation beside the output', async (ctx) => {
+      if (kernel === 'matmul_subgroup' && !(await subgroupAvailable())) ctx.skip();
+      const e = await getEngine();
+      e.resetArena();
+      useMatmulKernel(e, kernel);
+      const [M, N, K] = [20, 36, 12];
+      const a = f32(randomArray(M * K, 5, 1));
+      const w = f32(randomArray(K * N, 6, 1));
+      const bias = f32(randomArray(N, 7));
+      const out = e.alloc([M, N]);
+      const pre = e.alloc([M, N]);
+      linear_gelu_forward(e, out, pre, tensorFrom(e, [M, K], a), tensorFrom(e, [K, N], w), tensorFrom(e, [N], bias));
+      const ref = linearGeluRef(M, N, K, a, w, bias);
+      expectClose('pre', await e.readFloat(pre), ref.pre, TOL);
+      expectClose('out', await e.readFloat(out), ref.out, TOL);
+    });
+  });
+}
+
+describe('the adapter choice', () => {
+  it('fused and separate agree to float tolerance; the fused forward is one dispatch fewer, the backward the same count', async () => {
+    const e = await getEngine();
+    const [M, N, K] = [64, 128, 32];
+    const a = f32(randomArray(M * K, 50, 1));
+    const w = f32(randomArray(K * N, 51, 1));
+    const bias = f32(randomArray(N, 52));
+    const dout = f32(randomArray(M * N, 53));
+    const run = async (kind: 'fused' | 'separate') => {
+      e.resetArena();
+      e.choice.force('linearGelu', kind);
+      const ta = tensorFrom(e, [M, K], a);
+      const tw = paramFrom(e, [K, N], w);
+      let out = ta;
+      const fwd = kernelsIn(e, () => (out = linearThenGelu(e, ta, tw, paramFrom(e, [N], bias))));
+      out.grad = tensorFrom(e, [M, N], dout, 'f32', 'dout');
+      const bwd = kernelsIn(e, () => e.tape.replay());
+      return { fwd, bwd, out: await e.readFloat(out), da: await e.readFloat(ta.grad!), dw: await e.readFloat(tw.grad!) };
+    };
+    const fused = await run('fused');
+    const separate = await run('separate');
+    expect(fused.fwd).toHaveLength(1);
+    expect(separate.fwd).toHaveLength(2);
+    expect(fused.bwd).toHaveLength(separate.bwd.length);
+    expectClose('out', fused.out, separate.out, { atol: 1e-6, rtol: 1e-5 });
+    expectClose('da', fused.da, separate.da, { atol: 1e-6, rtol: 1e-5 });
+    expectClose('dw', fused.dw, separate.dw, { atol: 1e-6, rtol: 1e-5 });
+  });
+
+  it('refuses a batched weight', async () => {
+    const e = await getEngine();
+    e.resetArena();
+    expect(() => linearGelu(e, e.alloc([2, 4, 4]), e.alloc([2, 4, 4]))).toThrow(/linear_gelu: w must be 2-D/);
+  });
+});
