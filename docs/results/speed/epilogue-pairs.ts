@@ -69,9 +69,11 @@ for (const c of cases) {
     else { s.push(await timed(c.separate)); f.push(await timed(c.fused)); }
   }
   const ratio = (k: 'wall' | 'cpu') => median(f.map((x, i) => s[i]![k] / x[k]));
+  const wins = (k: 'wall' | 'cpu') => f.filter((x, i) => x[k] < s[i]![k]).length;
   console.log(
     `${c.name.padEnd(30)} ms/call fused ${median(f.map((x) => x.wall)).toFixed(2)} (cpu ${median(f.map((x) => x.cpu)).toFixed(2)}), ` +
-      `unfused ${median(s.map((x) => x.wall)).toFixed(2)} (cpu ${median(s.map((x) => x.cpu)).toFixed(2)}); per-pair unfused / fused: wall ${ratio('wall').toFixed(3)}, cpu ${ratio('cpu').toFixed(3)}`,
+      `unfused ${median(s.map((x) => x.wall)).toFixed(2)} (cpu ${median(s.map((x) => x.cpu)).toFixed(2)}); per-pair unfused / fused: wall ${ratio('wall').toFixed(3)}, cpu ${ratio('cpu').toFixed(3)}; ` +
+      `fused faster in ${wins('wall')} (wall) / ${wins('cpu')} (cpu) of ${pairs} pairs`,
   );
 }
 console.log(`load average ${machineLoad().load1.toFixed(2)} after`);
