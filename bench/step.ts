@@ -243,7 +243,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
   ]);
   if (session.drop.policy !== 'none') console.log(`layers run per micro-batch: ${summary.layers_run_mean} of ${L} on average`);
 
-  const mb = (bytes: number) => (bytes < 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(1)} KiB` : `${(bytes / 2 ** 20).toFixed(2)} MiB`);
+  const mb = (bytes: number) => (bytes < 2 ** 10 ? `${bytes} B` : bytes < 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(1)} KiB` : `${(bytes / 2 ** 20).toFixed(2)} MiB`);
   const m = mem.total;
   console.log(
     `\nGPU memory held (all allocated by now, so the peak): ${mb(m.totalBytes)} = persistent ${mb(m.persistentBytes)} ` +

@@ -24,27 +24,31 @@ const CONFIG: GptConfig = { n_layer: L, n_head: NH, n_embd: C, vocab_size: 256, 
 /**
  * Arena bytes one layer of the pre-LN block uses in a training step, from the shapes: the forward's outputs
  * (each op's output, LayerNorm's mean and rstd per row, attention's log-sum-exp per head and row), the gradient
- * of every float activation (not of the saved statistics), and attention backward's scratch (one float per
- * head and row). The arena frees nothing within a micro-batch, so all of it is live at the high-water mark.
+ * of every float activation of the block's math (not of the saved statistics), and attention backward's scratch
+ * (one float per head and row). The output projections' branches (proj and fc2 before their residual adds) are
+ * outputs only where the residual add is not fused into their GEMM (src/ops/linear_residual.ts); their
+ * gradients exist either way. The arena frees nothing within a micro-batch, so all of it is live at the
+ * high-water mark.
  */
-function layerArenaBytes(): number {
+function layerArenaBytes(residualFused: boolean): number {
   const f = (...shape: number[]) => paddedBytes(shape.reduce((a, b) => a * b, 1) * 4);
-  const activations = [
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const stream = [
     f(B, T, C), // LN1 out
     f(B, T, 3 * C), // qkv
     f(B, T, C), // attention out
-    f(B, T, C), // proj
-    f(B, T, C), // residual
+    f(B, T, C), // residual after attention
     f(B, T, C), // LN2 out
-    f(B, T, 4 * C), // fc (pre-activation)
+    f(B, T, 4 * C), // fc (GELU's input)
     f(B, T, 4 * C), // gelu
-    f(B, T, C), // fc2
-    f(B, T, C), // residual
+    f(B, T, C), // residual after the MLP
   ];
+  const branches = [f(B, T, C), f(B, T, C)]; // proj, fc2
   const statistics = 2 * (f(B * T) + f(B * T)) + f(B, NH, T); // LN mean and rstd twice, attention's log-sum-exp
+  const forward = sum(stream) + (residualFused ? 0 : sum(branches)) + statistics;
+  const gradients = sum(stream) + sum(branches);
   const backwardScratch = f(B, NH, T); // attention backward's dsum
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  return 2 * sum(activations) + statistics + backwardScratch;
+  return forward + gradients + backwardScratch;
 }
 
 let e: Engine;
@@ -88,14 +92,22 @@ describe('memory counters', () => {
   });
 
   it('the arena high-water mark of a step is lower by the skipped layers\' activations and gradients, for every skip set', async () => {
-    const full = await highWater(fullPlan(L));
-    expect(full).toBeGreaterThan(L * layerArenaBytes());
-    for (const skipped of [[0], [1], [3], [1, 3], [0, 1, 2], [0, 1, 2, 3]]) {
-      const hw = await highWater(skipPlan(skipped));
-      expect(full - hw, `skip [${skipped}]`).toBe(skipped.length * layerArenaBytes());
+    const fullBy: Record<string, number> = {};
+    for (const residual of ['fused', 'separate'] as const) {
+      e.choice.force('linearResidual', residual);
+      const perLayer = layerArenaBytes(residual === 'fused');
+      const full = (fullBy[residual] = await highWater(fullPlan(L)));
+      expect(full).toBeGreaterThan(L * perLayer);
+      for (const skipped of [[0], [1], [3], [1, 3], [0, 1, 2], [0, 1, 2, 3]]) {
+        const hw = await highWater(skipPlan(skipped));
+        expect(full - hw, `${residual} residual, skip [${skipped}]`).toBe(skipped.length * perLayer);
+      }
+      // The full step again: the mark is per step, not a running maximum.
+      expect(await highWater(fullPlan(L))).toBe(full);
     }
-    // The full step again: the mark is per step, not a running maximum.
-    expect(await highWater(fullPlan(L))).toBe(full);
+    e.choice.force('linearResidual', null);
+    // Fusing the residual add into the projections saves each layer its two branch activations, (B, T, C) each.
+    expect(fullBy.separate! - fullBy.fused!).toBe(L * 2 * paddedBytes(B * T * C * 4));
   });
 
   it('steady state: steps with any plan allocate nothing new once the full step has run', async () => {

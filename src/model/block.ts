@@ -2,21 +2,24 @@
  * The pre-LN transformer block that GPT and the ViT share:
  *
  *   x = x + s * proj(attn(qkv(LN1(x))))          attention causal (GPT) or bidirectional (ViT)
- *   x = x + s * fc2(gelu(fc(LN2(x))))          fc and gelu one kernel (src/ops/linear_gelu.ts)
+ *   x = x + s * fc2(gelu(fc(LN2(x))))
+ * fc and gelu are one kernel (src/ops/linear_gelu.ts), and each output projection adds into the residual
+ * stream in its GEMM's epilogue (src/ops/linear_residual.ts; with s = 1).
  * with s the layer plan's scale on a kept layer's residual branches (1 unless a layer-dropping policy
  * rescales). Linear weights are (in, out), as GPT-2's Conv1D stores them: qkv (C, 3C), proj (C, C),
  * fc (C, 4C), fc2 (4C, C). Each op records its own backward rule, so the block's backward is those rules in
  * reverse; the block itself saves nothing.
  *
- * Cost per block: 9 forward dispatches (2 layernorms, 4 matmuls with their biases fused, fc's with GELU in its
- * epilogue too, attention, 2 residual adds); 10 where the adapter's `linearGelu` choice is 'separate' (gelu
- * on its own).
+ * Cost per block: 7 forward dispatches (2 layernorms, 4 matmuls with their biases in the epilogue, fc's with
+ * GELU too and the projections' with the residual add, attention); one more for GELU where the adapter's
+ * `linearGelu` choice is 'separate', and one more per projection (its residual add) where `linearResidual` is
+ * 'separate' or s != 1.
  */
 import { attention } from '../ops/attention.js';
 import { layernorm } from '../ops/layernorm.js';
 import { linearThenGelu } from '../ops/linear_gelu.js';
+import { linearResidual } from '../ops/linear_residual.js';
 import { matmul } from '../ops/matmul.js';
-import { residualAdd } from '../ops/residual.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
 
@@ -49,10 +52,8 @@ export function preLnBlock(e: Engine, x: Tensor, w: BlockWeights, o: BlockOption
   const h1 = layernorm(e, x, w.ln1Weight, w.ln1Bias);
   const qkv = matmul(e, h1, w.qkvWeight, w.qkvBias); // (B, T, 3C)
   const att = attention(e, qkv, o.nHead, { causal: o.causal }); // (B, T, C)
-  const proj = matmul(e, att, w.projWeight, w.projBias); // (B, T, C)
-  x = residualAdd(e, x, proj, o.scale);
+  x = linearResidual(e, att, w.projWeight, w.projBias, x, o.scale); // x + s proj(att), (B, T, C)
   const h2 = layernorm(e, x, w.ln2Weight, w.ln2Bias);
   const act = linearThenGelu(e, h2, w.fcWeight, w.fcBias); // (B, T, 4C)
-  const mlp = matmul(e, act, w.fc2Weight, w.fc2Bias); // (B, T, C)
-  return residualAdd(e, x, mlp, o.scale);
+  return linearResidual(e, act, w.fc2Weight, w.fc2Bias, x, o.scale); // x + s fc2(act), (B, T, C)
 }

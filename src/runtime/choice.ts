@@ -19,6 +19,9 @@
  *     4096; GPU -> workgroups of 64 over chunks of 32 rows, for many workgroups in flight.
  *   linear + GELU (the MLP's first linear): fused everywhere -> one GEMM with a bias + GELU epilogue, the twin
  *     of the matmul choice above (src/ops/linear_gelu.ts); 'separate' runs matmul then gelu.
+ *   linear + residual add (the output projections): fused everywhere -> the residual stream copied into the
+ *     output and the GEMM accumulating onto it (src/ops/linear_residual.ts); 'separate' runs matmul then
+ *     residualAdd.
  * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
  * run a given shape still falls back as the op's fit check says.
  */
@@ -30,6 +33,7 @@ export type AttentionKernels = 'subgroup' | 'portable';
 export type CrossEntropyKernel = 'crossentropy_forward_online' | 'crossentropy_forward';
 export type BiasPlanKind = 'cpu' | 'gpu';
 export type LinearGeluKind = 'fused' | 'separate';
+export type LinearResidualKind = 'fused' | 'separate';
 
 export interface KernelChoices {
   matmul: MatmulKernel;
@@ -37,6 +41,7 @@ export interface KernelChoices {
   crossEntropy: CrossEntropyKernel;
   biasPlan: BiasPlanKind;
   linearGelu: LinearGeluKind;
+  linearResidual: LinearResidualKind;
 }
 
 /** Whether the adapter is a CPU implementation (see the header). */
@@ -68,6 +73,7 @@ export class KernelChoice {
       crossEntropy: this.cpu ? 'crossentropy_forward_online' : 'crossentropy_forward',
       biasPlan: this.cpu ? 'cpu' : 'gpu',
       linearGelu: 'fused',
+      linearResidual: 'fused',
     };
   }
 

@@ -3,13 +3,17 @@
  * the adapter choice linearGelu = 'fused' and 'separate' (matmul then gelu), in pairs whose order alternates too,
  * each step timed by wall clock and by process CPU time (user + system, lavapipe's threads included). A pair
  * sees nearly the same load, so the median of the per-pair ratios separate / fused is far steadier on a busy
- * host than medians taken minutes apart. Run from this checkout's root: npx tsx docs/results/speed/step-ab.ts [pairs]
+ * host than medians taken minutes apart. Which fusion is toggled: `gelu` (linearGelu), `residual` (linearResidual)
+ * or `both` (the default); the other stays at the adapter's choice.
+ * Run from this checkout's root: npx tsx docs/results/speed/step-ab.ts [pairs] [gelu|residual|both]
  */
 import { benchConfig } from '../../../bench/step.js';
 import { TrainingSession } from '../../../src/tasks/gpt/session.js';
 import { machineLoad } from '../../../bench/util.js';
 
 const pairs = Number(process.argv[2] ?? 15);
+const which = process.argv[3] ?? 'both';
+const choices = (which === 'both' ? ['linearGelu', 'linearResidual'] : [which === 'gelu' ? 'linearGelu' : 'linearResidual']) as ('linearGelu' | 'linearResidual')[];
 const session = await TrainingSession.open(benchConfig({ preset: 'small' }));
 const { e } = session;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -17,7 +21,7 @@ type Kind = 'fused' | 'separate';
 let step = 0;
 
 async function timedStep(kind: Kind): Promise<{ wall: number; cpu: number; dispatches: number }> {
-  e.choice.force('linearGelu', kind);
+  for (const c of choices) e.choice.force(c, kind);
   const d0 = e.counters.dispatches;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -39,7 +43,7 @@ for (let i = 0; i < pairs; i++) {
   rows.push(r as (typeof rows)[number]);
 }
 const ratio = (f: 'wall' | 'cpu') => median(rows.map((r) => r.separate[f] / r.fused[f]));
-console.log(`preset small, ${pairs} pairs of steps (fused, separate in alternating order); load average ${load0.toFixed(2)} before, ${machineLoad().load1.toFixed(2)} after`);
+console.log(`preset small, ${pairs} pairs of steps (fused, separate in alternating order; toggled: ${choices.join(', ')}); load average ${load0.toFixed(2)} before, ${machineLoad().load1.toFixed(2)} after`);
 console.log(`dispatches per step: fused ${rows[0]!.fused.dispatches}, separate ${rows[0]!.separate.dispatches}`);
 for (const f of ['wall', 'cpu'] as const) {
   console.log(

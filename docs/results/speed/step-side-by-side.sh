@@ -1,13 +1,13 @@
 #!/bin/bash
 # Step time before ($OLD, a worktree at the commit before the bias + GELU epilogue) and after (this checkout),
 # interleaved in one run: ROUNDS x (old, new) of `bench step --preset small`, each log starting with `uptime`
-# (the load average: other work shares the 2 cores). Logs: step-small-<tag>-<round>.txt; then medians.py.
-OLD=${OLD:?set OLD to the old worktree}; NEW=$(pwd); OUTDIR=$NEW/docs/results/speed; ROUNDS=${ROUNDS:-3}
+# (the load average: other work shares the 2 cores). Logs: $NAME-<tag>-<round>.txt (NAME defaults to step-small).
+OLD=${OLD:?set OLD to the old worktree}; NEW=$(pwd); OUTDIR=$NEW/docs/results/speed; ROUNDS=${ROUNDS:-3}; NAME=${NAME:-step-small}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-speed}; mkdir -p $XDG_RUNTIME_DIR
 for r in $(seq 1 $ROUNDS); do
   for tag in old new; do
     d=$OLD; [ $tag = new ] && d=$NEW
-    f=$OUTDIR/step-small-$tag-$r.txt
+    f=$OUTDIR/$NAME-$tag-$r.txt
     (cd $d && echo "commit $(git rev-parse --short HEAD)" && uptime && npx tsx bench/main.ts step --preset small --warmup 2 --steps 10 --max-seconds 60 && uptime) > $f 2>&1
     echo "$tag $r: $(grep -A2 'ms/step' $f | tail -1)"
   done
