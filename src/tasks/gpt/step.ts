@@ -20,15 +20,25 @@ export function uploadBatch(e: Engine, batch: Batch, B: number, T: number, vocab
   return { tokens, index, targets };
 }
 
-export class StepRunner extends TaskStepRunner<GPT, DeviceBatch> {
+/** A host batch with its shape: GPT's `Batch` holds (B, T) tokens flat. */
+interface ShapedBatch {
+  batch: Batch;
+  B: number;
+  T: number;
+}
+
+export class StepRunner extends TaskStepRunner<GPT, ShapedBatch, DeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans.
    * With `taylor` (L), every layer that runs adds its online sensitivity there (SBLD's taylor mode).
    * Returns a function that reads the step's mean loss (a sync point; call it only when logging).
    */
   step(batches: readonly Batch[], plans: readonly LayerPlan[], lr: number, B: number, T: number, taylor?: Tensor): StepReader {
-    const V = this.model.config.vocab_size;
-    return this.record(batches, plans, lr, (b) => uploadBatch(this.e, b, B, T, V), taylor);
+    return this.record(batches.map((batch) => ({ batch, B, T })), plans, lr, taylor);
+  }
+
+  protected upload({ batch, B, T }: ShapedBatch): DeviceBatch {
+    return uploadBatch(this.e, batch, B, T, this.model.config.vocab_size);
   }
 }
 

@@ -29,14 +29,17 @@ export function uploadImages(e: Engine, batch: ImageBatch, T: number, K: number)
   return { patches, labels };
 }
 
-export class VitStepRunner extends TaskStepRunner<ViT, VitDeviceBatch> {
+export class VitStepRunner extends TaskStepRunner<ViT, ImageBatch, VitDeviceBatch> {
   /**
    * Records and submits one optimizer step over `batches` (one per micro-batch) with their layer plans; with
    * `taylor` (L), each layer that runs adds its online sensitivity there. Returns the mean-loss reader (a sync point).
    */
   step(batches: readonly ImageBatch[], plans: readonly LayerPlan[], lr: number, taylor?: Tensor): StepReader {
-    const { e, model } = this;
-    return this.record(batches, plans, lr, (b) => uploadImages(e, b, model.T, model.K), taylor);
+    return this.record(batches, plans, lr, taylor);
+  }
+
+  protected upload(batch: ImageBatch): VitDeviceBatch {
+    return uploadImages(this.e, batch, this.model.T, this.model.K);
   }
 }
 
