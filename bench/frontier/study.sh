@@ -7,18 +7,20 @@
 #
 # Stages (outputs under docs/results/frontier/<stage>/: report.md, results.json, plots, calibration.json and the
 # raw per-run logs runs/<policy>/b<budget>/seed-<s>/{config.json,metrics.jsonl,frontier-run.json}):
-#   gpt     GPT on the Brown corpus, preset deep24 (24 layers), reference R = 150 steps, seeds 2001-2003,
-#           baseline budgets 0.5,1,1.5,2 (75-300 steps), none/pld/sbld at budget 1.
+#   gpt     GPT on the Brown corpus, preset deep24 (24 layers), reference R = 100 steps, seeds 2001-2003,
+#           baseline budgets 0.5,1,1.5,2 (50-200 steps), none/pld/sbld at budget 1.
 #   vit     ViT on Fashion-MNIST, preset deep (12 layers), R = 300 steps, seeds 2001-2003, the same budgets.
 #   robust  GPT preset deep, R = 120 steps, seeds 3001-3008, baseline budgets 0.5,1,1.5: SBLD's lists and final
 #           loss over 8 seeds against PLD's worst seed.
+# SBLD runs with the online taylor sensitivity (--drop-sensitivity taylor): chosen on the tuning seeds, where the
+# skip_loss measurement's cost ((L+1)·M forwards, paid out of the run's steps) ate the saving at these lengths.
 # Seeds: the final study uses 2001-2003 and 3001-3008 only; tuning used seeds >= 9000
 # (docs/results/frontier-tuning.md). Nothing is tuned on the test split.
 #
 # Cost (estimates from the measured step times behind compare's DEEP_COSTS / VIT_DEEP_COSTS, 2 idle cores,
-# lavapipe; `PLAN_ONLY=1` prints them again): gpt about 2:02, vit about 1:05, robust about 1:37, plus a
-# one-minute calibration per stage: about 4.8 hours in all. Only the gpt stage fits the issue's "about two
-# hours"; run the stages in separate sessions if needed. A killed stage resumes where it stopped: every call
+# lavapipe; `PLAN_ONLY=1` prints them again): gpt about 1:23, vit about 1:05, robust about 1:37, plus a
+# one-minute calibration per stage: about 4.1 hours in all. Each stage fits the issue's "about two hours";
+# run the stages in separate sessions if needed. A killed stage resumes where it stopped: every call
 # passes --reuse, which keeps finished runs trained with the same config and code. Commit the code before
 # starting (a run's stamp holds the commit; uncommitted edits under src/, kernels/, bench/ make runs not
 # reusable after they are committed).
@@ -41,15 +43,17 @@ run() {
     return
   fi
   mkdir -p "$OUT"
-  npm run --silent bench -- frontier "$@" --out "$OUT/$stage" --plain --reuse 2>&1 | tee "$OUT/$stage.log.txt"
-  echo "== stage $stage took $(( (SECONDS - t0) / 60 )) min" | tee -a "$OUT/$stage.log.txt"
+  # Wall-clock numbers need the machine to themselves: the load average before and after goes in the log.
+  { date -u; uptime; } | tee "$OUT/$stage.log.txt"
+  npm run --silent bench -- frontier "$@" --out "$OUT/$stage" --plain --reuse 2>&1 | tee -a "$OUT/$stage.log.txt"
+  { echo "== stage $stage took $(( (SECONDS - t0) / 60 )) min"; date -u; uptime; } | tee -a "$OUT/$stage.log.txt"
 }
 
 for s in "${stages[@]}"; do
   case "$s" in
-    gpt) run gpt --preset deep24 --steps 150 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 ;;
-    vit) run vit --task vit --preset deep --steps 300 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 ;;
-    robust) run robust --preset deep --steps 120 --seeds 8 --seed 3001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5 --budgets 1 ;;
+    gpt) run gpt --preset deep24 --steps 100 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 --drop-sensitivity taylor ;;
+    vit) run vit --task vit --preset deep --steps 300 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 --drop-sensitivity taylor ;;
+    robust) run robust --preset deep --steps 120 --seeds 8 --seed 3001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5 --budgets 1 --drop-sensitivity taylor ;;
     *) echo "unknown stage '$s' (gpt, vit, robust)" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,79 @@
+/**
+ * `npx tsx bench/frontier/tuning-table.ts --baseline DIR [--variant NAME=DIR ...]`: the frontier table of
+ * variants trained in separate folders against one folder's baseline runs. Tuning a policy flag (say
+ * `--drop-sensitivity taylor`) changes every run's config, so a frontier call with it cannot reuse the baseline
+ * runs of another; this reads the finished runs of each folder (DIR/runs/<policy>/b<budget>/seed-<s>/
+ * metrics.jsonl), names a variant's dropping runs `<policy>:<NAME>`, and computes the speed-ups against the
+ * baseline folder's `none` runs with the frontier's own analysis. Only seeds with baseline runs count.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseMetrics } from '../compare/metrics.js';
+import { markdownTable, meanStderr } from '../compare/analysis.js';
+import { fmtSpeedup, frontierRows, type FrontierRun } from './analysis.js';
+import { frontierRunOf } from './main.js';
+
+/** Every finished run under DIR/runs, with its policy renamed by `rename`. */
+function runsIn(dir: string, rename: (policy: string) => string | null): FrontierRun[] {
+  const root = join(dir, 'runs');
+  if (!existsSync(root)) throw new Error(`${dir}: no runs/ folder (a frontier --out folder is expected)`);
+  const runs: FrontierRun[] = [];
+  for (const policy of readdirSync(root)) {
+    const name = rename(policy);
+    if (name === null) continue;
+    for (const b of readdirSync(join(root, policy))) {
+      for (const s of readdirSync(join(root, policy, b))) {
+        const path = join(root, policy, b, s, 'metrics.jsonl');
+        if (!existsSync(path)) continue;
+        const m = parseMetrics(readFileSync(path, 'utf8'), path);
+        if (!m.summary) continue; // unfinished
+        runs.push(frontierRunOf(name, Number(b.slice(1)), Number(s.slice('seed-'.length)), m));
+      }
+    }
+  }
+  return runs;
+}
+
+const { values } = parseArgs({ options: { baseline: { type: 'string' }, variant: { type: 'string', multiple: true } } });
+if (!values.baseline) throw new Error('--baseline DIR is required (a frontier --out folder with the none runs)');
+const runs = runsIn(values.baseline, (p) => p);
+for (const v of values.variant ?? []) {
+  const [name, dir] = v.split('=');
+  if (!name || !dir) throw new Error(`--variant ${v}: expected NAME=DIR`);
+  runs.push(...runsIn(dir, (p) => (p === 'none' ? null : `${p}:${name}`)));
+}
+const seeds = new Set(runs.filter((r) => r.policy === 'none').map((r) => r.seed));
+const rows = frontierRows(runs.filter((r) => seeds.has(r.seed)), 'none');
+console.log(
+  markdownTable(
+    ['policy', 'budget', 'steps', 'seeds', 'GFLOP', 'final val loss', 'speed-up (FLOPs)', 'speed-up (time)', 'skipped'],
+    rows.map((r) => [
+      r.policy,
+      String(r.budget),
+      String(r.steps),
+      String(r.seeds.length),
+      (r.flops / 1e9).toFixed(1),
+      `${r.final_val_loss.toFixed(4)} ± ${r.final_val_loss_se.toFixed(4)}`,
+      fmtSpeedup(r.speedup_flops, r.speedup_flops_se, r.speedup_flops_counts),
+      fmtSpeedup(r.speedup_time, r.speedup_time_se, r.speedup_time_counts),
+      `${(100 * r.skipped_fraction).toFixed(1)}%`,
+    ]),
+  ),
+);
+console.log('\nPer seed (final val loss; speed-up in FLOPs):');
+for (const r of rows.filter((x) => x.policy !== 'none')) {
+  console.log(`  ${r.policy}: ` + r.per_seed.map((s) => `seed ${s.seed} ${s.final_val_loss.toFixed(4)} (${s.speedup_flops === null ? s.speedup_flops_status : s.speedup_flops.toFixed(3) + 'x'})`).join(', '));
+}
+// Paired per seed in FLOPs: tuning runs share the machine, so their wall times say nothing.
+for (const r of rows.filter((x) => x.policy !== 'none' && x.policy !== 'pld')) {
+  const pld = rows.find((x) => x.policy === 'pld' && x.budget === r.budget);
+  const d = r.per_seed.flatMap((s) => {
+    const o = pld?.per_seed.find((x) => x.seed === s.seed);
+    return o && s.speedup_flops !== null && o.speedup_flops !== null ? [s.speedup_flops - o.speedup_flops] : [];
+  });
+  if (d.length > 0) {
+    const st = meanStderr(d);
+    console.log(`  ${r.policy} − pld speed-up (FLOPs), paired per seed: ${st.mean.toFixed(3)} ± ${st.stderr.toFixed(3)} over ${d.length} seed(s)`);
+  }
+}
