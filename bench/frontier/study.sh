@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The frontier study of issue #12, prepared to run later on a machine to itself (not run yet: see
-# docs/layer-dropping.md, "The frontier study: protocol").
+# The frontier study of issue #12 (docs/layer-dropping.md, "The frontier study": protocol and results).
 #
 #   bash bench/frontier/study.sh [gpt] [vit] [robust]      (default: all three stages, in that order)
 #   PLAN_ONLY=1 bash bench/frontier/study.sh ...           (print each stage's runs and time estimate only)
@@ -10,16 +9,16 @@
 #   gpt     GPT on the Brown corpus, preset deep24 (24 layers), reference R = 100 steps, seeds 2001-2003,
 #           baseline budgets 0.5,1,1.5,2 (50-200 steps), none/pld/sbld at budget 1.
 #   vit     ViT on Fashion-MNIST, preset deep (12 layers), R = 300 steps, seeds 2001-2003, the same budgets.
-#   robust  GPT preset deep, R = 120 steps, seeds 3001-3008, baseline budgets 0.5,1,1.5: SBLD's lists and final
-#           loss over 8 seeds against PLD's worst seed.
+#   robust  GPT preset deep, R = 60 steps (shorter, so 8 seeds fit in under an hour), seeds 3001-3008, baseline
+#           budgets 0.5,1,1.5: SBLD's lists and final loss over 8 seeds against PLD's worst seed.
 # SBLD runs with the online taylor sensitivity (--drop-sensitivity taylor): chosen on the tuning seeds, where the
 # skip_loss measurement's cost ((L+1)·M forwards, paid out of the run's steps) ate the saving at these lengths.
 # Seeds: the final study uses 2001-2003 and 3001-3008 only; tuning used seeds >= 9000
 # (docs/results/frontier-tuning.md). Nothing is tuned on the test split.
 #
 # Cost (estimates from the measured step times behind compare's DEEP_COSTS / VIT_DEEP_COSTS, 2 idle cores,
-# lavapipe; `PLAN_ONLY=1` prints them again): gpt about 1:23, vit about 1:05, robust about 1:37, plus a
-# one-minute calibration per stage: about 4.1 hours in all. Each stage fits the issue's "about two hours";
+# lavapipe; `PLAN_ONLY=1` prints them again): gpt about 1:23 (it took 2:07), vit about 1:05 (it took 57 min),
+# robust about 0:53, plus a one-minute calibration per stage. Each stage fits the issue's "about two hours";
 # run the stages in separate sessions if needed. A killed stage resumes where it stopped: every call
 # passes --reuse, which keeps finished runs trained with the same config and code. Commit the code before
 # starting (a run's stamp holds the commit; uncommitted edits under src/, kernels/, bench/ make runs not
@@ -53,7 +52,7 @@ for s in "${stages[@]}"; do
   case "$s" in
     gpt) run gpt --preset deep24 --steps 100 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 --drop-sensitivity taylor ;;
     vit) run vit --task vit --preset deep --steps 300 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 --drop-sensitivity taylor ;;
-    robust) run robust --preset deep --steps 120 --seeds 8 --seed 3001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5 --budgets 1 --drop-sensitivity taylor ;;
+    robust) run robust --preset deep --steps 60 --seeds 8 --seed 3001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5 --budgets 1 --drop-sensitivity taylor ;;
     *) echo "unknown stage '$s' (gpt, vit, robust)" >&2; exit 2 ;;
   esac
 done

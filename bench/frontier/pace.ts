@@ -1,0 +1,67 @@
+/**
+ * `npx tsx bench/frontier/pace.ts DIR`: how steadily the machine ran during a frontier study. For every finished
+ * run under DIR/runs it prints the median of the run's step times converted to full-depth steps,
+ * ms / (1 − f·(1 − kept/L)) with f the layers' share of a step from DIR/calibration.json (a step that ran half
+ * of the layers counts as the fraction of a full step the calibration measured for it). Runs doing the same
+ * work on an idle machine give the same pace; the spread between them is the wall-clock noise the study's
+ * timed speed-ups carry (FLOPs are counted, so the FLOPs speed-ups carry none of it).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseMetrics } from '../compare/metrics.js';
+import { median } from '../util.js';
+
+const dir = process.argv[2];
+if (!dir) throw new Error('usage: npx tsx bench/frontier/pace.ts DIR (a frontier --out folder)');
+const calibrationPath = join(dir, 'calibration.json');
+if (!existsSync(calibrationPath)) throw new Error(`${calibrationPath} is missing: DIR must be a frontier --out folder`);
+const layerShare: number = JSON.parse(readFileSync(calibrationPath, 'utf8')).calibration.layer_share;
+
+interface PaceRow {
+  policy: string;
+  budget: string;
+  seed: string;
+  steps: number;
+  /** Median full-step-equivalent ms. */
+  pace: number;
+  meanMs: number;
+  meanKept: number;
+}
+const rows: PaceRow[] = [];
+const root = join(dir, 'runs');
+for (const policy of readdirSync(root).sort()) {
+  for (const budget of readdirSync(join(root, policy)).sort()) {
+    for (const seed of readdirSync(join(root, policy, budget)).sort()) {
+      const path = join(root, policy, budget, seed, 'metrics.jsonl');
+      if (!existsSync(path)) continue;
+      const m = parseMetrics(readFileSync(path, 'utf8'), path);
+      if (!m.summary) continue;
+      const kept = m.steps.map((s) => {
+        const bits = s.layers.replace(/ /g, ''); // one bit string per micro-batch, space-separated
+        return [...bits].filter((c) => c === '1').length / bits.length;
+      });
+      const paces = m.steps.map((s, i) => s.ms / (1 - layerShare * (1 - kept[i]!)));
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      rows.push({ policy, budget, seed, steps: m.steps.length, pace: median(paces), meanMs: mean(m.steps.map((s) => s.ms)), meanKept: mean(kept) });
+    }
+  }
+}
+if (rows.length === 0) throw new Error(`${root}: no finished runs`);
+console.log(`layers' share of a step (calibration): ${layerShare.toFixed(3)}`);
+console.log('run | steps | median full-step-equivalent ms');
+for (const r of rows) console.log(`${r.policy} ${r.budget} ${r.seed} | ${r.steps} | ${r.pace.toFixed(0)}`);
+const paces = rows.map((r) => r.pace);
+const lo = Math.min(...paces);
+const hi = Math.max(...paces);
+console.log(`over ${rows.length} runs: median ${median(paces).toFixed(0)} ms, min ${lo.toFixed(0)}, max ${hi.toFixed(0)} (max/min ${(hi / lo).toFixed(2)})`);
+
+// The share the runs themselves imply: a dropping run's mean step against the same seed's budget-1 baseline's,
+// (1 − ms_drop / ms_none) / (1 − kept). Equal to the calibrated share when a skipped layer saves its full part
+// of the step and the machine kept its pace between the two runs.
+console.log('\nlayers\' share implied by each dropping run (against the same seed\'s none b1 run):');
+for (const r of rows.filter((x) => x.policy !== 'none')) {
+  const base = rows.find((x) => x.policy === 'none' && x.budget === 'b1' && x.seed === r.seed);
+  if (!base) continue;
+  const implied = (1 - r.meanMs / base.meanMs) / (1 - r.meanKept);
+  console.log(`${r.policy} ${r.budget} ${r.seed}: mean step ${r.meanMs.toFixed(0)} ms at ${(100 * r.meanKept).toFixed(1)}% kept, baseline ${base.meanMs.toFixed(0)} ms: ${implied.toFixed(3)}`);
+}
