@@ -26,6 +26,8 @@ interface PaceRow {
   pace: number;
   meanMs: number;
   meanKept: number;
+  /** Median step ms by the number of layers that ran (counts with at least 10 steps). */
+  byDepth: Map<number, { n: number; ms: number }>;
 }
 const rows: PaceRow[] = [];
 const root = join(dir, 'runs');
@@ -42,7 +44,13 @@ for (const policy of readdirSync(root).sort()) {
       });
       const paces = m.steps.map((s, i) => s.ms / (1 - layerShare * (1 - kept[i]!)));
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      rows.push({ policy, budget, seed, steps: m.steps.length, pace: median(paces), meanMs: mean(m.steps.map((s) => s.ms)), meanKept: mean(kept) });
+      const groups = new Map<number, number[]>();
+      for (const s of m.steps) {
+        const ran = [...s.layers].filter((c) => c === '1').length;
+        groups.set(ran, [...(groups.get(ran) ?? []), s.ms]);
+      }
+      const byDepth = new Map([...groups].filter(([, v]) => v.length >= 10).sort(([a], [b]) => a - b).map(([k, v]) => [k, { n: v.length, ms: median(v) }]));
+      rows.push({ policy, budget, seed, steps: m.steps.length, pace: median(paces), meanMs: mean(m.steps.map((s) => s.ms)), meanKept: mean(kept), byDepth });
     }
   }
 }
@@ -64,4 +72,11 @@ for (const r of rows.filter((x) => x.policy !== 'none')) {
   if (!base) continue;
   const implied = (1 - r.meanMs / base.meanMs) / (1 - r.meanKept);
   console.log(`${r.policy} ${r.budget} ${r.seed}: mean step ${r.meanMs.toFixed(0)} ms at ${(100 * r.meanKept).toFixed(1)}% kept, baseline ${base.meanMs.toFixed(0)} ms: ${implied.toFixed(3)}`);
+}
+
+// Step time against the layers that ran: on an idle machine it falls in proportion to the layers skipped
+// (bench/frontier/plan-cost.ts measures that directly); a fixed extra cost of partial steps shows here.
+console.log('\nmedian step ms by layers run (layers run: median ms over n steps; at least 10 steps):');
+for (const r of rows.filter((x) => x.budget === 'b1')) {
+  console.log(`${r.policy} ${r.budget} ${r.seed}: ${[...r.byDepth].map(([k, v]) => `${k}: ${v.ms.toFixed(0)} (${v.n})`).join(', ')}`);
 }
