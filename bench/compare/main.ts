@@ -26,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolveDropConfig } from '../../src/drop/resolve.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
+import { taskNamed } from '../../src/tasks/index.js';
 import { ConfigError, type TrainConfig } from '../../src/train/config.js';
 import { readConfigFile } from '../../src/cli/config-file.js';
 import { runTraining, type RunSummary } from '../../src/tasks/gpt/run.js';
@@ -144,6 +145,8 @@ export async function compareMain(argv: string[]): Promise<void> {
   }
   const out = resolve((o.out as string | undefined) ?? DEFAULT_OUT);
   const base = baseConfig(o, out);
+  // Data a task installs on first use (Fashion-MNIST for the ViT), as `npm start` does, before anything trains.
+  taskNamed(base.task).prepareData?.(base);
   const policies = parsePolicies(o.policies as string);
   const variants = planVariants(policies, !!o.ablations, base);
   const K = o.seeds as number;

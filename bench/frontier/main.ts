@@ -21,6 +21,7 @@ import { pathToFileURL } from 'node:url';
 import type { DropConfig } from '../../src/drop/config.js';
 import { resolveDropConfig } from '../../src/drop/resolve.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, runCli } from '../../src/cli/options.js';
+import { taskNamed } from '../../src/tasks/index.js';
 import { ConfigError, type TrainConfig } from '../../src/train/config.js';
 import { resolveConfig } from '../../src/tasks/gpt/config.js';
 import { readConfigFile } from '../../src/cli/config-file.js';
@@ -218,6 +219,8 @@ export async function frontierMain(argv: string[]): Promise<void> {
   if (!policies.includes('none')) throw new ConfigError(`--policies ${o.policies}: the frontier needs the baseline 'none'`);
   const out = resolve((o.out as string | undefined) ?? DEFAULT_OUT);
   const base = baseConfig(o);
+  // Data a task installs on first use (Fashion-MNIST for the ViT), as `npm start` does, before anything trains.
+  if (!o.planOnly) taskNamed(base.task).prepareData?.(base);
   const K = o.seeds as number;
   const code = codeVersion();
   const vit = isVitConfig(base);
