@@ -6,10 +6,10 @@
  * work on an idle machine give the same pace; the spread between them is the wall-clock noise the study's
  * timed speed-ups carry (FLOPs are counted, so the FLOPs speed-ups carry none of it).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMetrics } from '../compare/metrics.js';
 import { median } from '../util.js';
+import { finishedRuns } from './finished-runs.js';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: npx tsx bench/frontier/pace.ts DIR (a frontier --out folder)');
@@ -30,31 +30,23 @@ interface PaceRow {
   byDepth: Map<number, { n: number; ms: number }>;
 }
 const rows: PaceRow[] = [];
-const root = join(dir, 'runs');
-for (const policy of readdirSync(root).sort()) {
-  for (const budget of readdirSync(join(root, policy)).sort()) {
-    for (const seed of readdirSync(join(root, policy, budget)).sort()) {
-      const path = join(root, policy, budget, seed, 'metrics.jsonl');
-      if (!existsSync(path)) continue;
-      const m = parseMetrics(readFileSync(path, 'utf8'), path);
-      if (!m.summary) continue;
-      const kept = m.steps.map((s) => {
-        const bits = s.layers.replace(/ /g, ''); // one bit string per micro-batch, space-separated
-        return [...bits].filter((c) => c === '1').length / bits.length;
-      });
-      const paces = m.steps.map((s, i) => s.ms / (1 - layerShare * (1 - kept[i]!)));
-      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      const groups = new Map<number, number[]>();
-      for (const s of m.steps) {
-        const ran = [...s.layers].filter((c) => c === '1').length;
-        groups.set(ran, [...(groups.get(ran) ?? []), s.ms]);
-      }
-      const byDepth = new Map([...groups].filter(([, v]) => v.length >= 10).sort(([a], [b]) => a - b).map(([k, v]) => [k, { n: v.length, ms: median(v) }]));
-      rows.push({ policy, budget, seed, steps: m.steps.length, pace: median(paces), meanMs: mean(m.steps.map((s) => s.ms)), meanKept: mean(kept), byDepth });
-    }
+for (const { policy, budget: b, seed: sd, metrics: m } of finishedRuns(dir)) {
+  const [budget, seed] = [`b${b}`, `seed-${sd}`];
+  const kept = m.steps.map((s) => {
+    const bits = s.layers.replace(/ /g, ''); // one bit string per micro-batch, space-separated
+    return [...bits].filter((c) => c === '1').length / bits.length;
+  });
+  const paces = m.steps.map((s, i) => s.ms / (1 - layerShare * (1 - kept[i]!)));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const groups = new Map<number, number[]>();
+  for (const s of m.steps) {
+    const ran = [...s.layers].filter((c) => c === '1').length;
+    groups.set(ran, [...(groups.get(ran) ?? []), s.ms]);
   }
+  const byDepth = new Map([...groups].filter(([, v]) => v.length >= 10).sort(([a], [b]) => a - b).map(([k, v]) => [k, { n: v.length, ms: median(v) }]));
+  rows.push({ policy, budget, seed, steps: m.steps.length, pace: median(paces), meanMs: mean(m.steps.map((s) => s.ms)), meanKept: mean(kept), byDepth });
 }
-if (rows.length === 0) throw new Error(`${root}: no finished runs`);
+if (rows.length === 0) throw new Error(`${dir}: no finished runs`);
 console.log(`layers' share of a step (calibration): ${layerShare.toFixed(3)}`);
 console.log('run | steps | median full-step-equivalent ms');
 for (const r of rows) console.log(`${r.policy} ${r.budget} ${r.seed} | ${r.steps} | ${r.pace.toFixed(0)}`);

@@ -4,28 +4,18 @@
  * the final validation loss of the baseline at that budget, of PLD and of SBLD, and how far each policy ends
  * behind the baseline (positive: worse). The check: no seed of SBLD ends further behind than PLD's worst seed.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseMetrics, type Metrics } from '../compare/metrics.js';
+import type { Metrics } from '../compare/metrics.js';
+import { finishedRuns } from './finished-runs.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { budget: { type: 'string', default: '1' } } });
 const dir = positionals[0];
 if (!dir) throw new Error('usage: npx tsx bench/frontier/robustness.ts DIR [--budget B] (a frontier --out folder)');
-const budget = `b${values.budget}`;
+const budget = Number(values.budget);
 
-function finished(policy: string): Map<number, Metrics> {
-  const root = join(dir!, 'runs', policy, budget);
-  const out = new Map<number, Metrics>();
-  if (!existsSync(root)) return out;
-  for (const s of readdirSync(root)) {
-    const path = join(root, s, 'metrics.jsonl');
-    if (!existsSync(path)) continue;
-    const m = parseMetrics(readFileSync(path, 'utf8'), path);
-    if (m.summary) out.set(Number(s.slice('seed-'.length)), m);
-  }
-  return out;
-}
+const runs = finishedRuns(dir).filter((r) => r.budget === budget);
+/** The finished runs of `policy` at the budget, by seed. */
+const finished = (policy: string) => new Map(runs.filter((r) => r.policy === policy).map((r) => [r.seed, r.metrics]));
 
 const none = finished('none');
 const pld = finished('pld');

@@ -5,9 +5,7 @@
  * Pearson correlation between every two policies' profiles at the same budget. Two policies that skip the same
  * layers as often spend their compute alike, whatever their rules say.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseMetrics } from '../compare/metrics.js';
+import { finishedRuns } from './finished-runs.js';
 
 function pearson(a: readonly number[], b: readonly number[]): number {
   const n = a.length;
@@ -26,40 +24,31 @@ function pearson(a: readonly number[], b: readonly number[]): number {
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: npx tsx bench/frontier/skip-profile.ts DIR (a frontier --out folder)');
-const root = join(dir, 'runs');
-if (!existsSync(root)) throw new Error(`${dir}: no runs/ folder (a frontier --out folder is expected)`);
-
 /** budget -> policy -> per-layer skip fraction. */
-const profiles = new Map<string, Map<string, number[]>>();
-for (const policy of readdirSync(root).sort()) {
-  if (policy === 'none') continue;
-  for (const budget of readdirSync(join(root, policy)).sort()) {
-    let skipped: number[] = [];
-    let count = 0;
-    for (const seed of readdirSync(join(root, policy, budget))) {
-      const path = join(root, policy, budget, seed, 'metrics.jsonl');
-      if (!existsSync(path)) continue;
-      const m = parseMetrics(readFileSync(path, 'utf8'), path);
-      if (!m.summary) continue;
-      for (const s of m.steps) {
-        for (const bits of s.layers.split(' ')) {
-          if (skipped.length === 0) skipped = new Array<number>(bits.length).fill(0);
-          for (let l = 0; l < bits.length; l++) if (bits[l] === '0') skipped[l]! += 1;
-          count++;
-        }
+const profiles = new Map<number, Map<string, number[]>>();
+const runs = finishedRuns(dir).filter((r) => r.policy !== 'none');
+for (const key of new Set(runs.map((r) => `${r.policy} ${r.budget}`))) {
+  const [policy, budget] = [key.split(' ')[0]!, Number(key.split(' ')[1])];
+  let skipped: number[] = [];
+  let count = 0;
+  for (const r of runs.filter((x) => x.policy === policy && x.budget === budget)) {
+    for (const s of r.metrics.steps) {
+      for (const bits of s.layers.split(' ')) {
+        if (skipped.length === 0) skipped = new Array<number>(bits.length).fill(0);
+        for (let l = 0; l < bits.length; l++) if (bits[l] === '0') skipped[l]! += 1;
+        count++;
       }
     }
-    if (count === 0) continue;
-    if (!profiles.has(budget)) profiles.set(budget, new Map());
-    profiles.get(budget)!.set(policy, skipped.map((x) => x / count));
   }
+  if (!profiles.has(budget)) profiles.set(budget, new Map());
+  profiles.get(budget)!.set(policy, skipped.map((x) => x / count));
 }
-if (profiles.size === 0) throw new Error(`${root}: no finished dropping runs`);
+if (profiles.size === 0) throw new Error(`${dir}: no finished dropping runs`);
 
 for (const [budget, byPolicy] of profiles) {
   const policies = [...byPolicy.keys()];
   const layers = byPolicy.get(policies[0]!)!.length;
-  console.log(`budget ${budget.slice(1)}: fraction of layer-steps each layer was skipped (layer 0 first)`);
+  console.log(`budget ${budget}: fraction of layer-steps each layer was skipped (layer 0 first)`);
   console.log(`layer | ${policies.join(' | ')}`);
   for (let l = 0; l < layers; l++) console.log(`${l} | ${policies.map((p) => byPolicy.get(p)![l]!.toFixed(3)).join(' | ')}`);
   for (let i = 0; i < policies.length; i++) {

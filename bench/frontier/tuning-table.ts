@@ -6,33 +6,18 @@
  * metrics.jsonl), names a variant's dropping runs `<policy>:<NAME>`, and computes the speed-ups against the
  * baseline folder's `none` runs with the frontier's own analysis. Only seeds with baseline runs count.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseMetrics } from '../compare/metrics.js';
 import { markdownTable, meanStderr } from '../compare/analysis.js';
 import { fmtSpeedup, frontierRows, type FrontierRun } from './analysis.js';
+import { finishedRuns } from './finished-runs.js';
 import { frontierRunOf } from './main.js';
 
-/** Every finished run under DIR/runs, with its policy renamed by `rename`. */
+/** Every finished run under DIR/runs, with its policy renamed by `rename` (null: left out). */
 function runsIn(dir: string, rename: (policy: string) => string | null): FrontierRun[] {
-  const root = join(dir, 'runs');
-  if (!existsSync(root)) throw new Error(`${dir}: no runs/ folder (a frontier --out folder is expected)`);
-  const runs: FrontierRun[] = [];
-  for (const policy of readdirSync(root)) {
-    const name = rename(policy);
-    if (name === null) continue;
-    for (const b of readdirSync(join(root, policy))) {
-      for (const s of readdirSync(join(root, policy, b))) {
-        const path = join(root, policy, b, s, 'metrics.jsonl');
-        if (!existsSync(path)) continue;
-        const m = parseMetrics(readFileSync(path, 'utf8'), path);
-        if (!m.summary) continue; // unfinished
-        runs.push(frontierRunOf(name, Number(b.slice(1)), Number(s.slice('seed-'.length)), m));
-      }
-    }
-  }
-  return runs;
+  return finishedRuns(dir).flatMap((r) => {
+    const name = rename(r.policy);
+    return name === null ? [] : [frontierRunOf(name, r.budget, r.seed, r.metrics)];
+  });
 }
 
 const { values } = parseArgs({ options: { baseline: { type: 'string' }, variant: { type: 'string', multiple: true } } });
