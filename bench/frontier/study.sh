@@ -19,8 +19,7 @@
 # Cost (estimates from the measured step times behind compare's DEEP_COSTS / VIT_DEEP_COSTS, 2 idle cores,
 # lavapipe; `PLAN_ONLY=1` prints them again): gpt about 1:23, vit about 1:05, robust about 0:53, plus a
 # one-minute calibration per stage (what each took is in docs/layer-dropping.md). Each stage fits the issue's
-# "about two hours";
-# run the stages in separate sessions if needed. A killed stage resumes where it stopped: every call
+# "about two hours"; run the stages in separate sessions if needed. A killed stage resumes where it stopped: every call
 # passes --reuse, which keeps finished runs trained with the same config and code. Commit the code before
 # starting (a run's stamp holds the commit; uncommitted edits under src/, kernels/, bench/ make runs not
 # reusable after they are committed).
