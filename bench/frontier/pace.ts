@@ -29,20 +29,20 @@ interface PaceRow {
   /** Median step ms by the number of layers that ran (counts with at least 10 steps). */
   byDepth: Map<number, { n: number; ms: number }>;
 }
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const rows: PaceRow[] = [];
 for (const { policy, budget: b, seed: sd, metrics: m } of finishedRuns(dir)) {
   const [budget, seed] = [`b${b}`, `seed-${sd}`];
-  const kept = m.steps.map((s) => {
-    const bits = s.layers.replace(/ /g, ''); // one bit string per micro-batch, space-separated
-    return [...bits].filter((c) => c === '1').length / bits.length;
-  });
+  // Layers run per step, over all micro-batches (one bit string each, space-separated).
+  const ran = m.steps.map((s) => [...s.layers].filter((c) => c === '1').length);
+  const bits = m.steps[0]!.layers.replace(/ /g, '').length;
+  const kept = ran.map((r) => r / bits);
   const paces = m.steps.map((s, i) => s.ms / (1 - layerShare * (1 - kept[i]!)));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const groups = new Map<number, number[]>();
-  for (const s of m.steps) {
-    const ran = [...s.layers].filter((c) => c === '1').length;
-    groups.set(ran, [...(groups.get(ran) ?? []), s.ms]);
-  }
+  m.steps.forEach((s, i) => {
+    if (!groups.has(ran[i]!)) groups.set(ran[i]!, []);
+    groups.get(ran[i]!)!.push(s.ms);
+  });
   const byDepth = new Map([...groups].filter(([, v]) => v.length >= 10).sort(([a], [b]) => a - b).map(([k, v]) => [k, { n: v.length, ms: median(v) }]));
   rows.push({ policy, budget, seed, steps: m.steps.length, pace: median(paces), meanMs: mean(m.steps.map((s) => s.ms)), meanKept: mean(kept), byDepth });
 }

@@ -18,15 +18,12 @@ import { Rng } from '../../src/util/rng.js';
 const { values } = parseArgs({ options: { task: { type: 'string', default: 'vit' }, preset: { type: 'string', default: 'deep' }, rounds: { type: 'string', default: '4' } } });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: expected a positive integer`);
+if (values.task !== 'vit' && values.task !== 'gpt') throw new Error(`--task ${values.task}: expected gpt or vit`);
 const flags = { preset: values.preset, steps: 300, seed: 1, drop: { policy: 'none' as const } };
 const session =
   values.task === 'vit'
     ? await VitSession.open(resolveVitConfig({}, { task: 'vit', ...flags } as Parameters<typeof resolveVitConfig>[1]))
-    : values.task === 'gpt'
-      ? await TrainingSession.open(resolveConfig({}, flags as Parameters<typeof resolveConfig>[1]))
-      : (() => {
-          throw new Error(`--task ${values.task}: expected gpt or vit`);
-        })();
+    : await TrainingSession.open(resolveConfig({}, flags as Parameters<typeof resolveConfig>[1]));
 const L = session.cfg.n_layer;
 const plan = (run: boolean[]): LayerPlan => ({ run, scale: Array(L).fill(1), scope: 'layer' });
 const rng = new Rng(7);
