@@ -14,6 +14,10 @@
 // (accumulate must be 0). The product is one function per kernel family, called by both entry points, so the
 // twins cannot drift apart; `pre` is a binding of the twins only.
 
+// The element type of a and w. The registry derives this file's f16 twin (entry points suffixed _f16: f16
+// operands, f32 accumulation and output) by setting it to f16; see src/runtime/kernels.ts.
+alias Operand = f32;
+
 struct Params {
   M: u32,
   N: u32,
@@ -34,8 +38,8 @@ const TM: u32 = 4u;
 const TN: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<Operand>;
+@group(0) @binding(2) var<storage, read> w: array<Operand>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;  // the _gelu twins: GELU's input, for its backward
@@ -54,13 +58,13 @@ fn store_gelu(idx: u32, v: f32) {
 }
 
 fn load_a(base: u32, row: u32, k: u32) -> f32 {
-  if (TRANS_A) { return a[base + k * params.M + row]; }
-  return a[base + row * params.K + k];
+  if (TRANS_A) { return f32(a[base + k * params.M + row]); }
+  return f32(a[base + row * params.K + k]);
 }
 
 fn load_w(base: u32, k: u32, col: u32) -> f32 {
-  if (TRANS_B) { return w[base + col * params.K + k]; }
-  return w[base + k * params.N + col];
+  if (TRANS_B) { return f32(w[base + col * params.K + k]); }
+  return f32(w[base + k * params.N + col]);
 }
 
 // op(a) @ op(w) for rows row0 .. row0+3 and columns col0 .. col0+3 of one batch (row0 < M, col0 < N).

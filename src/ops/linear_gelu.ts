@@ -21,7 +21,7 @@ import type { KernelVariant } from '../runtime/kernels.js';
 import { fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { gelu } from './gelu.js';
 import { gelu_backward } from './gelu.js';
-import { gemm, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims } from './matmul.js';
+import { gemm, gemmOperands, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
 
 /** The GELU-epilogue twin of each GEMM kernel. */
 const GELU_TWIN = { matmul_subgroup: 'matmul_subgroup_gelu', matmul_forward: 'matmul_forward_gelu', matmul_tiled: 'matmul_tiled_gelu' } as const;
@@ -36,7 +36,8 @@ function linearDims(op: string, a: Tensor, w: Tensor): GemmDims {
 
 /**
  * Kernel-level forward: pre = a @ w (+ bias), out = gelu(pre); out and pre have the shape (..., N). One
- * dispatch; 2 M N K flops plus GELU's per element.
+ * dispatch (the f16 twin when a and w are f16; out and pre are f32 either way); 2 M N K flops plus GELU's per
+ * element.
  */
 export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null): void {
   const d = linearDims('linear_gelu', a, w);
@@ -46,8 +47,10 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
     ['out', out, d.M * d.N],
     ['pre', pre, d.M * d.N],
   ];
+  const operand = a.dtype === 'f16' ? 'f16' : 'f32';
   for (const [name, t, size] of want) {
-    if (t.dtype !== 'f32') throw new ShapeError(`linear_gelu: ${name} ${t} must be f32`);
+    const dtype = name === 'a' || name === 'w' ? operand : 'f32';
+    if (t.dtype !== dtype) throw new ShapeError(`linear_gelu: ${name} ${t} must be ${dtype}`);
     if (t.size !== size) throw new ShapeError(`linear_gelu: ${name} ${fmtShape(t.shape)} has ${t.size} elements, dims ${JSON.stringify(d)} need ${size}`);
   }
   if (bias && bias.size !== d.N) throw new ShapeError(`linear_gelu: bias has shape ${fmtShape(bias.shape)}, expected [${d.N}]`);
@@ -56,7 +59,7 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
   const plain = matmulKernelFor(e, d, {}, [a, w, b, out, pre]);
   const tile = KERNEL_TILE[plain];
   e.dispatch(
-    GELU_TWIN[plain],
+    operand === 'f16' ? `${GELU_TWIN[plain]}_f16` : GELU_TWIN[plain],
     { a, w, bias: b, out, pre },
     { M: d.M, N: d.N, K: d.K, stride_a: d.M * d.K, stride_w: 0, stride_out: d.M * d.N, has_bias: bias ? 1 : 0, accumulate: 0 },
     [Math.ceil(d.N / tile.cols), Math.ceil(d.M / tile.rows), 1],
@@ -68,9 +71,9 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
  * Kernel-level backward: dpre = dout * gelu'(pre) into `dpre` (overwritten), then the gradients of a, w and
  * bias by the matmul's rule (`e.gradOf` says where, and whether to accumulate).
  */
-export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null): void {
+export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, operands: GemmOperands = { a, w }): void {
   gelu_backward(e, dpre, false, pre, dout);
-  matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w));
+  matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands);
 }
 
 /** Autograd linear + GELU in one kernel: returns gelu(a @ w + bias) and records the backward rule. */
@@ -79,11 +82,12 @@ export function linearGelu(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null 
   const shape = matmulOutShape(a, w, d);
   const out = e.alloc(shape, 'f32', 'linear_gelu.out');
   const pre = e.alloc(shape, 'f32', 'linear_gelu.pre');
-  linear_gelu_forward(e, out, pre, a, w, bias);
+  const operands = gemmOperands(e, a, w);
+  linear_gelu_forward(e, out, pre, operands.a, operands.w, bias);
   e.record('linear_gelu', [out], () => {
     const dout = e.gradIn('linear_gelu', out);
     const dpre = e.alloc(shape, 'f32', 'linear_gelu.dpre');
-    linear_gelu_backward(e, dpre, dout, pre, a, w, bias);
+    linear_gelu_backward(e, dpre, dout, pre, a, w, bias, operands);
   });
   return out;
 }
@@ -96,6 +100,7 @@ export function linearThenGelu(e: Engine, a: Tensor, w: Tensor, bias: Tensor | n
 /** The GELU twins' pipelines a model dispatches (no transposes), to compile ahead with `matmulVariants`. */
 export function linearGeluVariants(e: Engine): KernelVariant[] {
   if (e.choice.get('linearGelu') !== 'fused') return [];
-  const plain = [...new Set(matmulVariants(e).map((v) => v.name))] as (keyof typeof GELU_TWIN)[];
-  return plain.map((name) => ({ name: GELU_TWIN[name], overrides: { TRANS_A: false, TRANS_B: false } }));
+  const half = e.choice.get('precision') === 'f16';
+  const plain = [...new Set(matmulVariants(e).map((v) => v.name.replace(/_f16$/, '')))] as (keyof typeof GELU_TWIN)[];
+  return plain.map((name) => ({ name: half ? `${GELU_TWIN[name]}_f16` : GELU_TWIN[name], overrides: { TRANS_A: false, TRANS_B: false } }));
 }

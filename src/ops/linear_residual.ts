@@ -20,7 +20,7 @@
  */
 import type { Engine } from '../runtime/engine.js';
 import { expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { gemm, matmul, matmul_backward, matmulDims, matmulOutShape, type GemmDims } from './matmul.js';
+import { gemm, gemmOperands, matmul, matmul_backward, matmulDims, matmulOutShape, type GemmDims, type GemmOperands } from './matmul.js';
 import { residual_backward, residualAdd } from './residual.js';
 
 function linearDims(op: string, a: Tensor, w: Tensor, h: Tensor): GemmDims {
@@ -30,7 +30,10 @@ function linearDims(op: string, a: Tensor, w: Tensor, h: Tensor): GemmDims {
   return d;
 }
 
-/** Kernel-level forward, scale 1: out = h + a @ w (+ bias). A copy, then one GEMM dispatch accumulating. */
+/**
+ * Kernel-level forward, scale 1: out = h + a @ w (+ bias). A copy, then one GEMM dispatch accumulating (a and w
+ * f32, or both f16: the f16 twin).
+ */
 export function linear_residual_forward(e: Engine, out: Tensor, h: Tensor, a: Tensor, w: Tensor, bias: Tensor | null): void {
   const d = linearDims('linear_residual', a, w, h);
   expectShape('linear_residual', 'out', out, h.shape);
@@ -43,9 +46,20 @@ export function linear_residual_forward(e: Engine, out: Tensor, h: Tensor, a: Te
  * Kernel-level backward: dh (+)= dout and dbranch = scale * dout (one residual_backward), then the gradients of
  * a, w and bias by the matmul's rule (`e.gradOf` says where, and whether to accumulate).
  */
-export function linear_residual_backward(e: Engine, dh: Tensor, accumulateDh: boolean, dbranch: Tensor, dout: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, scale: number): void {
+export function linear_residual_backward(
+  e: Engine,
+  dh: Tensor,
+  accumulateDh: boolean,
+  dbranch: Tensor,
+  dout: Tensor,
+  a: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  scale: number,
+  operands: GemmOperands = { a, w },
+): void {
   residual_backward(e, dh, accumulateDh, dbranch, false, dout, scale);
-  matmul_backward(e, 'linear_residual', dbranch, a, w, bias, matmulDims('linear_residual', a, w));
+  matmul_backward(e, 'linear_residual', dbranch, a, w, bias, matmulDims('linear_residual', a, w), {}, operands);
 }
 
 /**
@@ -57,12 +71,13 @@ export function linearResidual(e: Engine, a: Tensor, w: Tensor, bias: Tensor | n
   const op = 'linear_residual';
   linearDims(op, a, w, h);
   const out = e.alloc(h.shape, 'f32', 'linear_residual.out');
-  linear_residual_forward(e, out, h, a, w, bias);
+  const operands = gemmOperands(e, a, w);
+  linear_residual_forward(e, out, h, operands.a, operands.w, bias);
   e.record(op, [out], () => {
     const dout = e.gradIn(op, out);
     const gh = e.gradOf(op, h);
     const dbranch = e.alloc(out.shape, 'f32', 'linear_residual.dbranch');
-    linear_residual_backward(e, gh.grad, gh.accumulate, dbranch, dout, a, w, bias, scale);
+    linear_residual_backward(e, gh.grad, gh.accumulate, dbranch, dout, a, w, bias, scale, operands);
   });
   return out;
 }

@@ -17,12 +17,20 @@
  *   matmul_forward (kernels/matmul.wgsl): register tiles, any size; the rest of the CPU-adapter cases.
  *   matmul_tiled (kernels/matmul.wgsl): workgroup-memory tiles, any size; every other adapter (GPUs).
  * dbias: bias_backward (src/ops/bias.ts).
+ *
+ * f16 mixed precision (the adapter's `precision` choice, or `--precision f16`): the autograd ops (`matmul` here,
+ * linear_gelu, linear_residual) hand the GEMMs f16 operands: an f16 copy of the activation (one cast_to_f16,
+ * kept for the backward), the parameter's f16 copy (e.halfWeights: cast once per update), and in the backward
+ * an f16 copy of dout. Each kernel above has an f16 twin (NAME_f16, derived from the same WGSL) that reads f16
+ * operands and accumulates and writes f32, so every output and gradient stays f32 (bias and its gradient too).
+ * Costs over f32: one cast forward and one backward per linear, one per weight per step.
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import type { MatmulKernel } from '../runtime/choice.js';
 import type { KernelVariant } from '../runtime/kernels.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 import { bias_backward } from './bias.js';
+import { toHalf } from './cast.js';
 
 export interface GemmDims {
   batch: number;
@@ -39,6 +47,12 @@ export interface GemmFlags {
 }
 
 export type { MatmulKernel } from '../runtime/choice.js';
+
+/** The operands a GEMM reads: the tensors themselves (f32), or their f16 copies. */
+export interface GemmOperands {
+  a: Tensor;
+  w: Tensor;
+}
 
 /** Rows and columns of out per workgroup, for the grid. */
 const KERNEL_TILE: Record<MatmulKernel, { rows: number; cols: number }> = {
@@ -81,7 +95,8 @@ export function matmulKernelFor(e: Engine, d: GemmDims, flags: GemmFlags, tensor
 export function matmulVariants(e: Engine): KernelVariant[] {
   const wanted = e.choice.get('matmul');
   const kernels: MatmulKernel[] = wanted === 'matmul_subgroup' ? ['matmul_forward', ...(e.kernels.has('matmul_subgroup') ? (['matmul_subgroup'] as const) : [])] : [wanted];
-  return kernels.flatMap((name) => [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ name, overrides: { TRANS_A, TRANS_B } }))));
+  const names = e.choice.get('precision') === 'f16' ? kernels.map((k) => `${k}_f16`) : kernels;
+  return names.flatMap((name) => [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ name, overrides: { TRANS_A, TRANS_B } }))));
 }
 
 /** Reads (batch, M, N, K) from the operand shapes, checking they agree; errors name the op and shapes. */
@@ -130,7 +145,7 @@ export function matmulOutShape(a: Tensor, w: Tensor, d: GemmDims, transA = false
 /**
  * Kernel-level GEMM on explicit dimensions: out (batch, M, N) = op(a) @ op(w) (+ bias) (+ out).
  * Output first, as the kernels are. Sizes are checked against the dimensions before dispatch. One dispatch of
- * the kernel `matmulKernelFor` picks; 2*batch*M*N*K flops.
+ * the kernel `matmulKernelFor` picks (its f16 twin when a and w are f16); 2*batch*M*N*K flops.
  */
 export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, d: GemmDims, flags: GemmFlags = {}): void {
   const { transA = false, transB = false, accumulate = false } = flags;
@@ -139,8 +154,9 @@ export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor 
     ['w', w, (w.shape.length > 2 ? d.batch : 1) * d.K * d.N],
     ['out', out, d.batch * d.M * d.N],
   ];
+  const operand = a.dtype === 'f16' ? 'f16' : 'f32';
   for (const [name, t, size] of want) {
-    expectDType('matmul', name, t, 'f32');
+    expectDType('matmul', name, t, name === 'out' ? 'f32' : operand);
     if (t.size !== size) throw new ShapeError(`matmul: ${name} ${fmtShape(t.shape)} has ${t.size} elements, dims ${JSON.stringify(d)} need ${size}`);
   }
   if (bias && bias.size !== d.N) throw new ShapeError(`matmul: bias has shape ${fmtShape(bias.shape)}, expected [${d.N}]`);
@@ -149,7 +165,7 @@ export function gemm(e: Engine, out: Tensor, a: Tensor, w: Tensor, bias: Tensor 
   const kernel = matmulKernelFor(e, d, flags, [a, w, b, out]);
   const tile = KERNEL_TILE[kernel];
   e.dispatch(
-    kernel,
+    operand === 'f16' ? `${kernel}_f16` : kernel,
     { a, w, bias: b, out },
     {
       M: d.M,
@@ -171,19 +187,31 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
   gemm(e, out, a, w, bias, matmulDims('matmul', a, w, flags.transA, flags.transB), flags);
 }
 
+/**
+ * What the GEMMs of an autograd linear read for a and w: a and w themselves, or under f16 precision an f16 copy
+ * of a (cast now, in the arena) and w's (a parameter's cached copy; any other tensor is cast now).
+ */
+export function gemmOperands(e: Engine, a: Tensor, w: Tensor): GemmOperands {
+  if (e.choice.get('precision') !== 'f16') return { a, w };
+  return { a: toHalf(e, a), w: w.isParameter ? e.halfWeights.of(w) : toHalf(e, w) };
+}
+
 /** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */
 export function matmul(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = null, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
   const { transA = false, transB = false } = opts;
   const d = matmulDims('matmul', a, w, transA, transB);
   const out = e.alloc(matmulOutShape(a, w, d, transA), 'f32', 'matmul.out');
-  gemm(e, out, a, w, bias, d, { transA, transB });
-  e.record('matmul', [out], () => matmul_backward(e, 'matmul', e.gradIn('matmul', out), a, w, bias, d, { transA, transB }));
+  const operands = gemmOperands(e, a, w);
+  gemm(e, out, operands.a, operands.w, bias, d, { transA, transB });
+  e.record('matmul', [out], () => matmul_backward(e, 'matmul', e.gradIn('matmul', out), a, w, bias, d, { transA, transB }, operands));
   return out;
 }
 
 /**
  * Kernel-level backward of out = op(a) @ op(w) + bias given dout: the gradients of a, w and bias (those that
- * need one, by `e.gradOf`, which also says whether to accumulate). Three dispatches with a bias, two without.
+ * need one, by `e.gradOf`, which also says whether to accumulate). Three dispatches with a bias, two without;
+ * with f16 `operands` (the forward's, from `gemmOperands`) the GEMMs read those and an f16 copy of dout (one
+ * cast more), and the gradients are f32 as always.
  */
 export function matmul_backward(
   e: Engine,
@@ -194,16 +222,19 @@ export function matmul_backward(
   bias: Tensor | null,
   d: GemmDims,
   { transA = false, transB = false }: { transA?: boolean; transB?: boolean } = {},
+  operands: GemmOperands = { a, w },
 ): void {
+  const g = operands.a.dtype === 'f16' ? toHalf(e, dout) : dout;
+  const { a: x, w: y } = operands;
   // dA' (M, K) = dout (M, N) @ W'^T.  a stored (K, M) when transA: dA = W' @ dout^T.
   const ga = e.gradOf(op, a);
   const dA = { batch: d.batch, M: d.M, N: d.K, K: d.N };
-  if (!transA) gemm(e, ga.grad, dout, w, null, dA, { transB: !transB, accumulate: ga.accumulate });
-  else gemm(e, ga.grad, w, dout, null, { batch: d.batch, M: d.K, N: d.M, K: d.N }, { transA: transB, transB: true, accumulate: ga.accumulate });
+  if (!transA) gemm(e, ga.grad, g, y, null, dA, { transB: !transB, accumulate: ga.accumulate });
+  else gemm(e, ga.grad, y, g, null, { batch: d.batch, M: d.K, N: d.M, K: d.N }, { transA: transB, transB: true, accumulate: ga.accumulate });
   // dW' (K, N) = A'^T @ dout.  w stored (N, K) when transB: dW = dout^T @ A'.
   const gw = e.gradOf(op, w);
-  if (!transB) gemm(e, gw.grad, a, dout, null, { batch: d.batch, M: d.K, N: d.N, K: d.M }, { transA: !transA, accumulate: gw.accumulate });
-  else gemm(e, gw.grad, dout, a, null, { batch: d.batch, M: d.N, N: d.K, K: d.M }, { transA: true, transB: transA, accumulate: gw.accumulate });
+  if (!transB) gemm(e, gw.grad, x, g, null, { batch: d.batch, M: d.K, N: d.N, K: d.M }, { transA: !transA, accumulate: gw.accumulate });
+  else gemm(e, gw.grad, g, x, null, { batch: d.batch, M: d.N, N: d.K, K: d.M }, { transA: true, transB: transA, accumulate: gw.accumulate });
   if (bias) {
     const gb = e.gradOf(op, bias);
     bias_backward(e, gb.grad, dout, gb.accumulate);

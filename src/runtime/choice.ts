@@ -22,6 +22,8 @@
  *   linear + residual add (the output projections): fused everywhere -> the residual stream copied into the
  *     output and the GEMM accumulating onto it (src/ops/linear_residual.ts); 'separate' runs matmul then
  *     residualAdd.
+ *   precision: the matmuls' operand type (src/ops/matmul.ts: f16 mixed precision); f32 on every adapter by
+ *     default (see `defaults`); f16 needs shader-f16.
  * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
  * run a given shape still falls back as the op's fit check says.
  */
@@ -34,6 +36,7 @@ export type CrossEntropyKernel = 'crossentropy_forward_online' | 'crossentropy_f
 export type BiasPlanKind = 'cpu' | 'gpu';
 export type LinearGeluKind = 'fused' | 'separate';
 export type LinearResidualKind = 'fused' | 'separate';
+export type Precision = 'f32' | 'f16';
 
 export interface KernelChoices {
   matmul: MatmulKernel;
@@ -42,6 +45,7 @@ export interface KernelChoices {
   biasPlan: BiasPlanKind;
   linearGelu: LinearGeluKind;
   linearResidual: LinearResidualKind;
+  precision: Precision;
 }
 
 /** Whether the adapter is a CPU implementation (see the header). */
@@ -74,6 +78,7 @@ export class KernelChoice {
       biasPlan: this.cpu ? 'cpu' : 'gpu',
       linearGelu: 'fused',
       linearResidual: 'fused',
+      precision: 'f32',
     };
   }
 
@@ -82,10 +87,18 @@ export class KernelChoice {
     return this.forced[op] ?? this.defaults[op];
   }
 
-  /** Forces `op`'s choice (null: back to the adapter's); for tests and benchmarks. */
+  /** Forces `op`'s choice (null: back to the adapter's); for tests, benchmarks and `--precision`. */
   force<K extends keyof KernelChoices>(op: K, value: KernelChoices[K] | null): void {
+    if (op === 'precision' && value === 'f16' && !this.halfAvailable) {
+      throw new Error('f16 precision needs the shader-f16 feature, which this adapter does not offer; use --precision f32');
+    }
     if (value === null) delete this.forced[op];
     else this.forced[op] = value;
+  }
+
+  /** Whether f16 precision can run here: the device has shader-f16, so the cast and the f16 matmul twins loaded. */
+  get halfAvailable(): boolean {
+    return this.kernels.has('cast_to_f16') && this.kernels.has('matmul_forward_f16');
   }
 
   /** Whether subgroup kernels can run here: the feature, and the registry loaded every one of `names`. */

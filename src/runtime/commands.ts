@@ -70,7 +70,9 @@ export class CommandRecorder {
       throw new ShapeError(`write ${t}: got ${data.byteLength} bytes, tensor holds ${t.byteLength}`);
     }
     if (!this.pending.has(t.buffer)) {
-      this.device.queue.writeBuffer(t.buffer, t.byteOffset, data.buffer, data.byteOffset, data.byteLength);
+      // writeBuffer takes whole 4-byte words: an odd count of f16 values gets one zero half of padding.
+      const padded = data.byteLength % 4 === 0 ? data : padToWords(data);
+      this.device.queue.writeBuffer(t.buffer, t.byteOffset, padded.buffer, padded.byteOffset, padded.byteLength);
       return;
     }
     const staged = this.buffers.upload(data);
@@ -136,4 +138,10 @@ export class CommandRecorder {
     await this.device.queue.onSubmittedWorkDone();
     if (this.gpu.lostReason) throw new GpuError(`device lost: ${this.gpu.lostReason}`);
   }
+}
+
+function padToWords(data: ArrayBufferView): Uint8Array {
+  const out = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return out;
 }

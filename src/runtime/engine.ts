@@ -4,6 +4,7 @@
  * (commands.ts), argument binding and its caches (binding.ts), GPU timing (timing.ts) and the autograd hooks
  * (autograd.ts). This class wires them together and counts what they do.
  */
+import { Float16Array } from '@petamoriken/float16';
 import { Autograd } from './autograd.js';
 import { type Bindable, BindingCache } from './binding.js';
 import { Buffers, type MemoryReport } from './buffers.js';
@@ -13,6 +14,7 @@ import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
 import { dispatchFlops } from './flops.js';
 import { KernelBindingError, KernelRegistry, type Overrides } from './kernels.js';
 import { loadKernelSources } from './kernel-sources.js';
+import { HalfWeights } from './half-weights.js';
 import { debugLevel } from '../util/env.js';
 import type { Tape } from './tape.js';
 import { DTYPE_BYTES, numel, ShapeError, Tensor, type DType } from './tensor.js';
@@ -69,6 +71,8 @@ export class Engine {
   /** Which kernel each op runs on this adapter. */
   readonly choice: KernelChoice;
   readonly autograd: Autograd;
+  /** The f16 copies of parameters that f16 matmuls read (src/runtime/half-weights.ts). */
+  readonly halfWeights: HalfWeights;
   private readonly buffers: Buffers;
   private readonly commands: CommandRecorder;
   private readonly binding: BindingCache;
@@ -81,6 +85,7 @@ export class Engine {
   ) {
     this.device = gpu.device;
     this.choice = new KernelChoice(gpu, kernels);
+    this.halfWeights = new HalfWeights(this);
     this.buffers = new Buffers(gpu, this.counters);
     this.commands = new CommandRecorder(gpu, this.buffers, this.counters);
     this.binding = new BindingCache(gpu, this.buffers, this.counters);
@@ -181,10 +186,11 @@ export class Engine {
 
   /** Uploads `data` into `t`, in order with the recorded commands; never submits (see commands.ts). */
   write(t: Tensor, data: ArrayBufferView): void {
+    this.halfWeights.touch(t.buffer);
     this.commands.write(t, data);
   }
 
-  /** Reads a tensor back to the host (a sync point). */
+  /** Reads a tensor back to the host (a sync point); f16 tensors come back as their values in a Float32Array. */
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
     return typedAs(t, await this.commands.readLater(t)());
   }
@@ -206,11 +212,13 @@ export class Engine {
 
   /** Zeroes a tensor (a buffer command, not a dispatch). */
   zero(t: Tensor): void {
+    this.halfWeights.touch(t.buffer);
     this.commands.zero(t);
   }
 
   /** Copies `src` into `dst` (same byte length). */
   copy(src: Tensor, dst: Tensor): void {
+    this.halfWeights.touch(dst.buffer);
     this.commands.copy(src, dst);
   }
 
@@ -242,6 +250,9 @@ export class Engine {
     const kernel = this.kernels.kernel(name);
     const pipeline = this.kernels.pipeline(name, overrides);
     const bindGroup = this.binding.bindGroup(kernel, args, params, (b) => this.commands.use(b));
+    if (this.halfWeights.tracking) {
+      for (const b of kernel.bindings) if (b.kind === 'storage') this.halfWeights.touch(bufferOf(args[b.name]!));
+    }
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     if (![x, y, z].every((n) => Number.isInteger(n) && n >= 0 && n <= maxWg)) {
@@ -345,8 +356,13 @@ export class Engine {
   }
 }
 
+function bufferOf(b: Bindable): GPUBuffer {
+  return b instanceof Tensor ? b.buffer : b;
+}
+
 function typedAs(t: Tensor, bytes: ArrayBuffer): Float32Array | Int32Array | Uint32Array {
   if (t.dtype === 'i32') return new Int32Array(bytes);
   if (t.dtype === 'u32') return new Uint32Array(bytes);
+  if (t.dtype === 'f16') return Float32Array.from(new Float16Array(bytes, 0, t.size));
   return new Float32Array(bytes);
 }

@@ -89,13 +89,16 @@ export const KERNEL_FLOPS: Record<string, (params: Params, grid: Grid) => number
   grad_clip_scale: (q) => p(q, 'n_slots') + 3,
   // Per parameter: clip scale, m, v, bias corrections, sqrt, division, decay, update: ~14.
   adamw_update: (q) => p(q, 'n4') * 4 * 14,
+  // A conversion per element, no arithmetic.
+  cast_to_f16: () => 0,
   // Per element: (h_out - h_in)·grad summed (3).
   taylor_sensitivity: (q) => p(q, 'rows') * p(q, 'C') * 3,
 };
 
 /** Flops of one dispatch of `kernel` with these params and grid; throws for a kernel not in KERNEL_FLOPS. */
 export function dispatchFlops(kernel: string, params: Params, grid: Grid): number {
-  const f = KERNEL_FLOPS[kernel];
+  // An f16 twin (kernels.ts: f16Twin) does its original's arithmetic on f16 operands.
+  const f = KERNEL_FLOPS[kernel] ?? (kernel.endsWith('_f16') ? KERNEL_FLOPS[kernel.slice(0, -4)] : undefined);
   if (!f) throw new Error(`flops: no FLOP count for kernel '${kernel}' (add it to src/runtime/flops.ts)`);
   return f(params, grid);
 }

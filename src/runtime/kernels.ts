@@ -66,10 +66,10 @@ export class KernelBindingError extends Error {
 
 /** The dtype a tensor must have to bind to a storage array of `elementType`. */
 export function dtypeForElement(elementType: string): DType | null {
-  if (elementType === 'f32' || elementType.startsWith('vec2<f32') || elementType.startsWith('vec4<f32')) return 'f32';
+  if (elementType === 'f32' || /^vec[24](<f32|f$)/.test(elementType)) return 'f32';
   if (elementType === 'i32' || elementType.startsWith('vec4<i32')) return 'i32';
   if (elementType === 'u32' || elementType.startsWith('vec4<u32') || elementType.startsWith('atomic<u32')) return 'u32';
-  if (elementType === 'f16' || elementType.startsWith('vec4<f16')) return 'f16';
+  if (elementType === 'f16' || /^vec[24](<f16|h$)/.test(elementType)) return 'f16';
   return null;
 }
 
@@ -91,6 +91,22 @@ export function enabledExtensions(source: string): string[] {
   return out;
 }
 
+/** The line by which a file declares its operand type, and so has an f16 twin (see `f16Twin`). */
+const OPERAND_ALIAS = /^alias Operand = f32;$/m;
+
+/**
+ * The f16 twin of a source that declares `alias Operand = f32;` (the matmul kernels), else null: the same text
+ * with `enable f16;`, the alias set to f16 and every entry point renamed NAME_f16. The twin's kernels read
+ * Operand-typed bindings as f16 and convert each loaded value to f32 (the source writes `f32(a[i])`, the identity
+ * in the f32 original), so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a
+ * device without `shader-f16`.
+ */
+export function f16Twin(file: string, source: string): KernelSource | null {
+  if (!OPERAND_ALIAS.test(source)) return null;
+  const renamed = source.replace(/(@compute[^\n]*\n\s*fn\s+)(\w+)\(/g, '$1$2_f16(').replace(OPERAND_ALIAS, 'alias Operand = f16;');
+  return { file: file.replace(/\.wgsl$/, '.f16.wgsl'), source: `enable f16;\n${renamed}` };
+}
+
 export class KernelRegistry {
   private readonly kernels = new Map<string, KernelInfo>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -106,11 +122,15 @@ export class KernelRegistry {
   /**
    * Loads the given WGSL files (`loadKernelSources()` of ./kernel-sources.js: the package's `kernels/`). A file that
    * `enable`s an extension the device does not have (e.g. `subgroups`, `f16`) is skipped and listed in `skipped`;
-   * ops check `has()` and fall back.
+   * ops check `has()` and fall back. Files with an f16 twin (`f16Twin`) load it too.
    */
   static async load(device: GPUDevice, sources: readonly KernelSource[]): Promise<KernelRegistry> {
     const registry = new KernelRegistry(device);
-    const usable = sources.filter(({ file, source }) => {
+    const withTwins = sources.flatMap((s) => {
+      const twin = f16Twin(s.file, s.source);
+      return twin ? [s, twin] : [s];
+    });
+    const usable = withTwins.filter(({ file, source }) => {
       const missing = enabledExtensions(source).filter((ext) => !device.features.has(FEATURE_OF_EXTENSION[ext] ?? ext));
       if (missing.length) registry.skipped.push({ file, missing });
       return missing.length === 0;

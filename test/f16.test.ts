@@ -1,0 +1,244 @@
+/**
+ * f16 mixed precision against float64 references: the f32 -> f16 cast (each value lands on one of its two f16
+ * neighbours, overflow and non-finite values become infinities), every GEMM kernel's f16 twin on exactly known
+ * f16 inputs (f32 accumulation: the f32 tolerance), and the autograd linears under f16 precision against float64
+ * on the unrounded inputs, with a bound derived from f16's precision: each product a_k w_k is off by at most
+ * (2u + u^2) |a_k w_k| with u = 2^-10 (one f16 ulp relative: WGSL may round to either neighbour), so an output
+ * is off by at most (2u + u^2) sum_k |a_k| |w_k| plus the f32 tolerance. Also: the f16 copies of weights are
+ * cast once per change of their source and no more, and the dispatch counts say so.
+ * Run: npx vitest run --config test/vitest.config.ts test/f16.test.ts
+ */
+import { Float16Array, f16round } from '@petamoriken/float16';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cast_to_f16, toHalf } from '../src/ops/cast.js';
+import { linearGelu } from '../src/ops/linear_gelu.js';
+import { linearResidual } from '../src/ops/linear_residual.js';
+import { gemm, matmul, matmulKernelFor, subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
+import type { Engine } from '../src/runtime/engine.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { expectClose } from './helpers/compare.js';
+import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
+import { f32, randomArray } from './helpers/random.js';
+import { matmulBackwardRef, matmulRef, type MatmulRef } from './reference/matmul.js';
+
+const U = 2 ** -10;
+const F32_TOL = { atol: 1e-5, rtol: 1e-4 };
+
+async function halfEngine(): Promise<Engine | null> {
+  const e = await getEngine();
+  return e.choice.halfAvailable ? e : null;
+}
+
+/** An f16 tensor holding `values` rounded to f16 on the host; returns it and the values it holds. */
+function halfFrom(e: Engine, shape: number[], values: ArrayLike<number>): { t: Tensor; held: Float64Array } {
+  const h = Float16Array.from(values as ArrayLike<number>);
+  const t = e.alloc(shape, 'f16', 'half-input');
+  e.write(t, new Uint16Array(h.buffer));
+  return { t, held: Float64Array.from(h) };
+}
+
+/** |got - ref| <= bound + atol + rtol |ref| elementwise (bound: the f16 error bound of each element). */
+function expectWithin(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, bound: ArrayLike<number>): void {
+  expect(got.length, what).toBe(ref.length);
+  let worst = -Infinity;
+  let at = -1;
+  for (let i = 0; i < ref.length; i++) {
+    const slack = bound[i]! + F32_TOL.atol + F32_TOL.rtol * Math.abs(ref[i]!) - Math.abs(got[i]! - ref[i]!);
+    if (!(slack >= 0) && (at < 0 || -slack > worst)) {
+      worst = -slack;
+      at = i;
+    }
+  }
+  expect(at, `${what}: element ${at} got ${got[at]}, reference ${ref[at]}, bound ${bound[at]} (over by ${worst})`).toBe(-1);
+}
+
+const abs = (x: ArrayLike<number>) => Float64Array.from(x, Math.abs);
+const scaled = (x: Float64Array, s: number) => x.map((v) => v * s);
+/** The f16 error bound of each product sum. */
+const PRODUCT_ERR = 2 * U + U * U;
+
+afterEach(async () => {
+  const e = await getEngine();
+  useMatmulKernel(e, null);
+  e.choice.force('precision', null);
+});
+
+describe('cast_to_f16', () => {
+  it('puts each value on one of its f16 neighbours; overflow and non-finite values become infinities', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    e.resetArena();
+    const special = [0, -0, 1, -1, 65504, -65504, 65519, 70000, -70000, 1e-8, -3e-5, 6.1e-5, Infinity, -Infinity, NaN, 1 / 3];
+    const values = Float32Array.from([...special, ...randomArray(997, 5, 300)]); // odd count: a padded last pair
+    const x = tensorFrom(e, [values.length], values);
+    const out = e.alloc([values.length], 'f16', 'out');
+    cast_to_f16(e, out, x);
+    const got = await e.read(out);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      const g = got[i]!;
+      if (!Number.isFinite(v) || Math.abs(v) > 65504) {
+        expect(Math.abs(g), `element ${i} (${v})`).toBe(Infinity);
+        if (!Number.isNaN(v)) expect(Math.sign(g), `sign of element ${i}`).toBe(Math.sign(v));
+        continue;
+      }
+      expect(f16round(g), `element ${i}: ${g} is an f16 value`).toBe(g);
+      const ulp = Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(Math.abs(v) || 2 ** -24)) - 10));
+      expect(Math.abs(g - v), `element ${i}: ${v} -> ${g}`).toBeLessThanOrEqual(ulp);
+    }
+  });
+
+  it('rejects a wrong dtype or size with a message that names it', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    e.resetArena();
+    const x = e.alloc([8], 'f32', 'x');
+    expect(() => cast_to_f16(e, e.alloc([8], 'f32', 'o'), x)).toThrow(/out has dtype f32, expected f16/);
+    expect(() => cast_to_f16(e, e.alloc([6], 'f16', 'o'), x)).toThrow(/differ in size/);
+  });
+});
+
+const KERNELS: MatmulKernel[] = ['matmul_forward', 'matmul_tiled', 'matmul_subgroup'];
+const SHAPES: [number, number, number, number][] = [
+  [1, 1, 1, 1],
+  [2, 33, 31, 17],
+  [1, 36, 44, 20],
+  [1, 132, 68, 36],
+];
+
+for (const kernel of KERNELS) {
+  describe(`${kernel}_f16`, () => {
+    for (const [batch, M, N, K] of SHAPES)
+      for (const transA of [false, true])
+        for (const transB of [false, true])
+          it(`batch=${batch} M=${M} N=${N} K=${K} transA=${transA} transB=${transB}, bias and accumulate`, async (ctx) => {
+            const e = await halfEngine();
+            if (!e) return ctx.skip();
+            e.resetArena();
+            useMatmulKernel(e, kernel);
+            const d: MatmulRef = { batch, M, N, K, transA, transB };
+            const a = halfFrom(e, transA ? [batch, K, M] : [batch, M, K], randomArray(batch * M * K, 11 + M, 2));
+            const w = halfFrom(e, transB ? [batch, N, K] : [batch, K, N], randomArray(batch * K * N, 12 + N, 2));
+            const bias = f32(randomArray(N, 13));
+            const prior = f32(randomArray(batch * M * N, 14));
+            const out = tensorFrom(e, [batch, M, N], prior);
+            e.dispatchLog = [];
+            gemm(e, out, a.t, w.t, tensorFrom(e, [N], bias), d, { transA, transB, accumulate: true });
+            const ran = e.dispatchLog.map((r) => r.kernel);
+            e.dispatchLog = null;
+            const picked = matmulKernelFor(e, d, { transA, transB }, [a.t, w.t, out]);
+            if (kernel !== 'matmul_subgroup' || subgroupKernelFits(e, d, transA, transB, [a.t, w.t, out])) expect(picked).toBe(kernel);
+            expect(ran).toEqual([`${picked}_f16`]);
+            const ref = matmulRef(d, a.held, w.held, bias).map((v, i) => v + prior[i]!);
+            expectClose('out', await e.readFloat(out), ref, F32_TOL);
+          });
+  });
+}
+
+describe('autograd linears under f16 precision', () => {
+  it('matmul: forward and gradients within the f16 bound of float64 on the unrounded inputs', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    for (const [M, N, K] of [[33, 40, 20], [64, 96, 128]] as const) {
+      e.resetArena();
+      e.choice.force('precision', 'f16');
+      const d: MatmulRef = { batch: 1, M, N, K, transA: false, transB: false };
+      const a = f32(randomArray(M * K, 21, 3));
+      const w = f32(randomArray(K * N, 22, 0.5));
+      const bias = f32(randomArray(N, 23));
+      const dout = f32(randomArray(M * N, 24));
+      const ta = paramFrom(e, [M, K], a, 'a');
+      const tw = paramFrom(e, [K, N], w, 'w');
+      const tb = paramFrom(e, [N], bias, 'b');
+      e.dispatchLog = [];
+      const out = matmul(e, ta, tw, tb);
+      out.grad = tensorFrom(e, [M, N], dout, 'f32', 'dout');
+      e.tape.replay();
+      const kernels = e.dispatchLog.map((r) => r.kernel);
+      e.dispatchLog = null;
+      // Forward: cast a, cast w (its copy), the GEMM; backward: cast dout, two GEMMs, bias.
+      expect(kernels.filter((k) => k === 'cast_to_f16')).toHaveLength(3);
+      expect(kernels.filter((k) => k.startsWith('matmul_'))).toEqual(expect.arrayContaining([expect.stringMatching(/_f16$/)]));
+      expect(kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16'))).toEqual([]);
+      const one = { ...d };
+      expectWithin('out', await e.readFloat(out), matmulRef(one, a, w, bias), scaled(matmulRef(one, abs(a), abs(w), null), PRODUCT_ERR));
+      const ref = matmulBackwardRef(one, a, w, dout);
+      const refAbs = matmulBackwardRef(one, abs(a), abs(w), abs(dout));
+      expectWithin('da', await e.readFloat(ta.grad!), ref.da, scaled(refAbs.da, PRODUCT_ERR));
+      expectWithin('dw', await e.readFloat(tw.grad!), ref.dw, scaled(refAbs.dw, PRODUCT_ERR));
+      expectClose('dbias', await e.readFloat(tb.grad!), ref.dbias, F32_TOL);
+      e.tape.clear();
+    }
+  });
+
+  it('linear + GELU and linear + residual run their f16 twins and stay within the bound of f32', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    const [M, N, K] = [36, 64, 48];
+    const a = f32(randomArray(M * K, 31, 2));
+    const w = f32(randomArray(K * N, 32, 0.5));
+    const bias = f32(randomArray(N, 33));
+    const h = f32(randomArray(M * N, 34));
+    const dout = f32(randomArray(M * N, 35));
+    const run = async (precision: 'f32' | 'f16', op: 'gelu' | 'residual') => {
+      e.resetArena();
+      e.choice.force('precision', precision);
+      const ta = paramFrom(e, [M, K], a, 'a');
+      const tw = paramFrom(e, [K, N], w, 'w');
+      const tb = paramFrom(e, [N], bias, 'b');
+      const th = paramFrom(e, [M, N], h, 'h');
+      e.dispatchLog = [];
+      const out = op === 'gelu' ? linearGelu(e, ta, tw, tb) : linearResidual(e, ta, tw, tb, th);
+      out.grad = tensorFrom(e, [M, N], dout, 'f32', 'dout');
+      e.tape.replay();
+      const kernels = e.dispatchLog.map((r) => r.kernel).filter((k) => k.startsWith('matmul_'));
+      e.dispatchLog = null;
+      e.tape.clear();
+      return { kernels, out: await e.readFloat(out), da: await e.readFloat(ta.grad!), dw: await e.readFloat(tw.grad!) };
+    };
+    const d: MatmulRef = { batch: 1, M, N, K, transA: false, transB: false };
+    const outBound = matmulRef(d, abs(a), abs(w), null);
+    const back = matmulBackwardRef(d, abs(a), abs(w), abs(dout));
+    for (const op of ['gelu', 'residual'] as const) {
+      const full = await run('f32', op);
+      const half = await run('f16', op);
+      expect(half.kernels.every((k) => k.endsWith('_f16')), half.kernels.join()).toBe(true);
+      expect(full.kernels.some((k) => k.endsWith('_f16'))).toBe(false);
+      // GELU is 1.13-Lipschitz and its derivative 0.8-Lipschitz (|gelu''| < 0.8): the pre-activation's bound
+      // carries through with those factors; the backward GEMMs add their own.
+      const lip = op === 'gelu' ? 1.13 : 1;
+      expectWithin(`${op} out`, half.out, full.out, scaled(outBound, PRODUCT_ERR * lip));
+      const dpreErr = op === 'gelu' ? Float64Array.from(outBound, (b, i) => 0.8 * b * PRODUCT_ERR * Math.abs(dout[i]!)) : new Float64Array(M * N);
+      const daBound = matmulRef({ ...d, N: K, K: N, transB: true }, dpreErr, abs(w), null);
+      expectWithin(`${op} da`, half.da, full.da, daBound.map((v, i) => v + 1.13 * back.da[i]! * PRODUCT_ERR));
+      const dwBound = matmulRef({ ...d, M: K, K: M, transA: true }, abs(a), dpreErr, null);
+      expectWithin(`${op} dw`, half.dw, full.dw, dwBound.map((v, i) => v + 1.13 * back.dw[i]! * PRODUCT_ERR));
+    }
+  });
+});
+
+describe('f16 copies of weights', () => {
+  it('are cast once per change of the source: not again for an unchanged weight, again after a write', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    e.resetArena();
+    e.choice.force('precision', 'f16');
+    const w = paramFrom(e, [16, 8], randomArray(128, 41), 'w');
+    const x = tensorFrom(e, [4, 16], randomArray(64, 42));
+    const casts = (fn: () => void) => {
+      e.dispatchLog = [];
+      fn();
+      const n = e.dispatchLog.filter((r) => r.kernel === 'cast_to_f16').length;
+      e.dispatchLog = null;
+      return n;
+    };
+    expect(casts(() => matmul(e, x, w))).toBe(2); // x and w
+    expect(casts(() => matmul(e, x, w))).toBe(1); // x only: w's copy is current
+    e.write(w, Float32Array.from(randomArray(128, 43)));
+    expect(casts(() => matmul(e, x, w))).toBe(2);
+    const copy = e.halfWeights.of(w);
+    expectClose('copy', await e.read(copy), Float64Array.from(Float16Array.from(await e.readFloat(w))), { atol: 0, rtol: 2 * U });
+    e.tape.clear();
+    expect(toHalf(e, x).dtype).toBe('f16');
+  });
+});
