@@ -1,5 +1,6 @@
 // AdamW update of one parameter block (PyTorch torch.optim.AdamW semantics, single-tensor path), in place:
-//   g = grads * clip[0]                                   (global-norm clip scale)
+//   nothing at all when clip[2] != 0                      (the gradients overflowed: grad_clip.wgsl)
+//   g = grads * clip[0]                                   (global-norm clip scale, and 1 / loss scale)
 //   p = p * (1 - lr * wd)        for elements i < decay_count, with the OLD p, BEFORE the Adam step (as PyTorch)
 //   m = m + (1 - b1) * (g - m)                            (torch: exp_avg.lerp_(grad, 1 - beta1))
 //   v = b2 * v + (1 - b2) * g * g
@@ -31,10 +32,11 @@ override ITEMS: u32 = 4u;
 @group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;   // (n)
 @group(0) @binding(4) var<storage, read_write> v: array<vec4<f32>>;   // (n)
 @group(0) @binding(5) var<storage, read> step_scalars: array<vec4<f32>>; // (nBlocks * 4): [lr, bc1, bc2, 0]
-@group(0) @binding(6) var<storage, read> clip: array<f32>;            // (2): [scale, norm]
+@group(0) @binding(6) var<storage, read> clip: array<f32>;            // (4): [scale, norm, overflow, 0]
 
 @compute @workgroup_size(WG)
 fn adamw_update(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (clip[2] != 0.0) { return; }
   let s = step_scalars[params.block];
   let lr = s.x;
   let step_size = lr / s.y;

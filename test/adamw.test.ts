@@ -127,7 +127,7 @@ describe('grad_clip_scale kernel', () => {
       const e = await getEngine();
       e.resetArena();
       const sumsq = tensorFrom(e, [4], slots, 'f32', 'sumsq');
-      const clip = e.alloc([2], 'f32', 'clip');
+      const clip = e.alloc([4], 'f32', 'clip');
       const before = e.counters.dispatches;
       grad_clip_scale(e, sumsq, nSlots, maxNorm, clip);
       expect(e.counters.dispatches - before).toBe(1);
@@ -143,6 +143,53 @@ describe('grad_clip_scale kernel', () => {
   }
 });
 
+describe('grad_clip_scale with a loss scale, and overflow', () => {
+  it('unscales: the norm and clip scale of gradients of S times the loss are those of the unscaled ones, over S', async () => {
+    const e = await getEngine();
+    e.resetArena();
+    const S = 1024;
+    const slots = [3, 9.5, 0.25, 4];
+    for (const maxNorm of [1, 100]) {
+      const sumsq = tensorFrom(e, [4], slots.map((x) => x * S * S), 'f32', 'sumsq');
+      const clip = e.alloc([4], 'f32', 'clip');
+      grad_clip_scale(e, sumsq, 4, maxNorm, clip, 1 / S);
+      const [scale, norm, overflow] = await e.readFloat(clip);
+      const [refScale, refNorm] = clipScaleRef(slots, maxNorm);
+      check('norm', 'clip', [norm!], [refNorm], { atol: 0, rtol: 1e-6 });
+      check('scale', 'clip', [scale!], [refScale / S], { atol: 0, rtol: 1e-6 });
+      expect(overflow).toBe(0);
+    }
+  });
+
+  // Slots that are infinite, NaN, or finite but summing past f32's range.
+  for (const slots of [[1, Infinity, 2], [1, NaN, 2], [3e38, 3e38, 1]]) {
+    it(`a non-finite gradient sum (slots ${slots.join(', ')}) sets the overflow flag, and adamw_update then changes nothing`, async () => {
+      const e = await getEngine();
+      e.resetArena();
+      const sumsq = tensorFrom(e, [3], slots, 'f32', 'sumsq');
+      const clip = e.alloc([4], 'f32', 'clip');
+      grad_clip_scale(e, sumsq, 3, 1, clip, 1 / 65536);
+      const [scale, , overflow, pad] = await e.readFloat(clip);
+      expect([scale, overflow, pad]).toEqual([0, 1, 0]);
+      const { block } = makeBlock(e, 64, 40, 11, true);
+      e.write(block.grads, Float32Array.from(randomArray(64, 12)));
+      const before = await Promise.all([block.params, block.m, block.v].map((t) => readBits(e, t)));
+      const stepScalars = e.alloc([4], 'f32', 'stepScalars');
+      writeStepScalars(e, stepScalars, [{ lr: 0.1, step: 3 }], HP.beta1, HP.beta2);
+      adamw_update(e, block, stepScalars, 0, clip, HP);
+      const after = await Promise.all([block.params, block.m, block.v].map((t) => readBits(e, t)));
+      expect(after).toEqual(before);
+    });
+  }
+
+  it('refuses a loss scale that is not finite and positive', async () => {
+    const e = await getEngine();
+    e.resetArena();
+    expect(() => grad_clip_scale(e, e.alloc([1]), 1, 1, e.alloc([4]), 0)).toThrow(/invLossScale is 0/);
+    expect(() => grad_clip_scale(e, e.alloc([1]), 1, 1, e.alloc([2]))).toThrow(/expected \[4\]/);
+  });
+});
+
 describe('adamw_update kernel', () => {
   for (const n of [4, 64, 1028, 4096 + 4]) {
     const decayCount = n === 4 ? 3 : Math.floor(n * 0.6) + 1; // not a multiple of 4: splits a vec4
@@ -151,7 +198,7 @@ describe('adamw_update kernel', () => {
       e.resetArena();
       const { block, state } = makeBlock(e, n, decayCount, 1000 + n, true);
       const sumsq = e.alloc([1], 'f32', 'sumsq');
-      const clip = e.alloc([2], 'f32', 'clip');
+      const clip = e.alloc([4], 'f32', 'clip');
       const stepScalars = e.alloc([4], 'f32', 'stepScalars');
       const lrs = [1e-2, 3e-3, 2e-2, 5e-3, 1e-3, 1.5e-2];
       // |g| ~ U(0, gs): norm ~ gs sqrt(n / 3). maxNorm sits between the small and large steps' norms.
@@ -190,7 +237,7 @@ describe('adamw_update kernel', () => {
     const decayCount = 37;
     const { block, state } = makeBlock(e, n, decayCount, 7); // zero grads and moments: m / (sqrt(v) + eps) = 0
     const before = await readBits(e, block.params);
-    const clip = tensorFrom(e, [2], [1, 0], 'f32', 'clip');
+    const clip = tensorFrom(e, [4], [1, 0, 0, 0], 'f32', 'clip');
     const stepScalars = e.alloc([4], 'f32', 'stepScalars');
     const lr = 0.05;
     writeStepScalars(e, stepScalars, [{ lr, step: 1 }], HP.beta1, HP.beta2);
@@ -213,7 +260,7 @@ describe('adamw_update kernel', () => {
     const { block, state } = makeBlock(e, n, n, 51);
     const g = f32(randomArray(n, 52));
     e.write(block.grads, Float32Array.from(g));
-    const clip = tensorFrom(e, [2], [1, 0], 'f32', 'clip');
+    const clip = tensorFrom(e, [4], [1, 0, 0, 0], 'f32', 'clip');
     const stepScalars = e.alloc([4], 'f32', 'stepScalars');
     writeStepScalars(e, stepScalars, [{ lr, step: 1 }], hp.beta1, hp.beta2);
     adamw_update(e, block, stepScalars, 0, clip, hp);
@@ -235,7 +282,7 @@ describe('adamw_update kernel', () => {
     e.write(b.block.grads, Float32Array.from(randomArray(128, 24)));
     const bBefore = [await readBits(e, b.block.params), await readBits(e, b.block.m), await readBits(e, b.block.v)];
     const aBefore = await readBits(e, a.block.params);
-    const clip = tensorFrom(e, [2], [1, 0], 'f32', 'clip');
+    const clip = tensorFrom(e, [4], [1, 0, 0, 0], 'f32', 'clip');
     const stepScalars = e.alloc([8], 'f32', 'stepScalars');
     for (let t = 1; t <= 3; t++) {
       writeStepScalars(e, stepScalars, [{ lr: 1e-2, step: t }, { lr: 1e-2, step: 0 }], HP.beta1, HP.beta2);
@@ -255,7 +302,7 @@ describe('adamw_update kernel', () => {
     const a = makeBlock(e, n, 200, 31);
     const b = makeBlock(e, n, 200, 31);
     const bGlobalT = { p: Float64Array.from(b.state.p), m: Float64Array.from(b.state.m), v: Float64Array.from(b.state.v) };
-    const clip = tensorFrom(e, [2], [1, 0], 'f32', 'clip');
+    const clip = tensorFrom(e, [4], [1, 0, 0, 0], 'f32', 'clip');
     const stepScalars = e.alloc([8], 'f32', 'stepScalars');
     let tA = 0;
     let tB = 0;

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DROP_POLICIES, type DropConfig } from '../drop/config.js';
 import { DROP_FLAGS, parseDropFlag } from '../drop/flags.js';
 import { DEFAULT_TASK, resolveTaskConfig, taskFlags, TASKS } from '../tasks/index.js';
-import { ConfigError, type TrainConfig } from '../train/config.js';
+import { ConfigError, PRECISIONS, type TrainConfig } from '../train/config.js';
 import { readConfigFile } from './config-file.js';
 import { describeFsError, isFsError } from '../io/fs-errors.js';
 import { RunInterrupted } from '../train/stop.js';
@@ -54,6 +54,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--checkpoint-every <n>', 'write a checkpoint every n steps (0: only at the end)', int('--checkpoint-every'))
     .option('--sample-tokens <n>', 'tokens of sample text at the end (0: none)', int('--sample-tokens'))
     .option('--out <dir>', 'run folder (config, metrics, checkpoint)')
+    .addOption(new Option('--precision <p>', "matmul precision: f16 (mixed: f16 operands, f32 accumulation and master weights, dynamic loss scaling), f32, or auto: the adapter's rule").choices(PRECISIONS))
     .addOption(new Option('--drop <policy>', 'layer-dropping policy (same as --drop-policy)').choices(DROP_POLICIES));
   for (const [key, spec] of Object.entries(DROP_FLAGS)) {
     if (key === 'policy') {
@@ -76,7 +77,7 @@ export function addTrainingOptions(cmd: Command): Command {
 const FLAG_KEYS: (keyof TrainConfig)[] = [
   'preset', 'n_layer', 'n_head', 'n_embd', 'seqLen', 'batchSize', 'gradAccum', 'steps', 'lr', 'minLrFrac', 'warmupSteps',
   'weightDecay', 'beta1', 'beta2', 'gradClip', 'seed', 'evalEvery', 'evalBatches', 'checkpointEvery', 'sampleTokens', 'out', 'data',
-  'task',
+  'task', 'precision',
 ];
 
 /** `--task NAME` and every task's own flags (src/tasks/index.ts), each labelled with its task. */

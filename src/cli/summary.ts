@@ -4,6 +4,13 @@
 import { AllocatorNotes } from '../drop/notes.js';
 import type { RunSummary } from '../train/task.js';
 
+/** The precision the run trained in, and the steps it skipped for non-finite gradients (none is the norm). */
+export function precisionLine(s: RunSummary): string {
+  const scaling = s.precision === 'f16' ? 'f16 mixed precision (f16 matmul operands, f32 accumulation, dynamic loss scaling)' : 'f32';
+  const skipped = s.overflow_steps > 0 ? `; ${s.overflow_steps} step${s.overflow_steps === 1 ? '' : 's'} skipped for non-finite gradients (metrics.jsonl: type "overflow")` : '';
+  return `precision: ${scaling}${skipped}`;
+}
+
 /** What layer dropping skipped, and the time it saved (or cost) against running every layer. */
 export function layerDroppingLine(s: RunSummary): string {
   const notes = AllocatorNotes.describe(s.allocator_notes).map((n) => `\n  ${n}`).join('');

@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { taskNamed } from '../tasks/index.js';
 import { addTaskOptions, addTrainingOptions, configFromOptions, flagsFromOptions, runCli } from './options.js';
 import { prepareResume } from './resume.js';
-import { layerDroppingLine } from './summary.js';
+import { layerDroppingLine, precisionLine } from './summary.js';
 
 const program = addTaskOptions(addTrainingOptions(
   new Command('sbld-train').description('Train a GPT (or another task: --task) on WebGPU with layer dropping (SBLD by default).'),
@@ -30,6 +30,7 @@ await runCli(async () => {
   const s = await task.train(cfg, { resume: o.resume as string | undefined, overwrite: !!o.overwrite, lock, plain: !!o.json });
   console.log('');
   for (const line of task.describe(s)) console.log(line);
+  console.log(precisionLine(s));
   console.log(layerDroppingLine(s));
   console.log(`written: ${s.out}/config.json, metrics.jsonl, checkpoint/`);
   if (s.sample) console.log(`sample:\n${s.sample}\n`);

@@ -8,11 +8,14 @@
  *
  *   e.zero(sumsq)                                        skipped blocks contribute 0
  *   grad_sumsq(e, block.grads, sumsq, slot)              per block that ran: 1 dispatch (2 when n > 16384)
- *   grad_clip_scale(e, sumsq, nSlots, maxNorm, clip)     1 dispatch: clip = [scale, norm]
+ *   grad_clip_scale(e, sumsq, nSlots, maxNorm, clip, 1/S) 1 dispatch: clip = [scale, norm, overflow, 0]
  *   writeStepScalars(e, stepScalars, entries, b1, b2)    one upload of [lr, bc1, bc2, 0] per block
  *   adamw_update(e, block, stepScalars, b, clip, hp)     per block that ran: 1 dispatch
  *
- * Nothing here reads back: the norm stays in clip[1] until the trainer reads it to log. The update follows
+ * S is the loss scale (1 unless f16 mixed precision scales the loss; src/train/loss-scale.ts): the gradients are
+ * of S times the loss, and clip[0] takes them back. A non-finite gradient sum sets clip[2] = 1, and then every
+ * adamw_update of the step leaves its block untouched: the step is skipped on the GPU, with no readback.
+ * Nothing here reads back: the norm and the overflow flag stay in clip until the trainer reads them. The update follows
  * torch.optim.AdamW (kernels/adamw.wgsl gives the exact order: decay with the old p, then the Adam step); the
  * one difference is that lr / bc1, sqrt(bc2) and 1 - lr * wd are formed in f32 on the GPU where PyTorch forms
  * them in float64, a 1-ulp difference in those factors.
@@ -119,23 +122,26 @@ export function grad_sumsq(e: Engine, grads: Tensor, sumsq: Tensor, slot: number
 }
 
 /**
- * clip = [scale, norm] with norm = sqrt(sumsq[0] + ... + sumsq[nSlots - 1]) (added in slot order) and
- * scale = maxNorm > 0 ? min(1, maxNorm / (norm + 1e-6)) : 1, as torch.nn.utils.clip_grad_norm_. One dispatch of
- * one invocation. A non-finite norm is not caught here: read clip[1] when logging to see it.
+ * clip = [scale, norm, 0, 0] with norm = sqrt(sumsq[0] + ... + sumsq[nSlots - 1]) / S (added in slot order) and
+ * scale = (maxNorm > 0 ? min(1, maxNorm / (norm + 1e-6)) : 1) / S, as torch.nn.utils.clip_grad_norm_ on the
+ * unscaled gradients; a non-finite sum gives [0, sum, 1, 0] (overflow: adamw_update then skips). S is the loss
+ * scale, `invLossScale` = 1 / S (1: none). One dispatch of one invocation.
  */
-export function grad_clip_scale(e: Engine, sumsq: Tensor, nSlots: number, maxNorm: number, clip: Tensor): void {
+export function grad_clip_scale(e: Engine, sumsq: Tensor, nSlots: number, maxNorm: number, clip: Tensor, invLossScale = 1): void {
   expectDType('grad_clip_scale', 'sumsq', sumsq, 'f32');
   expectDType('grad_clip_scale', 'clip', clip, 'f32');
   if (!Number.isInteger(nSlots) || nSlots < 0 || nSlots > sumsq.size) {
     throw new ShapeError(`grad_clip_scale: nSlots ${nSlots} is outside sumsq ${fmtShape(sumsq.shape)}`);
   }
-  if (clip.size !== 2) throw new ShapeError(`grad_clip_scale: clip has shape ${fmtShape(clip.shape)}, expected [2] ([scale, norm])`);
+  if (clip.size !== 4) throw new ShapeError(`grad_clip_scale: clip has shape ${fmtShape(clip.shape)}, expected [4] ([scale, norm, overflow, 0])`);
   if (!Number.isFinite(maxNorm)) throw new RangeError(`grad_clip_scale: maxNorm is ${maxNorm}`);
-  e.dispatch('grad_clip_scale', { sumsq, clip }, { n_slots: nSlots, max_norm: maxNorm }, [1]);
+  if (!(invLossScale > 0 && Number.isFinite(invLossScale))) throw new RangeError(`grad_clip_scale: invLossScale is ${invLossScale}, expected a finite value > 0`);
+  e.dispatch('grad_clip_scale', { sumsq, clip }, { n_slots: nSlots, max_norm: maxNorm, inv_loss_scale: invLossScale }, [1]);
 }
 
 /**
- * One AdamW step of one block, in place on params, m and v (grads are only read; zero them afterwards):
+ * One AdamW step of one block, in place on params, m and v (grads are only read; zero them afterwards), or
+ * nothing when clip[2] != 0 (the step's gradients overflowed):
  *   g = grads * clip[0]; p *= 1 - lr wd (i < decayCount, old p, first); m = lerp(m, g, 1 - b1);
  *   v = b2 v + (1 - b2) g^2; p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
  * with [lr, bc1, bc2] = stepScalars[4 blockIndex + 0..2] (see `writeStepScalars`). Requires n % 4 == 0 (vec4
@@ -161,7 +167,7 @@ export function adamw_update(e: Engine, block: OptimBlock, stepScalars: Tensor, 
     throw new ShapeError(`adamw_update: blockIndex ${blockIndex} is outside stepScalars ${fmtShape(stepScalars.shape)} (4 floats per block)`);
   }
   expectDType('adamw_update', 'clip', clip, 'f32');
-  if (clip.size !== 2) throw new ShapeError(`adamw_update: clip has shape ${fmtShape(clip.shape)}, expected [2] ([scale, norm])`);
+  if (clip.size !== 4) throw new ShapeError(`adamw_update: clip has shape ${fmtShape(clip.shape)}, expected [4] ([scale, norm, overflow, 0])`);
   if (n === 0) return;
   const workgroups = Math.ceil(n / 4 / (e.workgroupSize('adamw_update')[0] * ADAMW_ITEMS));
   const wgX = Math.min(workgroups, MAX_WG_PER_DIM);

@@ -41,6 +41,11 @@ export interface TrainConfig {
   drop: Partial<DropConfig>;
   /** What to train: a task of src/tasks/index.ts ('gpt' when absent). Tasks' own keys extend this type. */
   task?: string;
+  /**
+   * The matmuls' operand precision: f16 mixed precision (f16 operands, f32 accumulation, f32 master weights,
+   * dynamic loss scaling) or f32; 'auto' (or absent) takes the adapter's rule (src/runtime/choice.ts).
+   */
+  precision?: 'auto' | 'f32' | 'f16';
 }
 
 /** What every task's preset sets: the trunk's sizes and the batch; a task's preset adds its own (GPT: seqLen). */
@@ -51,6 +56,8 @@ export interface PresetSizes {
   batchSize: number;
   description: string;
 }
+
+export const PRECISIONS = ['auto', 'f32', 'f16'] as const;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -103,6 +110,7 @@ export const FLAG_NAMES: Record<keyof TrainConfig, string> = {
   sampleTokens: '--sample-tokens',
   drop: '--drop',
   task: '--task',
+  precision: '--precision',
 };
 
 function check(cond: boolean, key: keyof TrainConfig, value: unknown, what: string): void {
@@ -131,6 +139,7 @@ export function validateConfig(c: TrainConfig): void {
   check(c.seqLen <= 1024, 'seqLen', c.seqLen, 'at most 1024 is supported');
   check(c.gradAccum <= 64, 'gradAccum', c.gradAccum, 'at most 64 micro-batches per step');
   check(typeof c.out === 'string' && c.out.length > 0, 'out', c.out, 'must be a folder path');
+  check(c.precision === undefined || PRECISIONS.includes(c.precision), 'precision', c.precision, `must be one of ${PRECISIONS.join(', ')}`);
   // The layer-dropping block too, so a bad drop value (flag or config file) is refused before anything is built;
   // DropConfigError lists every problem, each naming its --drop-* flag.
   resolveDropConfig(c.drop, { nLayer: c.n_layer, totalSteps: c.steps });

@@ -26,6 +26,8 @@ import { ConfigError, type TrainConfig } from './config.js';
 import { Progress } from './progress.js';
 import { claimRunFolder, METRICS_FILE } from './run-folder.js';
 import { armStop, RunInterrupted, stopRequested } from './stop.js';
+import type { LossScaler } from './loss-scale.js';
+import type { Precision } from '../runtime/choice.js';
 
 /** A run that cannot go on (divergence): reported as one line by the CLI. */
 export class TrainingError extends Error {
@@ -60,6 +62,9 @@ export interface RunSession<Ev = unknown> {
   readonly dropper: LayerDropper;
   /** The training data's position; checkpoints hold it as opaque JSON. */
   readonly loader: { readonly state: unknown; setState(state: unknown): void };
+  /** The matmuls' precision (src/train/precision.ts) and the loss scaler that goes with it. */
+  readonly precision: Precision;
+  readonly lossScaler: LossScaler;
   measureIfDue(step: number): Promise<SbldMeasurement | null>;
   plan(step: number): StepPlans;
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> };
@@ -98,6 +103,8 @@ interface TrainerState {
   blockSteps: number[];
   elapsedMs: number;
   layerSteps: { run: number; total: number };
+  /** The loss scaler's state (absent in checkpoints of older versions: S = 1, as they ran). */
+  lossScale?: LossScaler['state'];
 }
 
 /** What both summaries report the same way (fields named as the summaries name them). */
@@ -118,6 +125,8 @@ export interface RunTotals {
   losses: number[];
   /** What the SBLD allocator could not do (caps, clamp), this invocation. */
   allocator_notes: AllocatorNotesSummary;
+  /** Steps whose update was skipped for non-finite gradients, this invocation. */
+  overflow_steps: number;
 }
 
 export interface LoopResult<S extends RunSession> {
@@ -149,6 +158,10 @@ export interface ClosingFields {
   parameters: number;
   policy: string;
   allocator_notes: AllocatorNotesSummary;
+  /** The matmuls' precision the run trained in. */
+  precision: Precision;
+  /** Steps whose update was skipped for non-finite gradients (an f16 overflow, or a NaN), this invocation. */
+  overflow_steps: number;
   losses: number[];
 }
 
@@ -195,6 +208,7 @@ async function runLocked<S extends RunSession>(
     writeWeights(e, model, ckpt.params, ckpt.optimizer, state.blockSteps);
     loader.setState(state.loader);
     dropper.restore(state.sbld);
+    if (state.lossScale) session.lossScaler.setState(state.lossScale);
     start = state.step;
     elapsedMs = state.elapsedMs;
     Object.assign(layerSteps, state.layerSteps);
@@ -226,12 +240,15 @@ async function runLocked<S extends RunSession>(
       blockSteps: w.blockSteps,
       elapsedMs,
       layerSteps: { ...layerSteps },
+      lossScale: session.lossScaler.state,
     };
     await session.saveCheckpoint(ckptDir, { params: w.params, optimizer: w.optimizer, trainerState });
   };
 
   // ---- the step loop
   const elapsedAtStart = elapsedMs;
+  const overflowsAtStart = session.lossScaler.overflows;
+  const scaled = session.precision === 'f16';
   const end = opts.stopAfter !== undefined ? Math.min(cfg.steps, start + opts.stopAfter) : cfg.steps;
   const progress = new Progress({ total: cfg.steps, start, plain: !!opts.plain || !process.stderr.isTTY, quiet: !!opts.quiet, every: Math.max(1, cfg.evalEvery / 4) });
   setProgress(progress);
@@ -258,6 +275,11 @@ async function runLocked<S extends RunSession>(
     // Forward, backward, update.
     const { lr, readLoss } = session.step(step, plans);
     const loss = await readLoss();
+    const scaler = session.lossScaler;
+    if (scaler.lastOverflow) {
+      log({ type: 'overflow', step, loss_scale: scaler.scale });
+      say(`step ${step}: gradients not finite, update skipped${scaled ? `; loss scale now ${scaler.scale}` : ''}`);
+    }
     if (!Number.isFinite(loss)) throw new TrainingError(`training diverged at step ${step}: loss is ${loss}. Try a lower --lr.`);
     const ms = performance.now() - t0;
     elapsedMs += ms;
@@ -270,7 +292,7 @@ async function runLocked<S extends RunSession>(
     const { tokensPerS, fields } = session.rates(ms);
     const layers = plans.map((p) => planBitString(p.run)).join(' ');
     const flops = e.counters.flops - flops0;
-    log({ step, loss, lr, ms: +ms.toFixed(2), ...fields, layers, expected_kept: +keep.expectedKeptFraction.toFixed(4), flops });
+    log({ step, loss, lr, ms: +ms.toFixed(2), ...fields, layers, expected_kept: +keep.expectedKeptFraction.toFixed(4), flops, ...(scaled ? { loss_scale: scaler.scale } : {}) });
     progress.update({ step, loss, tokensPerS, layers, lr });
     const last = step === cfg.steps - 1;
     if ((cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0) || last) {
@@ -307,6 +329,7 @@ async function runLocked<S extends RunSession>(
     est_saved_s: medianFull !== null && partialStepMs.length > 0 ? partialStepMs.reduce((a, ms) => a + medianFull - ms, 0) / 1000 : null,
     losses,
     allocator_notes: dropper.notes.summary(),
+    overflow_steps: session.lossScaler.overflows - overflowsAtStart,
   };
   return {
     session,
@@ -324,6 +347,8 @@ async function runLocked<S extends RunSession>(
       parameters,
       policy: drop.policy,
       allocator_notes: totals.allocator_notes,
+      precision: session.precision,
+      overflow_steps: totals.overflow_steps,
       losses: totals.losses,
     }),
     finish(summary) {

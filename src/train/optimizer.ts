@@ -5,11 +5,17 @@
  *
  * Per step: one grad_sumsq dispatch per active block, one grad_clip_scale, one adamw_update per active block;
  * one small host write of the per-block (lr, bias corrections).
+ *
+ * The gradients are of the loss times the loss scale S (src/train/loss-scale.ts; 1 in f32), which the clip
+ * scale takes back out. A step whose gradients are not finite is skipped on the GPU (adamw_update sees the
+ * flag grad_clip_scale leaves in clip[2]); `settle`, called once the trainer has read clip, undoes the step
+ * counts the skipped update would have advanced and moves S.
  */
 import type { ParamBlock } from '../model/params.js';
 import { adamw_update, grad_clip_scale, grad_sumsq, writeStepScalars } from '../ops/adamw.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { LossScaler, NO_LOSS_SCALE, type LossScaleConfig } from './loss-scale.js';
 
 export interface AdamWConfig {
   beta1: number;
@@ -25,8 +31,9 @@ export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8,
 export class AdamW {
   /** (nBlocks) squared gradient norm per block, zeroed each step. */
   readonly sumsq: Tensor;
-  /** (2) [clip scale, global norm]. */
+  /** (4) [clip scale, global norm, overflow flag, 0]. */
   readonly clip: Tensor;
+  readonly lossScaler: LossScaler;
   /** (nBlocks * 4) per-block lr and bias corrections for this step. */
   readonly stepScalars: Tensor;
 
@@ -34,9 +41,11 @@ export class AdamW {
     private readonly e: Engine,
     readonly blocks: ParamBlock[],
     readonly config: AdamWConfig,
+    lossScale: LossScaleConfig = NO_LOSS_SCALE,
   ) {
+    this.lossScaler = new LossScaler(lossScale);
     this.sumsq = e.persistent([blocks.length], 'f32', 'adamw.sumsq');
-    this.clip = e.persistent([2], 'f32', 'adamw.clip');
+    this.clip = e.persistent([4], 'f32', 'adamw.clip');
     this.stepScalars = e.persistent([blocks.length * 4], 'f32', 'adamw.step_scalars');
   }
 
@@ -64,7 +73,7 @@ export class AdamW {
       if (!active[i]) return;
       e.inLayer(i < this.blocks.length - 1 ? i : null, () => grad_sumsq(e, b.grads, this.sumsq, i), 'optimizer');
     });
-    e.inLayer(null, () => grad_clip_scale(e, this.sumsq, this.blocks.length, config.gradClip, this.clip), 'optimizer');
+    e.inLayer(null, () => grad_clip_scale(e, this.sumsq, this.blocks.length, config.gradClip, this.clip, 1 / this.lossScaler.scale), 'optimizer');
     this.blocks.forEach((b, i) => {
       if (!active[i]) return; // skipped layer: no moment update, no weight decay, step count unchanged
       e.inLayer(
@@ -74,5 +83,16 @@ export class AdamW {
       );
       b.stepCount++;
     });
+  }
+
+  /**
+   * After a step, with its clip read back: whether its gradients overflowed (clip[2] != 0: the GPU skipped the
+   * update), so the blocks' step counts go back to what they were, and the loss scale moves.
+   */
+  settle(clip: ArrayLike<number>, active: readonly boolean[]): boolean {
+    const overflow = clip[2] !== 0;
+    if (overflow) this.blocks.forEach((b, i) => active[i] && b.stepCount--);
+    this.lossScaler.update(overflow);
+    return overflow;
   }
 }

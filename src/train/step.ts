@@ -3,8 +3,10 @@
  *
  * A step: reset the arena; zero the gradients of the blocks that run in some micro-batch; for each
  * micro-batch upload its tokens, run forward with that micro-batch's layer plan and backward with
- * dloss = 1/micro-batches (so gradients are the mean over the step); clip and update the active blocks; submit.
- * The per-micro-batch losses land in a small device buffer that is read only when the caller asks.
+ * dloss = S/micro-batches (so gradients are the mean over the step, times the loss scale S: 1 in f32); clip
+ * (taking S back out) and update the active blocks; submit. The per-micro-batch losses and the optimizer's clip
+ * values land in one small device buffer, read (one readback) only when the caller asks; reading it settles the
+ * step with the optimizer (a step whose gradients overflowed was skipped: src/train/optimizer.ts).
  */
 import type { LayerDropper } from '../drop/dropper.js';
 import type { LayerPlan } from '../model/plan.js';
@@ -29,7 +31,11 @@ export interface SteppableModel<DB> {
  * A step's mean-loss reader; when the step's plans carried a taylor buffer, `taylor` reads it (the readback rode
  * the same submit as the losses').
  */
-export type StepReader = (() => Promise<number>) & { taylor?: () => Promise<Float32Array> };
+export type StepReader = (() => Promise<number>) & {
+  taylor?: () => Promise<Float32Array>;
+  /** Whether the step's gradients overflowed (its update was skipped); reading it settles the step. */
+  overflowed?: () => Promise<boolean>;
+};
 
 /**
  * One optimizer step shared by every task (GPT, ViT). A task's runner says only how one of its host
@@ -37,7 +43,9 @@ export type StepReader = (() => Promise<number>) & { taylor?: () => Promise<Floa
  */
 export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
   /** (maxMicro) loss of each micro-batch of the last step. */
-  private readonly losses: Tensor;
+  /** (maxMicro + 4): the loss of each micro-batch of the last step, then its clip values (optimizer.clip). */
+  private readonly results: Tensor;
+  private readonly maxMicro: number;
 
   constructor(
     protected readonly e: Engine,
@@ -45,7 +53,8 @@ export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
     private readonly optimizer: AdamW,
     maxMicro = 64,
   ) {
-    this.losses = e.persistent([maxMicro], 'f32', 'step.losses');
+    this.maxMicro = maxMicro;
+    this.results = e.persistent([maxMicro + 4], 'f32', 'step.results');
   }
 
   /** Puts one host micro-batch on the device (arena tensors: valid until the step's arena is reset). */
@@ -53,18 +62,19 @@ export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
 
   /**
    * Records one step: reset the arena, zero the gradients of the blocks that run in some micro-batch, then per
-   * micro-batch upload it, forward with its plan, copy the loss into `losses[mb]`, backward with
-   * dloss = 1/micro-batches and release its activations; clip, update the active blocks, record the losses'
-   * readback, submit: one submit per step. Returns the mean-loss reader (it waits for that readback; no
-   * further submit).
+   * micro-batch upload it, forward with its plan, copy the loss into `results[mb]`, backward with
+   * dloss = S/micro-batches and release its activations; clip, update the active blocks, copy the clip values
+   * beside the losses, record their readback, submit: one submit per step. Returns the mean-loss reader (it
+   * waits for that readback, and settles the step with the optimizer; no further submit).
    */
   protected record(batches: readonly HB[], plans: readonly LayerPlan[], lr: number, taylor: Tensor | undefined = plans[0]?.taylor): StepReader {
-    const { e, model, optimizer, losses } = this;
+    const { e, model, optimizer, results, maxMicro } = this;
     const n = batches.length;
-    if (n < 1 || n > losses.size) throw new Error(`step: ${n} micro-batches; between 1 and ${losses.size} supported`);
+    if (n < 1 || n > maxMicro) throw new Error(`step: ${n} micro-batches; between 1 and ${maxMicro} supported`);
     if (plans.length !== n) throw new Error(`step: ${plans.length} plans for ${n} micro-batches`);
     e.resetArena();
     const active = activeBlocks(plans, model.config.n_layer);
+    const S = optimizer.lossScaler.scale;
     optimizer.zeroGrad(active);
     if (taylor) e.zero(taylor);
     for (let mb = 0; mb < n; mb++) {
@@ -72,31 +82,40 @@ export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
       const batch = this.upload(batches[mb]!);
       const plan = taylor ? { ...plans[mb]!, taylor } : plans[mb]!;
       const { loss } = model.forward(batch, plan);
-      e.copy(loss!, new Tensor(losses.buffer, [1], 'f32', mb * 4, 'loss'));
-      e.backward(loss!, 1 / n);
+      e.copy(loss!, new Tensor(results.buffer, [1], 'f32', mb * 4, 'loss'));
+      e.backward(loss!, S / n);
       e.releaseArena(mark); // this micro-batch's activations and their gradients are dead now
     }
     optimizer.step(active, lr);
-    // The losses' readback rides the step's one submit; the reader only waits for it.
-    const readLosses = e.readLater(losses);
+    e.copy(optimizer.clip, new Tensor(results.buffer, [4], 'f32', maxMicro * 4, 'clip'));
+    // The readback rides the step's one submit; the reader only waits for it.
+    const readResults = e.readLater(results);
     const readTaylor = taylor ? e.readLater(taylor) : null;
     e.flush();
+    let settled: Promise<boolean> | null = null;
+    const overflowed = () => (settled ??= readResults().then((all) => optimizer.settle(all.subarray(maxMicro), active)));
     const reader: StepReader = async () => {
-      const all = await readLosses();
+      await overflowed();
+      const all = await readResults();
       let s = 0;
       for (let i = 0; i < n; i++) s += all[i]!;
       return s / n;
     };
-    if (readTaylor) reader.taylor = async () => (await readTaylor()) as Float32Array;
+    reader.overflowed = overflowed;
+    // The taylor values are products with the residual stream's gradients, which carry S: take it back out.
+    if (readTaylor) reader.taylor = async () => ((await readTaylor()) as Float32Array).map((v) => v / S);
     return reader;
   }
 }
 
-/** The step's loss reader that, once the loss is read, tells the dropper the step ran (with its taylor values). */
+/**
+ * The step's loss reader that, once the loss is read, tells the dropper the step ran (with its taylor values),
+ * unless its gradients overflowed: then the update was skipped and the taylor values carry no information.
+ */
 export function readLossTellingDropper(dropper: LayerDropper, plans: readonly LayerPlan[], read: StepReader): () => Promise<number> {
   return async () => {
     const loss = await read();
-    dropper.stepDone(plans, read.taylor ? await read.taylor() : null);
+    if (!((await read.overflowed?.()) ?? false)) dropper.stepDone(plans, read.taylor ? await read.taylor() : null);
     return loss;
   };
 }

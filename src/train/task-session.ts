@@ -15,6 +15,9 @@ import type { Engine } from '../runtime/engine.js';
 import type { TrainConfig } from './config.js';
 import type { CheckpointParts, RunSession } from './loop.js';
 import { AdamW } from './optimizer.js';
+import { DYNAMIC_LOSS_SCALE, NO_LOSS_SCALE, type LossScaler } from './loss-scale.js';
+import { applyPrecision } from './precision.js';
+import type { Precision } from '../runtime/choice.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { readLossTellingDropper, type StepReader } from './step.js';
 
@@ -23,6 +26,8 @@ export abstract class TaskSession<M extends TrunkParams, HB, Ev> implements RunS
   /** The one owner of layer-dropping state (src/drop/dropper.ts). */
   readonly dropper: LayerDropper;
   readonly schedule: LrSchedule;
+  /** The matmuls' precision this session runs (config's, or the adapter's rule for 'auto'). */
+  readonly precision: Precision;
 
   constructor(
     readonly e: Engine,
@@ -31,7 +36,9 @@ export abstract class TaskSession<M extends TrunkParams, HB, Ev> implements RunS
   ) {
     this.dropper = LayerDropper.create(e, cfg.drop, { nLayer: cfg.n_layer, totalSteps: cfg.steps, seed: cfg.seed, gradAccum: cfg.gradAccum });
     model.initialize(cfg.seed);
-    this.optimizer = new AdamW(e, model.blocks, { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
+    this.precision = applyPrecision(e, cfg.precision);
+    const adamw = { beta1: cfg.beta1, beta2: cfg.beta2, eps: 1e-8, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
+    this.optimizer = new AdamW(e, model.blocks, adamw, this.precision === 'f16' ? DYNAMIC_LOSS_SCALE : NO_LOSS_SCALE);
     this.schedule = { lr: cfg.lr, minLr: cfg.lr * cfg.minLrFrac, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps };
   }
 
@@ -52,6 +59,11 @@ export abstract class TaskSession<M extends TrunkParams, HB, Ev> implements RunS
   abstract validate(last: boolean): Promise<Ev>;
   abstract evalFields(ev: Ev): Record<string, number>;
   abstract describeEval(ev: Ev): string;
+
+  /** The optimizer's loss scaler (S = 1 and fixed in f32); the loop checkpoints it and logs its overflows. */
+  get lossScaler(): LossScaler {
+    return this.optimizer.lossScaler;
+  }
 
   /** The resolved layer-dropping config (the dropper's). */
   get drop(): ResolvedDropConfig {
