@@ -62,7 +62,8 @@ async function expectRefusal(fn: () => Promise<unknown>, ...patterns: RegExp[]):
   return msg;
 }
 
-describe('interrupted + resumed run equals the uninterrupted run', () => {
+for (const precision of ['f32', 'f16'] as const)
+describe(`interrupted + resumed run equals the uninterrupted run (${precision})`, () => {
   const STEPS = 10;
   const K = 4; // interrupt after this many steps
   // SBLD: T_pre = round(0.2 * 10) = 2, so it measures at step 2 (before the interruption) and at 5 and 8
@@ -81,6 +82,7 @@ describe('interrupted + resumed run equals the uninterrupted run', () => {
         sampleTokens: 0,
         seed: 7,
         out,
+        precision,
         drop: { policy: 'sbld', warmupFrac: 0.2, remeasureEvery: 3, rhoPeak: 0.5, probeBatches: 1 },
       },
     );
@@ -88,7 +90,7 @@ describe('interrupted + resumed run equals the uninterrupted run', () => {
   const metrics = (dir: string): Line[] =>
     readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
   /** The fields of a step line that must reproduce (not its timings). */
-  const stepView = (l: Line) => ({ step: l.step, loss: l.loss, lr: l.lr, layers: l.layers, expected_kept: l.expected_kept });
+  const stepView = (l: Line) => ({ step: l.step, loss: l.loss, lr: l.lr, layers: l.layers, expected_kept: l.expected_kept, loss_scale: l.loss_scale });
   const sensView = (l: Line) => ({ step: l.step, values: l.values, sensitivities: l.sensitivities, block: l.block, allow: l.allow });
   const evalView = (l: Line) => ({ step: l.step, val_loss: l.val_loss });
   const trajectory = (dir: string) => {
@@ -100,13 +102,15 @@ describe('interrupted + resumed run equals the uninterrupted run', () => {
     };
   };
 
-  const full = join(root, 'full');
-  const split = join(root, 'split');
+  const full = join(root, `full-${precision}`);
+  const split = join(root, `split-${precision}`);
   let fullSummary: RunSummary;
   let firstHalf: RunSummary;
   let secondHalf: RunSummary;
   let afterInterrupt: ReturnType<typeof trajectory>;
   let stepOfCheckpoint: number;
+
+  afterAll(() => e.choice.force('precision', null)); // the engine is shared with later test files
 
   beforeAll(async () => {
     fullSummary = await runTraining(config(full), { quiet: true, engine: e });
@@ -147,7 +151,7 @@ describe('interrupted + resumed run equals the uninterrupted run', () => {
     const b = await loadCheckpoint(join(split, 'checkpoint'));
     expect(differingArrays(b.params, a.params)).toEqual([]);
     expect(differingArrays(b.optimizer, a.optimizer)).toEqual([]);
-    type State = { step: number; loader: unknown; sbld: { history: { ms?: number }[] }; blockSteps: number[]; layerSteps: unknown };
+    type State = { step: number; loader: unknown; sbld: { history: { ms?: number }[] }; blockSteps: number[]; layerSteps: unknown; lossScale: unknown };
     const sa = a.trainerState as State;
     const sb = b.trainerState as State;
     const noMs = (s: State) => ({ ...s.sbld, history: s.sbld.history.map((h) => ({ ...h, ms: 0 })) });
@@ -155,6 +159,7 @@ describe('interrupted + resumed run equals the uninterrupted run', () => {
     expect(sb.loader).toEqual(sa.loader);
     expect(sb.blockSteps).toEqual(sa.blockSteps);
     expect(sb.layerSteps).toEqual(sa.layerSteps);
+    expect(sb.lossScale).toEqual(sa.lossScale);
     expect(noMs(sb)).toEqual(noMs(sa));
     // Skipped layers took fewer optimizer steps than the rest block.
     expect(Math.min(...sa.blockSteps)).toBeLessThan(STEPS);

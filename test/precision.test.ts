@@ -1,0 +1,195 @@
+/**
+ * f16 mixed precision in training: the loss scaler's rule (halve on overflow, double after a run of good steps,
+ * fixed in f32, state round trip); a step whose gradients overflow is skipped with nothing changed (every
+ * parameter and moment bit-identical, block step counts not advanced), logged, and the scale halves until steps
+ * go through; the exact extra dispatches an f16 step makes (one cast per linear forward and backward, one per
+ * weight changed since its last cast, none for a skipped layer); f16 training stays close to f32 at equal steps;
+ * --precision validation, and f16 refused on an adapter without shader-f16.
+ * Run: npx vitest run --config test/vitest.config.ts test/precision.test.ts
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readWeights } from '../src/model/weights.js';
+import type { LayerPlan } from '../src/model/plan.js';
+import type { Engine } from '../src/runtime/engine.js';
+import { resolveConfig } from '../src/tasks/gpt/config.js';
+import { runTraining } from '../src/tasks/gpt/run.js';
+import { TrainingSession } from '../src/tasks/gpt/session.js';
+import { ConfigError, type TrainConfig } from '../src/train/config.js';
+import { DYNAMIC_LOSS_SCALE, LossScaler, NO_LOSS_SCALE } from '../src/train/loss-scale.js';
+import { applyPrecision } from '../src/train/precision.js';
+import { getEngine } from './helpers/gpu.js';
+
+afterAll(async () => (await getEngine()).choice.force('precision', null)); // the engine is shared with later files
+
+const config = (precision: 'f32' | 'f16', steps = 8): TrainConfig =>
+  resolveConfig({}, { preset: 'tiny', steps, warmupSteps: 2, evalEvery: 0, sampleTokens: 0, seed: 3, out: '/nonexistent', precision, drop: { policy: 'none' } });
+
+async function session(precision: 'f32' | 'f16', steps = 8): Promise<TrainingSession | null> {
+  const e = await getEngine();
+  if (precision === 'f16' && !e.choice.halfAvailable) return null;
+  return TrainingSession.open(config(precision, steps), e);
+}
+
+/** Runs step `step` with `plans` (the session's own when absent); returns the loss and the dispatches it made. */
+async function runStep(s: TrainingSession, step: number, plans?: LayerPlan[]): Promise<{ loss: number; dispatches: number; kernels: string[] }> {
+  const e = s.e;
+  const before = e.counters.dispatches;
+  e.dispatchLog = [];
+  const { readLoss } = s.step(step, plans ?? s.plan(step).plans);
+  const kernels = e.dispatchLog.map((r) => r.kernel);
+  e.dispatchLog = null;
+  const dispatches = e.counters.dispatches - before;
+  return { loss: await readLoss(), dispatches, kernels };
+}
+
+const bitsOf = (w: Record<string, Float32Array>) => Object.fromEntries(Object.entries(w).map(([k, v]) => [k, Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length))]));
+
+describe('LossScaler', () => {
+  it('halves on overflow, doubles after growthInterval good steps in a row, and stays in [2^-24, 2^24]', () => {
+    const s = new LossScaler({ init: 1024, growthInterval: 3, dynamic: true });
+    expect(s.update(true)).toBe(512);
+    expect(s.lastOverflow).toBe(true);
+    expect([s.update(false), s.update(false)]).toEqual([512, 512]);
+    expect(s.update(true)).toBe(256); // an overflow resets the run of good steps
+    expect([s.update(false), s.update(false), s.update(false)]).toEqual([256, 256, 512]);
+    expect(s.overflows).toBe(2);
+    const low = new LossScaler({ init: 2 ** -24, growthInterval: 1, dynamic: true });
+    expect(low.update(true)).toBe(2 ** -24);
+    const high = new LossScaler({ init: 2 ** 24, growthInterval: 1, dynamic: true });
+    expect(high.update(false)).toBe(2 ** 24);
+    expect(() => new LossScaler({ ...DYNAMIC_LOSS_SCALE, init: 0 })).toThrow(/outside/);
+  });
+
+  it('f32: fixed at 1, overflows still counted; state round-trips', () => {
+    const s = new LossScaler(NO_LOSS_SCALE);
+    expect([s.update(true), s.update(false), s.update(true)]).toEqual([1, 1, 1]);
+    expect(s.overflows).toBe(2);
+    const t = new LossScaler(DYNAMIC_LOSS_SCALE);
+    t.update(true);
+    t.update(false);
+    const u = new LossScaler(DYNAMIC_LOSS_SCALE);
+    u.setState(t.state);
+    expect(u.state).toEqual(t.state);
+    expect(u.update(true)).toBe(t.update(true));
+  });
+});
+
+describe('an overflowing step under f16', () => {
+  it('is skipped with every parameter and moment unchanged, and the scale halves until steps go through', async (ctx) => {
+    const s = await session('f16');
+    if (!s) return ctx.skip();
+    // The label's dlogit is -(1 - p) / (B T), about -1/128 for this preset at the start; times S = 2^24 that is
+    // about -131000, past f16's 65504, so the cast of the head's dout overflows at least on the first step. The
+    // other gradients grow further; where S comes down far enough is the scaler's business, so what is checked is
+    // the rule: overflowing steps change nothing and halve S, then steps go through at that S.
+    expect(s.B * s.T).toBe(128);
+    s.lossScaler.setState({ scale: 2 ** 24, goodSteps: 0, overflows: 0 });
+    const initial = await readWeights(s.e, s.model);
+    const seen: boolean[] = [];
+    let scale = 2 ** 24;
+    for (let step = 0; step < 8; step++) {
+      await runStep(s, step);
+      const overflow = s.lossScaler.lastOverflow;
+      seen.push(overflow);
+      expect(s.lossScaler.scale, `step ${step}`).toBe(overflow ? scale / 2 : scale);
+      scale = s.lossScaler.scale;
+      if (overflow) {
+        expect(seen.every(Boolean), 'overflows come first, then steps go through').toBe(true);
+        const after = await readWeights(s.e, s.model);
+        expect(bitsOf(after.params)).toEqual(bitsOf(initial.params));
+        expect(bitsOf(after.optimizer)).toEqual(bitsOf(initial.optimizer));
+        expect(after.blockSteps).toEqual(initial.blockSteps);
+      }
+    }
+    const skipped = seen.filter(Boolean).length;
+    expect(seen[0]).toBe(true);
+    expect(skipped).toBeLessThan(8);
+    expect(s.lossScaler.overflows).toBe(skipped);
+    const final = await readWeights(s.e, s.model);
+    expect(final.blockSteps.every((n) => n === 8 - skipped)).toBe(true);
+    expect(bitsOf(final.params)).not.toEqual(bitsOf(initial.params));
+  });
+});
+
+describe('dispatches of an f16 step', () => {
+  it('are the f32 step plus one cast per linear forward and backward and one per weight; none for a skipped layer', async (ctx) => {
+    const half = await session('f16');
+    if (!half) return ctx.skip();
+    const L = half.cfg.n_layer;
+    // Step 0 casts every weight it uses (their copies are new); so does every later step (the update changed them).
+    const full = await runStep(half, 0);
+    const again = await runStep(half, 1);
+    const skipLast: LayerPlan = { ...half.plan(2).plans[0]!, run: Array.from({ length: L }, (_, l) => l < L - 1) };
+    const skipped = await runStep(half, 2, [skipLast]);
+    const single = await session('f32');
+    const f32Full = await runStep(single!, 0);
+    const f32Skipped = await runStep(single!, 1, [{ ...skipLast }]);
+    // Per block: 4 linears x (cast a, cast w, cast dout); the head (tied wte, transposed): 3.
+    expect(full.dispatches - f32Full.dispatches).toBe(12 * L + 3);
+    expect(again.dispatches).toBe(full.dispatches);
+    expect(skipped.dispatches - f32Skipped.dispatches).toBe(12 * (L - 1) + 3);
+    expect(full.kernels.filter((k) => k === 'cast_to_f16')).toHaveLength(12 * L + 3);
+    expect(full.kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16'))).toEqual([]);
+    expect(f32Full.kernels.filter((k) => k.endsWith('_f16') || k === 'cast_to_f16')).toEqual([]);
+  });
+});
+
+describe('f16 training against f32', () => {
+  it('stays within 0.02 nats of f32 over 30 steps of the tiny preset with the same seed', async (ctx) => {
+    const steps = 30;
+    const half = await session('f16', steps);
+    if (!half) return ctx.skip();
+    const lossesHalf: number[] = [];
+    for (let step = 0; step < steps; step++) lossesHalf.push((await runStep(half, step)).loss);
+    const single = (await session('f32', steps))!;
+    const lossesSingle: number[] = [];
+    for (let step = 0; step < steps; step++) lossesSingle.push((await runStep(single, step)).loss);
+    expect(half.lossScaler.overflows).toBe(0);
+    expect(lossesSingle[steps - 1]!).toBeLessThan(lossesSingle[0]! - 0.5); // it trained
+    const worst = Math.max(...lossesHalf.map((l, i) => Math.abs(l - lossesSingle[i]!)));
+    expect(worst).toBeLessThan(0.02);
+    expect(worst).toBeGreaterThan(0); // f16 did change the arithmetic
+  });
+});
+
+describe('a run under --precision f16', () => {
+  it('logs its loss scale on every step line and its precision and overflow count in the summary', async (ctx) => {
+    const e = await getEngine();
+    if (!e.choice.halfAvailable) return ctx.skip();
+    const out = mkdtempSync(join(tmpdir(), 'sbld-precision-'));
+    try {
+      const summary = await runTraining({ ...config('f16', 4), out, checkpointEvery: 0 }, { quiet: true, engine: e, overwrite: true });
+      expect(summary.precision).toBe('f16');
+      expect(summary.overflow_steps).toBe(0);
+      const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const steps = lines.filter((l) => l.type === undefined);
+      expect(steps.map((l) => l.loss_scale)).toEqual([65536, 65536, 65536, 65536]);
+      expect(lines.find((l) => l.type === 'summary')).toMatchObject({ precision: 'f16', overflow_steps: 0 });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--precision', () => {
+  it('refuses a value that is not auto, f32 or f16', () => {
+    expect(() => resolveConfig({}, { preset: 'tiny', precision: 'bf16' as 'f16' })).toThrow(ConfigError);
+    expect(() => resolveConfig({}, { preset: 'tiny', precision: 'bf16' as 'f16' })).toThrow(/--precision "bf16": must be one of auto, f32, f16/);
+  });
+
+  it('refuses f16 on an adapter without shader-f16, naming the adapter and what to use instead', () => {
+    const noHalf = { choice: { halfAvailable: false }, gpu: { adapterName: 'SwiftShader' } } as unknown as Engine;
+    expect(() => applyPrecision(noHalf, 'f16')).toThrow(/this adapter \(SwiftShader\) does not offer shader-f16; use --precision f32 or auto/);
+  });
+
+  it('auto takes the adapter rule (f32 here), and an explicit choice is what runs', async () => {
+    const e = await getEngine();
+    expect(applyPrecision(e, 'auto')).toBe(e.choice.defaults.precision);
+    expect(applyPrecision(e, 'f32')).toBe('f32');
+    if (e.choice.halfAvailable) expect(applyPrecision(e, 'f16')).toBe('f16');
+    e.choice.force('precision', null);
+  });
+});
