@@ -4,7 +4,9 @@
  *
  * Shapes: matmul at 1024 x 1024 x 1024 and at the GPT shapes of preset `small` (B*T x C x 3C, x C, x 4C,
  * B*T x 4C x C, and the tied head B*T x C x V with the weight stored (V, C)), each forward and its two backward
- * GEMMs exactly as `src/ops/matmul.ts` records them (dA = dY W^T, dW = A^T dY, the weight gradient +=);
+ * GEMMs exactly as `src/ops/matmul.ts` records them (dA = dY W^T, dW = A^T dY, the weight gradient +=); where
+ * the adapter has shader-f16, the same GEMMs on f16 operands (`matmul f16 ...`, f16 precision's kernels) and
+ * the f32 -> f16 casts f16 precision adds (cast_to_f16 at B*T x C and x 4C);
  * attention forward and backward at B=16, NH=4, HS=32, T in {64, 128, 256, 512}; layernorm, gelu, residual,
  * crossentropy, embedding, adamw and grad_sumsq at the GPT shape and at one larger shape (bandwidth ceiling);
  * bias_backward (a linear layer's dbias) at the GPT's B*T = 1024 rows x C, 3C, 4C and the ViT's (preset
@@ -37,6 +39,8 @@ import { layernorm_backward, layernorm_backward_params, layernorm_forward } from
 import { bias_backward, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
 import { linear_gelu_forward } from '../src/ops/linear_gelu.js';
 import { gemm } from '../src/ops/matmul.js';
+import { cast_to_f16 } from '../src/ops/cast.js';
+import { Float16Array } from '@petamoriken/float16';
 import { residual_backward, residual_forward } from '../src/ops/residual.js';
 import { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
@@ -84,6 +88,15 @@ class Buffers {
     return t;
   }
 
+  /** f16 tensor of seeded N(0, std) values (rounded to f16 on the host). */
+  half(shape: readonly number[], label: string, std = 1): Tensor {
+    const t = this.keep(this.e.persistent(shape, 'f16', label));
+    const data = new Float16Array(t.size);
+    for (let i = 0; i < data.length; i++) data[i] = std * this.rng.normal();
+    this.e.write(t, new Uint16Array(data.buffer));
+    return t;
+  }
+
   /** f32 tensor of one value (zeros: WebGPU buffers start zeroed). */
   fill(shape: readonly number[], label: string, value = 0): Tensor {
     const t = this.keep(this.e.persistent(shape, 'f32', label));
@@ -119,21 +132,24 @@ const F32 = 4;
 /**
  * Forward and the two backward GEMMs of a linear layer y (M, N) = x (M, K) @ W + bias, W stored (K, N), or, for
  * the tied head (`transB`), y = x @ W^T with W stored (N, K) and no bias. The backward calls mirror `matmul()`.
+ * With `half`, the operands are f16 (the f16 twins, as f16 precision runs them; outputs stay f32) and the rows
+ * are named `matmul f16 ...`; the casts that make those operands are rows of their own (castCases).
  */
-function matmulCases(M: number, K: number, N: number, what: string, opts: { transB?: boolean; bias?: boolean; only?: 'fwd' } = {}): Case[] {
-  const { transB = false, bias = true } = opts;
+function matmulCases(M: number, K: number, N: number, what: string, opts: { transB?: boolean; bias?: boolean; only?: 'fwd'; half?: boolean } = {}): Case[] {
+  const { transB = false, bias = true, half = false } = opts;
+  const operand = (b: Buffers, shape: readonly number[], label: string, std = 1) => (half ? b.half(shape, label, std) : b.normal(shape, label, std));
   const shape = `${M}x${K}x${N}`;
   const flops = 2 * M * N * K;
   const wShape = transB ? [N, K] : [K, N];
   const cases: Case[] = [
     {
-      kernel: 'matmul fwd',
+      kernel: half ? 'matmul f16 fwd' : 'matmul fwd',
       shape,
       what,
       flops,
       setup: (b) => {
-        const x = b.normal([M, K], 'x');
-        const w = b.normal(wShape, 'w', 0.02);
+        const x = operand(b, [M, K], 'x');
+        const w = operand(b, wShape, 'w', 0.02);
         const bi = bias ? b.normal([N], 'bias', 0.02) : null;
         const y = b.fill([M, N], 'y');
         return () => gemm(b.e, y, x, w, bi, { batch: 1, M, N, K }, { transB });
@@ -141,26 +157,26 @@ function matmulCases(M: number, K: number, N: number, what: string, opts: { tran
     },
     {
       // dA (M, K) = dY (M, N) @ W'^T: W' = W (K, N) read transposed, or the head's stored (N, K) read as is.
-      kernel: 'matmul bwd dA=dY.W^T',
+      kernel: half ? 'matmul f16 bwd dA=dY.W^T' : 'matmul bwd dA=dY.W^T',
       shape,
       what,
       flops,
       setup: (b) => {
-        const dy = b.normal([M, N], 'dy');
-        const w = b.normal(wShape, 'w', 0.02);
+        const dy = operand(b, [M, N], 'dy');
+        const w = operand(b, wShape, 'w', 0.02);
         const dx = b.fill([M, K], 'dx');
         return () => gemm(b.e, dx, dy, w, null, { batch: 1, M, N: K, K: N }, { transB: !transB });
       },
     },
     {
       // dW' (K, N) = A^T @ dY, accumulated into the parameter gradient; the head stores dW (N, K) = dY^T @ A.
-      kernel: 'matmul bwd dW=A^T.dY',
+      kernel: half ? 'matmul f16 bwd dW=A^T.dY' : 'matmul bwd dW=A^T.dY',
       shape,
       what,
       flops,
       setup: (b) => {
-        const x = b.normal([M, K], 'x');
-        const dy = b.normal([M, N], 'dy');
+        const x = operand(b, [M, K], 'x');
+        const dy = operand(b, [M, N], 'dy');
         const dw = b.fill(wShape, 'dw');
         return transB
           ? () => gemm(b.e, dw, dy, x, null, { batch: 1, M: N, N: K, K: M }, { transA: true, accumulate: true })
@@ -169,6 +185,21 @@ function matmulCases(M: number, K: number, N: number, what: string, opts: { tran
     },
   ];
   return opts.only === 'fwd' ? cases.slice(0, 1) : cases;
+}
+
+/** f32 -> f16 of n elements (what f16 precision adds per linear: its input forward, dout backward). */
+function castCase(n: number, what: string): Case {
+  return {
+    kernel: 'cast_to_f16',
+    shape: `${n}`,
+    what,
+    bytes: n * (F32 + 2),
+    setup: (b) => {
+      const x = b.normal([n], 'x');
+      const out = b.keep(b.e.persistent([n], 'f16', 'out'));
+      return () => cast_to_f16(b.e, out, x);
+    },
+  };
 }
 
 /**
@@ -537,7 +568,7 @@ function layerBlockSize(C: number): number {
   return sizes.reduce((n, s) => n + Math.ceil(s / 64) * 64, 0);
 }
 
-function allCases(quick: boolean): Case[] {
+function allCases(quick: boolean, half: boolean): Case[] {
   const { n_embd: C, seqLen: T, batchSize: B, n_head: NH } = PRESETS.small;
   const V = VOCAB_SIZE;
   const BT = B * T;
@@ -551,6 +582,19 @@ function allCases(quick: boolean): Case[] {
     ...matmulCases(BT, 4 * C, C, 'mlp proj: B*T x 4C x C'),
     ...matmulCases(BT, C, V, 'tied head: B*T x C x V', { transB: true, bias: false }),
   ];
+  // f16 precision's GEMMs and casts, where the device has shader-f16.
+  if (half) {
+    cases.push(
+      ...matmulCases(1024, 1024, 1024, 'square', { only: quick ? 'fwd' : undefined, half }),
+      ...matmulCases(BT, C, 3 * C, 'qkv: B*T x C x 3C', { half }),
+      ...matmulCases(BT, C, C, 'attn proj: B*T x C x C', { half }),
+      ...matmulCases(BT, C, 4 * C, 'fc: B*T x C x 4C', { half }),
+      ...matmulCases(BT, 4 * C, C, 'mlp proj: B*T x 4C x C', { half }),
+      ...matmulCases(BT, C, V, 'tied head: B*T x C x V', { transB: true, bias: false, half }),
+      castCase(BT * C, 'GPT: B*T x C'),
+      castCase(BT * 4 * C, 'GPT: B*T x 4C'),
+    );
+  }
   for (const t of quick ? [64, 256] : [64, 128, 256, 512]) cases.push(...attentionCases(16, NH, C / NH, t));
   for (const plan of ['cpu', 'gpu'] as const) {
     for (const n of [C, 3 * C, 4 * C]) cases.push(biasBackwardCase(BT, n, 'GPT: B*T x N', plan));
@@ -582,7 +626,7 @@ export async function benchKernels(o: KernelsOptions): Promise<void> {
     targetMs: o.targetMs ?? (o.quick ? 20 : 150),
     maxReps: o.quick ? 50 : 500,
   };
-  const cases = allCases(o.quick).filter((c) => !o.filter || `${c.kernel} ${c.what}`.toLowerCase().includes(o.filter.toLowerCase()));
+  const cases = allCases(o.quick, e.choice.halfAvailable).filter((c) => !o.filter || `${c.kernel} ${c.what}`.toLowerCase().includes(o.filter.toLowerCase()));
   const adapter = e.gpu.adapterName;
   const table = new Table([
     { title: 'kernel', width: 22 },

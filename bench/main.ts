@@ -4,6 +4,7 @@
  *   kernels  ms per call and GFLOP/s or GB/s per kernel and shape               bench/kernels.ts
  *   step     steady-state ms per training step, tokens/s, dispatches, layers    bench/step.ts
  *   skip     ms per step with 0 / 25 / 50 / 75% of layers skipped vs predicted   bench/skip.ts
+ *   precision f32 against f16 mixed precision, training steps in pairs             bench/precision.ts
  *   compare  every layer-dropping policy end to end: report.md, results.json, SVG   bench/compare/
  *   frontier the compute-matched study: speed-up on the loss-vs-time frontier        bench/frontier/
  *   faults   SIGKILL at random moments + resume vs an uninterrupted run; two writers; signals  bench/faults.ts
@@ -18,6 +19,7 @@ import { benchBrowser } from './browser.js';
 import { benchKernels } from './kernels.js';
 import { benchSkip } from './skip.js';
 import { benchStep } from './step.js';
+import { benchPrecision } from './precision.js';
 import { compareMain } from './compare/main.js';
 import { faultsMain } from './faults.js';
 import { frontierMain } from './frontier/main.js';
@@ -116,6 +118,18 @@ addTrainingOptions(
     },
     flags,
   );
+});
+
+addTrainingOptions(
+  program
+    .command('precision')
+    .description('f32 against f16 mixed precision: training steps in alternating pairs, one process (preset small unless given)')
+    .option('--json', 'one JSON object')
+    .option('--quick', 'four pairs (smoke run)')
+    .option('--pairs <n>', 'timed pairs of steps (default 20; --quick 4)', posInt),
+).action(async (o: Record<string, unknown>) => {
+  const { json, quick, pairs, steps: _steps, precision: _precision, ...flags } = o;
+  await benchPrecision({ json: !!json, quick: !!quick, pairs: pairs as number | undefined }, flags);
 });
 
 program

@@ -142,7 +142,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     console.log(
       `model: GPT L${L} C${cfg.n_embd} H${cfg.n_head} T${session.T} V${VOCAB_SIZE} (vocabulary fixed at 256 bytes), ` +
         `${(session.model.parameterCount / 1e6).toFixed(2)}M parameters; batch ${session.B} x ${cfg.gradAccum} micro-batch(es) = ${tokensPerStep} tokens/step; ` +
-        `policy ${session.drop.policy}${session.drop.policy !== 'none' ? ` from schedule step ${step}` : ''}`,
+        `policy ${session.drop.policy}${session.drop.policy !== 'none' ? ` from schedule step ${step}` : ''}; precision ${session.precision}`,
     );
   }
 
@@ -207,6 +207,7 @@ export async function benchStep(o: StepBenchOptions, trainingFlags: Record<strin
     layer_share: round(prof.layerShare, 4),
     layers: prof.layers.map((t) => ({ layer: t.layer, dispatches: t.dispatches, gpu_ms: round(t.gpu_ms, 3), share: round(t.gpu_ms / prof.totalMs, 4) })),
     kinds: prof.kinds.map((k) => ({ kind: k.kind, dispatches: k.dispatches, gpu_ms: round(k.gpu_ms, 3), share: round(k.gpu_ms / prof.totalMs, 4) })),
+    precision: session.precision,
     adapter: e.gpu.adapterName,
     load1_before: load0,
     load1_after: load1,
