@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The kernels on a real GPU, in one prepared run: the whole test suite (every kernel against its float64
 # reference, every backward by finite differences, the golden GPT and ViT) on the machine's best adapter, then
-# the kernel, GEMM-variant, attention-variant, training-step and layer-skip benchmarks.
+# the kernel (f32 and, where the adapter has shader-f16, f16 rows), GEMM-variant, attention-variant,
+# training-step (f32 and f16 at the GPT-2-small shape), f32-against-f16 and layer-skip benchmarks. The
+# precision part's verdict is what the adapter rule in src/runtime/choice.ts should follow for this GPU.
 #
 # Made for the `device` tool's machine (NVIDIA, Dawn's Vulkan backend), which has no Node.js. Prepare here, once:
 #   echo /.gpu/ >> .git/info/exclude; echo /.gl/ >> .git/info/exclude; mkdir -p .gpu .gl
@@ -59,5 +61,7 @@ part kernels 60 $tsx bench/main.ts kernels --quick
 part matmul 50 $tsx bench/variants/matmul.ts --quick
 part attention 40 $tsx bench/variants/attention.ts --quick
 part steps 70 bash -c "$tsx bench/main.ts step --preset small --max-seconds 15 && $tsx bench/main.ts step --preset deep --max-seconds 15 && $tsx bench/main.ts step --n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8 --max-seconds 15"
+part steps-f16 40 $tsx bench/main.ts step --n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8 --max-seconds 15 --precision f16
+part precision 60 $tsx bench/main.ts precision --pairs 10 --n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8
 part skip 40 $tsx bench/main.ts skip --quick
 echo "total $(( $(date +%s) - t0 )) s"
