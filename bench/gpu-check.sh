@@ -60,8 +60,9 @@ part tests 150 node node_modules/vitest/vitest.mjs run --config test/vitest.conf
 part kernels 60 $tsx bench/main.ts kernels --quick
 part matmul 50 $tsx bench/variants/matmul.ts --quick
 part attention 40 $tsx bench/variants/attention.ts --quick
-part steps 70 bash -c "$tsx bench/main.ts step --preset small --max-seconds 15 && $tsx bench/main.ts step --preset deep --max-seconds 15 && $tsx bench/main.ts step --n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8 --max-seconds 15"
-part steps-f16 40 $tsx bench/main.ts step --n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8 --max-seconds 15 --precision f16
-part precision 60 $tsx bench/main.ts precision --pairs 10 --n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8
+# (One log per part, 8 files with machine.txt: what the device tool brings back at most.)
+gpt2small="--n-layer 12 --n-embd 768 --n-head 12 --seq-len 256 --batch-size 8"
+part steps 110 bash -c "$tsx bench/main.ts step --preset small --max-seconds 15 && $tsx bench/main.ts step --preset deep --max-seconds 15 && $tsx bench/main.ts step $gpt2small --max-seconds 15 && $tsx bench/main.ts step $gpt2small --max-seconds 15 --precision f16"
+part precision 60 $tsx bench/main.ts precision --pairs 10 $gpt2small
 part skip 40 $tsx bench/main.ts skip --quick
 echo "total $(( $(date +%s) - t0 )) s"
