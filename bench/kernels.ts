@@ -8,7 +8,8 @@
  * the adapter has shader-f16, the same GEMMs on f16 operands (`matmul f16 ...`, f16 precision's kernels) and
  * the f32 -> f16 casts f16 precision adds (cast_to_f16 at B*T x C and x 4C);
  * attention forward and backward at B=16, NH=4, HS=32, T in {64, 128, 256, 512}; layernorm, gelu, residual,
- * crossentropy, embedding, adamw and grad_sumsq at the GPT shape and at one larger shape (bandwidth ceiling);
+ * crossentropy, embedding, adamw and grad_sumsq at the GPT shape and at one larger shape (bandwidth ceiling),
+ * layernorm under both its forward / dx kernels (a row per invocation, a workgroup per row);
  * bias_backward (a linear layer's dbias) at the GPT's B*T = 1024 rows x C, 3C, 4C and the ViT's (preset
  * `small`: B = 64 images x 17 tokens) 1088 rows x C, 4C with C = 64, under both row-split plans, and the
  * layernorm parameter gradients alone (which share that plan) at the GPT's 1024 x C and the ViT's 1088 x 64.
@@ -35,7 +36,8 @@ import { attention_backward, attention_forward } from '../src/ops/attention.js';
 import { crossentropy_backward, crossentropy_forward, useCrossEntropyKernel, type CrossEntropyKernel } from '../src/ops/crossentropy.js';
 import { buildTokenIndex, embedding_backward_wpe, embedding_backward_wte, embedding_forward } from '../src/ops/embedding.js';
 import { gelu_backward, gelu_forward } from '../src/ops/gelu.js';
-import { layernorm_backward, layernorm_backward_params, layernorm_forward } from '../src/ops/layernorm.js';
+import { layernorm_backward, layernorm_backward_params, layernorm_forward, useLayerNormKernel } from '../src/ops/layernorm.js';
+import type { LayerNormKind } from '../src/runtime/choice.js';
 import { bias_backward, useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
 import { linear_gelu_forward } from '../src/ops/linear_gelu.js';
 import { gemm } from '../src/ops/matmul.js';
@@ -306,8 +308,16 @@ function attentionCases(B: number, NH: number, HS: number, T: number): Case[] {
   ];
 }
 
-function layernormCases(N: number, C: number, what: string): Case[] {
+/** LayerNorm forward and backward under the forward / dx kernel family `kind` (the adapter's, or forced). */
+function layernormCases(N: number, C: number, what: string, kind?: LayerNormKind): Case[] {
   const shape = `${N}x${C}`;
+  const suffix = kind === 'workgroup-per-row' ? ' rows' : kind ? ' row/inv' : '';
+  // Force the kind around each call (other rows must see the adapter's choice).
+  const under = (e: Engine, call: () => void) => () => {
+    if (kind) useLayerNormKernel(e, kind);
+    call();
+    if (kind) useLayerNormKernel(e, null);
+  };
   const inputs = (b: Buffers) => ({
     x: b.normal([N, C], 'x'),
     weight: b.fill([C], 'weight', 1),
@@ -317,7 +327,7 @@ function layernormCases(N: number, C: number, what: string): Case[] {
   });
   return [
     {
-      kernel: 'layernorm fwd',
+      kernel: `layernorm fwd${suffix}`,
       shape,
       what,
       // reads x, weight, bias; writes out, mean, rstd
@@ -325,11 +335,11 @@ function layernormCases(N: number, C: number, what: string): Case[] {
       setup: (b) => {
         const { x, weight, bias, mean, rstd } = inputs(b);
         const out = b.fill([N, C], 'out');
-        return () => layernorm_forward(b.e, out, mean, rstd, x, weight, bias, N, C);
+        return under(b.e, () => layernorm_forward(b.e, out, mean, rstd, x, weight, bias, N, C));
       },
     },
     {
-      kernel: 'layernorm bwd',
+      kernel: `layernorm bwd${suffix}`,
       shape,
       what: `${what}, dx + dparams`,
       // dx kernel: reads x, dout, weight, mean, rstd, writes dx; params kernel: reads x, dout, mean, rstd,
@@ -342,12 +352,12 @@ function layernormCases(N: number, C: number, what: string): Case[] {
         const dx = b.fill([N, C], 'dx');
         const dweight = b.fill([C], 'dweight');
         const dbias = b.fill([C], 'dbias');
-        return () => {
+        return under(b.e, () => {
           // A row split takes its (chunks, C) partials from the arena: hand them back after each call.
           const mark = b.e.arenaMark();
           layernorm_backward(b.e, dx, false, dweight, dbias, x, weight, mean, rstd, dout, N, C, true);
           b.e.releaseArena(mark);
-        };
+        });
       },
     },
   ];
@@ -602,8 +612,11 @@ function allCases(quick: boolean, half: boolean): Case[] {
     cases.push(layernormParamsCase(BT, C, 'GPT ln', plan));
     cases.push(layernormParamsCase(64 * 17, 64, 'ViT small ln', plan));
   }
-  cases.push(...layernormCases(BT, C, 'GPT ln'));
-  if (!quick) cases.push(...layernormCases(8192, 768, 'large'));
+  // Both forward / dx kernel families, whichever this adapter picks (src/runtime/choice.ts).
+  for (const kind of ['row-per-invocation', 'workgroup-per-row'] as const) {
+    cases.push(...layernormCases(BT, C, 'GPT ln', kind));
+    if (!quick) cases.push(...layernormCases(8192, 768, 'large', kind));
+  }
   cases.push(...elementwiseCases(BT * 4 * C, 'GPT: B*T x 4C'));
   if (!quick) cases.push(...elementwiseCases(LARGE, 'large'));
   cases.push(...residualCases(BT * C, 'GPT: B*T x C'));
@@ -629,7 +642,7 @@ export async function benchKernels(o: KernelsOptions): Promise<void> {
   const cases = allCases(o.quick, e.choice.halfAvailable).filter((c) => !o.filter || `${c.kernel} ${c.what}`.toLowerCase().includes(o.filter.toLowerCase()));
   const adapter = e.gpu.adapterName;
   const table = new Table([
-    { title: 'kernel', width: 22 },
+    { title: 'kernel', width: 24 },
     { title: 'shape', width: 20 },
     { title: 'what', width: 32 },
     { title: 'R', width: 4, right: true },

@@ -8,13 +8,15 @@
  * Run: npx vitest run --config test/vitest.config.ts test/layernorm.test.ts (DEBUG=1 prints the max error per
  * compared tensor).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LayerNormKind } from '../src/runtime/choice.js';
 import {
   layernorm,
   layernorm_backward,
   layernorm_backward_params,
   layernorm_forward,
   layernormParamsDispatches,
+  useLayerNormKernel,
 } from '../src/ops/layernorm.js';
 import { useBiasBackwardPlan, type BiasPlanKind } from '../src/ops/bias.js';
 import type { Engine } from '../src/runtime/engine.js';
@@ -54,7 +56,15 @@ describe('layernorm reference', () => {
   });
 });
 
-describe('layernorm kernels', () => {
+// Both forward / dx kernel families: a row per invocation (CPU adapters) and a workgroup per row (GPUs), each
+// forced with useLayerNormKernel whatever this adapter's own choice is.
+const KINDS: LayerNormKind[] = ['row-per-invocation', 'workgroup-per-row'];
+const SUFFIX: Record<LayerNormKind, string> = { 'row-per-invocation': '', 'workgroup-per-row': '_rows' };
+
+for (const kind of KINDS)
+describe(`layernorm kernels (${kind})`, () => {
+  beforeEach(async () => useLayerNormKernel(await getEngine(), kind));
+  afterEach(async () => useLayerNormKernel(await getEngine(), null));
   // Rows and columns each hit 1, 31, 32, 33 and one past the 64-invocation workgroup.
   const shapes: [number[], number][] = [
     [[1], 1],
@@ -87,13 +97,19 @@ describe('layernorm kernels', () => {
 
       // Autograd.
       const before = e.counters.dispatches;
+      e.dispatchLog = [];
       const out = layernorm(e, tx, tw, tb);
+      expect(e.dispatchLog.map((r) => r.kernel)).toEqual([`layernorm_forward${SUFFIX[kind]}`]);
+      e.dispatchLog = null;
       expect(e.counters.dispatches - before).toBe(1);
       expect(out.shape).toEqual([...lead, C]);
       close('out', await e.readFloat(out), ref.out);
       out.grad = tensorFrom(e, [...lead, C], dout, 'f32', 'dout');
       const beforeBack = e.counters.dispatches;
+      e.dispatchLog = [];
       e.tape.replay();
+      expect(e.dispatchLog[0]!.kernel).toBe(`layernorm_backward${SUFFIX[kind]}`);
+      e.dispatchLog = null;
       expect(e.counters.dispatches - beforeBack).toBe(1 + layernormParamsDispatches(e, N));
       const g = layernormBackwardRef(N, C, x, weight, dout);
       close('dx', await e.readFloat(tx.grad!), g.dx);
@@ -150,7 +166,8 @@ describe('layernorm kernels', () => {
   });
 
   it('kernels number workgroups across a grid folded into y', async () => {
-    // 200 rows need 4 workgroups of 64; dispatch them as 3 x 2 (as the host folds past 65535).
+    // 200 rows need 4 workgroups of 64 (a row per invocation) or 200 (a workgroup per row); dispatch them as
+    // 3 x 2 or 100 x 2 (as the host folds past 65535).
     const e = await getEngine();
     e.resetArena();
     const [N, C] = [200, 3];
@@ -161,7 +178,8 @@ describe('layernorm kernels', () => {
     const out = e.alloc([N, C]);
     const mean = e.alloc([N]);
     const rstd = e.alloc([N]);
-    e.dispatch('layernorm_forward', { x: tx, weight: tw, bias: tb, out, mean, rstd }, { N, C, eps: 1e-5, accumulate: 0 }, [3, 2]);
+    const grid: [number, number] = kind === 'workgroup-per-row' ? [100, 2] : [3, 2];
+    e.dispatch(`layernorm_forward${SUFFIX[kind]}`, { x: tx, weight: tw, bias: tb, out, mean, rstd }, { N, C, eps: 1e-5, accumulate: 0 }, grid);
     close('out (folded)', await e.readFloat(out), layernormRef(N, C, x, weight, bias).out);
 
     // The parameter kernel: 3 rows in 2 chunks (rows 0-1, row 2) of 201 quads (803 columns, the scalar path) need

@@ -12,15 +12,28 @@
  * barriers (which lavapipe, where loads are the cost, runs poorly), vec4 loads with a scalar tail. The forward
  * reads x twice: one pass takes the sum (for the mean) and a shifted Welford update (for the variance, as
  * accurate as a second pass over x - mean), one writes out. The backward reads x, dout and weight twice (row
- * sums, dx). These kernels serve every adapter; a GPU would likely prefer a workgroup per row (coalesced loads,
- * more invocations in flight), which none of them do yet.
+ * sums, dx). These kernels serve CPU adapters. GPUs get the same contract with a workgroup per row
+ * (kernels/layernorm_rows.wgsl: coalesced loads, many rows in flight, tree reductions in workgroup memory),
+ * by the adapter's `layernorm` choice (src/runtime/choice.ts); `useLayerNormKernel` forces one for tests.
  * The parameter gradients are their own kernel (kernels/layernorm_backward_params.wgsl), built as bias_backward
  * is: 4 columns per invocation (vec4 loads when C % 4 == 0), rows split into chunks by `biasBackwardPlan`, the
  * chunks' partial sums finished in chunk order (deterministic, no atomics); see `layernorm_backward_params`.
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import { expectDType, expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
+import type { LayerNormKind } from '../runtime/choice.js';
 import { biasBackwardPlan, sumChunkPartials } from './bias.js';
+
+/** Makes later LayerNorms on `e` use `kind` (null: back to the adapter's choice), for tests and benchmarks. */
+export function useLayerNormKernel(e: Engine, kind: LayerNormKind | null): void {
+  e.choice.force('layernorm', kind);
+}
+
+/** The forward or dx kernel this adapter runs, and its grid over N rows. */
+function rowKernel(e: Engine, name: 'layernorm_forward' | 'layernorm_backward', N: number): { kernel: string; grid: [number, number] } {
+  if (e.choice.get('layernorm') === 'workgroup-per-row') return { kernel: `${name}_rows`, grid: foldGrid(N) };
+  return { kernel: name, grid: e.grid(name, N) };
+}
 
 /** Reads (N, C) from x and checks weight and bias; errors name the op and the shapes. */
 export function layernormDims(op: string, x: Tensor, weight: Tensor, bias: Tensor): { N: number; C: number } {
@@ -76,7 +89,8 @@ export function layernorm_forward(
   if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
   if (N === 0) return;
   // accumulate is read by the backward kernels only (one params struct per WGSL file).
-  e.dispatch('layernorm_forward', { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, e.grid('layernorm_forward', N));
+  const { kernel, grid } = rowKernel(e, 'layernorm_forward', N);
+  e.dispatch(kernel, { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, grid);
 }
 
 /**
@@ -150,12 +164,8 @@ export function layernorm_backward(
   const op = 'layernorm_backward';
   expectLayout(op, N, C, { all: { dx, x, dout }, rows: { mean, rstd }, channels: { weight, dweight, dbias } });
   if (N > 0) {
-    e.dispatch(
-      'layernorm_backward',
-      { x, weight, mean, rstd, dout, dx },
-      { N, C, eps: 0, accumulate: accumulateDx ? 1 : 0 }, // eps: forward only
-      e.grid('layernorm_backward', N),
-    );
+    const { kernel, grid } = rowKernel(e, 'layernorm_backward', N);
+    e.dispatch(kernel, { x, weight, mean, rstd, dout, dx }, { N, C, eps: 0, accumulate: accumulateDx ? 1 : 0 }, grid); // eps: forward only
   }
   // With N = 0 the sums are empty: still run it, so that an overwrite (=) writes zeros.
   layernorm_backward_params(e, dweight, dbias, x, mean, rstd, dout, N, C, accumulateParams);

@@ -22,6 +22,8 @@
  *   linear + residual add (the output projections): fused everywhere -> the residual stream copied into the
  *     output and the GEMM accumulating onto it (src/ops/linear_residual.ts); 'separate' runs matmul then
  *     residualAdd.
+ *   LayerNorm forward and dx: cpu -> a row per invocation (no barriers); GPU -> a workgroup per row (coalesced
+ *     loads, many rows in flight; the usual GPU recipe, not yet timed on a GPU here).
  *   precision: the matmuls' operand type (src/ops/matmul.ts: f16 mixed precision); f32 on every adapter by
  *     default (see `defaults`); f16 needs shader-f16.
  * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
@@ -37,6 +39,7 @@ export type BiasPlanKind = 'cpu' | 'gpu';
 export type LinearGeluKind = 'fused' | 'separate';
 export type LinearResidualKind = 'fused' | 'separate';
 export type Precision = 'f32' | 'f16';
+export type LayerNormKind = 'row-per-invocation' | 'workgroup-per-row';
 
 export interface KernelChoices {
   matmul: MatmulKernel;
@@ -46,6 +49,7 @@ export interface KernelChoices {
   linearGelu: LinearGeluKind;
   linearResidual: LinearResidualKind;
   precision: Precision;
+  layernorm: LayerNormKind;
 }
 
 /** Whether the adapter is a CPU implementation (see the header). */
@@ -79,6 +83,7 @@ export class KernelChoice {
       linearGelu: 'fused',
       linearResidual: 'fused',
       precision: 'f32',
+      layernorm: this.cpu ? 'row-per-invocation' : 'workgroup-per-row',
     };
   }
 

@@ -62,6 +62,9 @@ export const KERNEL_FLOPS: Record<string, (params: Params, grid: Grid) => number
   layernorm_forward: (q) => p(q, 'N') * p(q, 'C') * 7,
   // Per element: dnorm = dout·w (1), two row sums (4), dx (5).
   layernorm_backward: (q) => p(q, 'N') * p(q, 'C') * 10,
+  // The workgroup-per-row kernels do the same arithmetic (the reductions' adds are the row sums').
+  layernorm_forward_rows: (q) => p(q, 'N') * p(q, 'C') * 7,
+  layernorm_backward_rows: (q) => p(q, 'N') * p(q, 'C') * 10,
   // Per element: recompute the normalised x (2), dweight += dout·x̂ (2), dbias += dout (1).
   layernorm_backward_params: (q) => p(q, 'N') * p(q, 'C') * 5,
   // tanh form: x³, the polynomial, tanh, the product: ~9; backward adds sech² and the chain: ~16.
