@@ -11,6 +11,7 @@
 import { Float16Array, f16round } from '@petamoriken/float16';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cast_to_f16, toHalf } from '../src/ops/cast.js';
+import { halfCopyOf } from '../src/ops/half-weights.js';
 import { linearGelu } from '../src/ops/linear_gelu.js';
 import { linearResidual } from '../src/ops/linear_residual.js';
 import { gemm, matmul, matmulKernelFor, subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
@@ -236,7 +237,7 @@ describe('f16 copies of weights', () => {
     expect(casts(() => matmul(e, x, w))).toBe(1); // x only: w's copy is current
     e.write(w, Float32Array.from(randomArray(128, 43)));
     expect(casts(() => matmul(e, x, w))).toBe(2);
-    const copy = e.halfWeights.of(w);
+    const copy = halfCopyOf(e, w);
     expectClose('copy', await e.read(copy), Float64Array.from(Float16Array.from(await e.readFloat(w))), { atol: 0, rtol: 2 * U });
     e.tape.clear();
     expect(toHalf(e, x).dtype).toBe('f16');

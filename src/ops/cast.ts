@@ -1,6 +1,6 @@
 /**
  * f32 -> f16, for the matmuls of f16 mixed precision: the f16 copy of an activation, of a gradient flowing into a
- * matmul's backward, or of a parameter block (its f16 weights, src/runtime/half-weights.ts).
+ * matmul's backward, or of a parameter (its f16 copy, ./half-weights.ts).
  *
  *   out = f16(x)          |x| > 65504 or not finite -> +-inf (an overflow stays visible to the loss scaler)
  * No backward: the callers cast inside their own rules and keep the f32 tensors for everything else.

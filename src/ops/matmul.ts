@@ -20,7 +20,7 @@
  *
  * f16 mixed precision (the adapter's `precision` choice, or `--precision f16`): the autograd ops (`matmul` here,
  * linear_gelu, linear_residual) hand the GEMMs f16 operands: an f16 copy of the activation (one cast_to_f16,
- * kept for the backward), the parameter's f16 copy (e.halfWeights: cast once per update), and in the backward
+ * kept for the backward), the parameter's f16 copy (./half-weights.ts: cast once per update), and in the backward
  * an f16 copy of dout. Each kernel above has an f16 twin (NAME_f16, derived from the same WGSL) that reads f16
  * operands and accumulates and writes f32, so every output and gradient stays f32 (bias and its gradient too).
  * Costs over f32: one cast forward and one backward per linear, one per weight per step.
@@ -31,6 +31,7 @@ import type { KernelVariant } from '../runtime/kernels.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
 import { bias_backward } from './bias.js';
 import { toHalf } from './cast.js';
+import { halfCopyOf } from './half-weights.js';
 
 export interface GemmDims {
   batch: number;
@@ -193,7 +194,7 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
  */
 export function gemmOperands(e: Engine, a: Tensor, w: Tensor): GemmOperands {
   if (e.choice.get('precision') !== 'f16') return { a, w };
-  return { a: toHalf(e, a), w: w.isParameter ? e.halfWeights.of(w) : toHalf(e, w) };
+  return { a: toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
 }
 
 /** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */

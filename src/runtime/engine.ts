@@ -14,7 +14,7 @@ import { acquireGpu, GpuError, type Gpu, type GpuOptions } from './device.js';
 import { dispatchFlops } from './flops.js';
 import { KernelBindingError, KernelRegistry, type Overrides } from './kernels.js';
 import { loadKernelSources } from './kernel-sources.js';
-import { HalfWeights } from './half-weights.js';
+import { WriteVersions } from './write-versions.js';
 import { debugLevel } from '../util/env.js';
 import type { Tape } from './tape.js';
 import { DTYPE_BYTES, numel, ShapeError, Tensor, type DType } from './tensor.js';
@@ -71,8 +71,8 @@ export class Engine {
   /** Which kernel each op runs on this adapter. */
   readonly choice: KernelChoice;
   readonly autograd: Autograd;
-  /** The f16 copies of parameters that f16 matmuls read (src/runtime/half-weights.ts). */
-  readonly halfWeights: HalfWeights;
+  /** Write counts of the buffers something derives copies from (src/ops/half-weights.ts: f16 weights). */
+  readonly writes = new WriteVersions();
   private readonly buffers: Buffers;
   private readonly commands: CommandRecorder;
   private readonly binding: BindingCache;
@@ -85,7 +85,6 @@ export class Engine {
   ) {
     this.device = gpu.device;
     this.choice = new KernelChoice(gpu, kernels);
-    this.halfWeights = new HalfWeights(this);
     this.buffers = new Buffers(gpu, this.counters);
     this.commands = new CommandRecorder(gpu, this.buffers, this.counters);
     this.binding = new BindingCache(gpu, this.buffers, this.counters);
@@ -186,7 +185,7 @@ export class Engine {
 
   /** Uploads `data` into `t`, in order with the recorded commands; never submits (see commands.ts). */
   write(t: Tensor, data: ArrayBufferView): void {
-    this.halfWeights.touch(t.buffer);
+    this.writes.touch(t.buffer);
     this.commands.write(t, data);
   }
 
@@ -212,13 +211,13 @@ export class Engine {
 
   /** Zeroes a tensor (a buffer command, not a dispatch). */
   zero(t: Tensor): void {
-    this.halfWeights.touch(t.buffer);
+    this.writes.touch(t.buffer);
     this.commands.zero(t);
   }
 
   /** Copies `src` into `dst` (same byte length). */
   copy(src: Tensor, dst: Tensor): void {
-    this.halfWeights.touch(dst.buffer);
+    this.writes.touch(dst.buffer);
     this.commands.copy(src, dst);
   }
 
@@ -250,8 +249,8 @@ export class Engine {
     const kernel = this.kernels.kernel(name);
     const pipeline = this.kernels.pipeline(name, overrides);
     const bindGroup = this.binding.bindGroup(kernel, args, params, (b) => this.commands.use(b));
-    if (this.halfWeights.tracking) {
-      for (const b of kernel.bindings) if (b.kind === 'storage') this.halfWeights.touch(bufferOf(args[b.name]!));
+    if (this.writes.tracking) {
+      for (const b of kernel.bindings) if (b.kind === 'storage') this.writes.touch(bufferOf(args[b.name]!));
     }
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.gpu.limits.maxComputeWorkgroupsPerDimension;

@@ -2,13 +2,23 @@
  * One engine for the whole suite (vitest runs one worker without isolation): opening Dawn on lavapipe and
  * compiling every kernel takes a second, and parallel devices thrash 2 cores.
  */
+import { KernelChoice } from '../../src/runtime/choice.js';
 import { Engine } from '../../src/runtime/engine.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 
 let shared: Promise<Engine> | null = null;
 
 export function getEngine(): Promise<Engine> {
-  shared ??= Engine.create();
+  shared ??= Engine.create().then((e) => {
+    // SBLD_TEST_PRECISION=f16 runs the whole suite as if this adapter's rule picked f16: wherever a test or a
+    // run leaves the precision to the adapter ('auto'), the matmuls take f16 operands.
+    const p = process.env.SBLD_TEST_PRECISION;
+    if (p === 'f16' || p === 'f32') {
+      const adapters = Object.getOwnPropertyDescriptor(KernelChoice.prototype, 'defaults')!.get!;
+      Object.defineProperty(e.choice, 'defaults', { get: () => ({ ...adapters.call(e.choice), precision: p }) });
+    }
+    return e;
+  });
   return shared;
 }
 
