@@ -4,15 +4,20 @@
 # warm-up 24, eval every 18), read against that stage's baseline with tuning-table.ts.
 #
 #   bash bench/frontier/ablate-robust.sh pld-no-rescale    (PLD without its 1/p rescaling: SBLD's setting)
+#   bash bench/frontier/ablate-robust.sh sbld-pld-curve    (SBLD on PLD's time curve 1 - exp(-γt) instead of pwegd)
+#   bash bench/frontier/ablate-robust.sh pld-pwegd-curve   (PLD on SBLD's pwegd time curve instead of its own)
 #
 # Runs go to docs/results/frontier/robust-ablation-<name>/runs/<policy>/b1/seed-<s>/; the table beside them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-name=${1:?usage: bash bench/frontier/ablate-robust.sh pld-no-rescale}
+variants="pld-no-rescale | sbld-pld-curve | pld-pwegd-curve"
+name=${1:?usage: bash bench/frontier/ablate-robust.sh $variants}
 case "$name" in
   pld-no-rescale) policy=pld; flags=(--drop pld --drop-sensitivity taylor --drop-rescale none) ;;
-  *) echo "unknown variant '$name' (pld-no-rescale)" >&2; exit 2 ;;
+  sbld-pld-curve) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-curve pld) ;;
+  pld-pwegd-curve) policy=pld; flags=(--drop pld --drop-sensitivity taylor --drop-pld-curve pwegd) ;;
+  *) echo "unknown variant '$name' ($variants)" >&2; exit 2 ;;
 esac
 BASE=docs/results/frontier/robust
 OUT=docs/results/frontier/robust-ablation-$name
