@@ -56,7 +56,7 @@ export {
   /** A shape or dtype mismatch; the message names the op and the input. */
   ShapeError,
 } from './runtime/tensor.js';
-/** Element types: f32, i32, u32 (f16 reserved). */
+/** Element types: f32, i32, u32, f16 (f16 mixed precision's matmul operands). */
 export type { DType } from './runtime/tensor.js';
 
 // ---------------------------------------------------------------- ops (autograd form, then kernel-level forward / backward)
@@ -70,6 +70,16 @@ export {
   /** Kernel-level bias gradient: column sums of dout. */
   bias_backward,
 } from './ops/bias.js';
+export {
+  /** A fresh f16 copy of an f32 tensor (overflow to infinity, never clamped). */
+  toHalf,
+  /** Kernel-level f32 -> f16 cast into a given output. */
+  cast_to_f16,
+} from './ops/cast.js';
+export {
+  /** The f16 copy of a parameter that f16 matmuls read, cast again only after its source changed. */
+  halfCopyOf,
+} from './ops/half-weights.js';
 export {
   /** Autograd fused multi-head causal self-attention on qkv (B, T, 3C). */
   attention,
@@ -181,6 +191,18 @@ export {
 } from './train/optimizer.js';
 /** AdamW hyperparameters (betas, eps, weight decay, gradient clip). */
 export type { AdamWConfig } from './train/optimizer.js';
+export {
+  /** Dynamic loss scaling (f16 mixed precision): halves on overflow, doubles after a run of good steps. */
+  LossScaler,
+  /** PyTorch GradScaler's defaults: S = 2^16, growth every 2000 good steps. */
+  DYNAMIC_LOSS_SCALE,
+  /** No scaling (f32): S = 1, fixed; non-finite steps are still skipped. */
+  NO_LOSS_SCALE,
+} from './train/loss-scale.js';
+/** A loss scaler's settings. */
+export type { LossScaleConfig } from './train/loss-scale.js';
+/** The matmuls' precision: f32, or f16 mixed precision. */
+export type { Precision } from './runtime/choice.js';
 export {
   /** Throws a ConfigError naming the flag of the first bad value. */
   validateConfig,
