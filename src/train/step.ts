@@ -42,7 +42,6 @@ export type StepReader = (() => Promise<number>) & {
  * micro-batches (HB) goes to the device as the batch its model's forward takes (DB): `upload`.
  */
 export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
-  /** (maxMicro) loss of each micro-batch of the last step. */
   /** (maxMicro + 4): the loss of each micro-batch of the last step, then its clip values (optimizer.clip). */
   private readonly results: Tensor;
   private readonly maxMicro: number;
