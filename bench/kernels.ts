@@ -553,7 +553,9 @@ function optimizerCases(n: number, what: string): Case[] {
         };
         const scalars = b.fill([4], 'step_scalars');
         writeStepScalars(b.e, scalars, [{ lr: 1e-3, step: 1 }], 0.9, 0.95);
-        const clip = b.fill([2], 'clip', 1);
+        // [clip scale 1, norm, no overflow (a set flag would make the update return at once), 0]
+        const clip = b.fill([4], 'clip');
+        b.e.write(clip, Float32Array.from([1, 0, 0, 0]));
         const hp = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
         return () => adamw_update(b.e, block, scalars, 0, clip, hp);
       },
