@@ -194,6 +194,9 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
  */
 export function gemmOperands(e: Engine, a: Tensor, w: Tensor): GemmOperands {
   if (e.choice.get('precision') !== 'f16') return { a, w };
+  // The op's own dtype errors first, not the cast's.
+  expectDType('matmul', 'a', a, 'f32');
+  expectDType('matmul', 'w', w, 'f32');
   return { a: toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
 }
 
