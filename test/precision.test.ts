@@ -36,6 +36,7 @@ async function session(precision: 'f32' | 'f16', steps = 8): Promise<TrainingSes
 /** Runs step `step` with `plans` (the session's own when absent); returns the loss and the dispatches it made. */
 async function runStep(s: TrainingSession, step: number, plans?: LayerPlan[]): Promise<{ loss: number; dispatches: number; kernels: string[] }> {
   const e = s.e;
+  e.choice.force('precision', s.precision); // the engine is shared: the last session opened set it
   const before = e.counters.dispatches;
   e.dispatchLog = [];
   const { readLoss } = s.step(step, plans ?? s.plan(step).plans);
@@ -132,6 +133,12 @@ describe('dispatches of an f16 step', () => {
     expect(again.dispatches).toBe(full.dispatches);
     expect(skipped.dispatches - f32Skipped.dispatches).toBe(12 * (L - 1) + 3);
     expect(full.kernels.filter((k) => k === 'cast_to_f16')).toHaveLength(12 * L + 3);
+    // The head kept f32 (the headInF32 ablation): its three casts go, and its GEMMs are the f32 kernels.
+    half.e.choice.force('headInF32', true);
+    const headF32 = await runStep(half, 3);
+    half.e.choice.force('headInF32', null);
+    expect(headF32.dispatches - f32Full.dispatches).toBe(12 * L);
+    expect(headF32.kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16')).length).toBeGreaterThan(0);
     expect(full.kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16'))).toEqual([]);
     expect(f32Full.kernels.filter((k) => k.endsWith('_f16') || k === 'cast_to_f16')).toEqual([]);
   });

@@ -192,20 +192,23 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
  * What the GEMMs of an autograd linear read for a and w: a and w themselves, or under f16 precision an f16 copy
  * of a (cast now, in the arena) and w's (a parameter's cached copy; any other tensor is cast now).
  */
-export function gemmOperands(e: Engine, a: Tensor, w: Tensor): GemmOperands {
-  if (e.choice.get('precision') !== 'f16') return { a, w };
+export function gemmOperands(e: Engine, a: Tensor, w: Tensor, head = false): GemmOperands {
+  if (e.choice.get('precision') !== 'f16' || (head && e.choice.get('headInF32'))) return { a, w };
   // The op's own dtype errors first, not the cast's.
   expectDType('matmul', 'a', a, 'f32');
   expectDType('matmul', 'w', w, 'f32');
   return { a: toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
 }
 
-/** Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. */
-export function matmul(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = null, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
-  const { transA = false, transB = false } = opts;
+/**
+ * Autograd matmul: returns op(a) @ op(w) + bias and records the backward rule. `head` marks a model's output head
+ * (the logits), which the adapter's `headInF32` choice may keep f32 under f16 precision.
+ */
+export function matmul(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = null, opts: { transA?: boolean; transB?: boolean; head?: boolean } = {}): Tensor {
+  const { transA = false, transB = false, head = false } = opts;
   const d = matmulDims('matmul', a, w, transA, transB);
   const out = e.alloc(matmulOutShape(a, w, d, transA), 'f32', 'matmul.out');
-  const operands = gemmOperands(e, a, w);
+  const operands = gemmOperands(e, a, w, head);
   gemm(e, out, operands.a, operands.w, bias, d, { transA, transB });
   e.record('matmul', [out], () => matmul_backward(e, 'matmul', e.gradIn('matmul', out), a, w, bias, d, { transA, transB }, operands));
   return out;

@@ -22,6 +22,8 @@
  *   linear + residual add (the output projections): fused everywhere -> the residual stream copied into the
  *     output and the GEMM accumulating onto it (src/ops/linear_residual.ts); 'separate' runs matmul then
  *     residualAdd.
+ *   headInF32: under f16 precision the output head (GPT's tied head, the ViT's classifier) is f16 like every
+ *     matmul; true keeps its operands f32 (an ablation of where f16 costs the loss).
  *   LayerNorm forward and dx: cpu -> a row per invocation (no barriers); GPU -> a workgroup per row (coalesced
  *     loads, many rows in flight; the usual GPU recipe, not yet timed on a GPU here).
  *   precision: the matmuls' operand type (src/ops/matmul.ts: f16 mixed precision); f32 on every adapter by
@@ -49,6 +51,8 @@ export interface KernelChoices {
   linearGelu: LinearGeluKind;
   linearResidual: LinearResidualKind;
   precision: Precision;
+  /** Under f16 precision, whether the output head's matmul (the logits) keeps f32 operands. */
+  headInF32: boolean;
   layernorm: LayerNormKind;
 }
 
@@ -83,6 +87,7 @@ export class KernelChoice {
       linearGelu: 'fused',
       linearResidual: 'fused',
       precision: 'f32',
+      headInF32: false,
       layernorm: this.cpu ? 'row-per-invocation' : 'workgroup-per-row',
     };
   }

@@ -74,7 +74,7 @@ export class GPT extends TrunkParams {
       null,
       () => {
         const xf = layernorm(e, x, r.get('transformer.ln_f.weight'), r.get('transformer.ln_f.bias'));
-        const logits = matmul(e, xf, r.get('transformer.wte.weight'), null, { transB: true });
+        const logits = matmul(e, xf, r.get('transformer.wte.weight'), null, { transB: true, head: true });
         const loss = batch.targets ? crossEntropy(e, logits, batch.targets) : null;
         return { logits, loss };
       },

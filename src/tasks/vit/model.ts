@@ -164,7 +164,7 @@ export class ViT extends TrunkParams {
       () => {
         const pooled = meanPool(e, x); // (B, C)
         const h = layernorm(e, pooled, r.get('fc_norm.weight'), r.get('fc_norm.bias'));
-        const logits = matmul(e, h, r.get('head.weight'), r.get('head.bias')); // (B, classes)
+        const logits = matmul(e, h, r.get('head.weight'), r.get('head.bias'), { head: true }); // (B, classes)
         const loss = batch.labels ? crossEntropy(e, logits, batch.labels) : null;
         return { logits, loss };
       },
