@@ -45,7 +45,6 @@ export async function benchPrecision(o: PrecisionBenchOptions, trainingFlags: Re
 
   async function timedStep(p: Precision): Promise<Timed> {
     const s = sessions[p];
-    e.choice.force('precision', p); // the engine is shared: each session's steps run in its own precision
     const step = steps[p]++;
     const d0 = e.counters.dispatches;
     const c0 = process.cpuUsage();

@@ -85,6 +85,7 @@ export abstract class TaskSession<M extends TrunkParams, HB, Ev> implements RunS
    * loss tells the dropper the step ran (in taylor mode, with the layers' online sensitivities).
    */
   step(step: number, plans: readonly LayerPlan[]): { lr: number; readLoss: () => Promise<number> } {
+    this.e.choice.force('precision', this.precision); // another session on the same engine may have set its own
     const batches = plans.map(() => this.loader.next());
     const lr = learningRate(this.schedule, step);
     return { lr, readLoss: readLossTellingDropper(this.dropper, plans, this.recordStep(batches, plans, lr)) };
