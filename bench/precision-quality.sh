@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
 # f16 mixed precision against f32 at equal steps: preset small, every layer run (--drop none), the default 1000
-# steps, three seeds, each precision from the same seed (same initialisation and data order). Each run's folder
-# (config.json, metrics.jsonl) lands in $OUT/<precision>-seed<seed>/; then bench/precision-quality.ts writes the
-# paired table. Quality, not speed: the runs need not have the machine to themselves. VARIANTS adds
-# f16-head-f32 (f16 with the output head kept f32: bench/precision-head-f32.ts), an ablation of where f16 costs.
+# steps, three seeds, each variant from the same seed (same initialisation and data order). Variants: f32
+# (`npm start --precision f32`); f16 (every matmul f16, the head included) and f16-head-f32 (GPT's tied head
+# kept f32: what `--precision f16` does by default), both through bench/precision-f16-run.ts, which sets the
+# head's precision explicitly. Each run's folder (config.json, metrics.jsonl) lands in $OUT/<variant>-seed<seed>/;
+# then bench/precision-quality.ts writes the paired tables. Quality, not speed: the runs need not have the
+# machine to themselves.
 # Run: bash bench/precision-quality.sh [OUT=docs/results/precision/quality] [SEEDS="101 102 103"] [STEPS=1000]
-#      [VARIANTS="f32 f16"]
+#      [VARIANTS="f32 f16 f16-head-f32"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-docs/results/precision/quality}
 SEEDS=${SEEDS:-"101 102 103"}
 STEPS=${STEPS:-1000}
-VARIANTS=${VARIANTS:-"f32 f16"}
+VARIANTS=${VARIANTS:-"f32 f16 f16-head-f32"}
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   for p in $VARIANTS; do
     dir="$OUT/$p-seed$seed"
     if [ -f "$dir/metrics.jsonl" ] && grep -q '"type":"summary"' "$dir/metrics.jsonl"; then echo "$dir: done already"; continue; fi
     echo "== $p seed $seed ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
-    if [ "$p" = f16-head-f32 ]; then
-      npx tsx bench/precision-head-f32.ts "$seed" "$STEPS" "$dir" > "$dir.log.txt" 2>&1 || { tail -5 "$dir.log.txt"; exit 1; }
-    else
-      npm start --silent -- --preset small --drop none --steps "$STEPS" --seed "$seed" --precision "$p" \
-        --out "$dir" --overwrite --sample-tokens 0 --checkpoint-every 0 --json > "$dir.log.txt" 2>&1 || { tail -5 "$dir.log.txt"; exit 1; }
-    fi
+    case "$p" in
+      f32) npm start --silent -- --preset small --drop none --steps "$STEPS" --seed "$seed" --precision f32 \
+             --out "$dir" --overwrite --sample-tokens 0 --checkpoint-every 0 --json > "$dir.log.txt" 2>&1 ;;
+      f16) npx tsx bench/precision-f16-run.ts f16 "$seed" "$STEPS" "$dir" > "$dir.log.txt" 2>&1 ;;
+      f16-head-f32) npx tsx bench/precision-f16-run.ts f32 "$seed" "$STEPS" "$dir" > "$dir.log.txt" 2>&1 ;;
+      *) echo "unknown variant $p (f32 | f16 | f16-head-f32)" >&2; exit 2 ;;
+    esac || { tail -5 "$dir.log.txt"; exit 1; }
     tail -1 "$dir.log.txt" | cut -c1-200
   done
 done
