@@ -4,9 +4,10 @@
 //   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
 //   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout
 //
-// layernorm_forward and layernorm_backward give each invocation one row: the row's statistics stay in
-// registers and no workgroup memory or barriers are needed (lavapipe runs those poorly). Every loop over a row
-// takes four columns per iteration (vec4 loads and four independent chains) plus a scalar tail, since C need
+// layernorm_forward and layernorm_backward give each invocation one row (CPU adapters; GPUs get the _rows
+// kernels at the end of this file, a workgroup per row): the row's statistics stay in registers and no
+// workgroup memory or barriers are needed (lavapipe runs those poorly). Every loop over a row takes four
+// columns per iteration (vec4 loads and four independent chains) plus a scalar tail, since C need
 // not be a multiple of 4. Loads are what lavapipe pays for, so the forward reads x twice (statistics, output)
 // and the backward reads x, dout and weight twice (row sums, dx).
 // dweight and dbias are sums over rows, so they are a kernel of their own with its own split of the work:
@@ -188,6 +189,95 @@ fn layernorm_backward(
     let i = base + c;
     let xhat = (x[i] - m) * r;
     var d = r * (dout[i] * weight[c] - mean_g - xhat * mean_gx);
+    if (accumulate) { d += dx[i]; }
+    dx[i] = d;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// layernorm_forward_rows and layernorm_backward_rows: the same contract, bindings and params with a workgroup per
+// row, for GPUs. RW invocations share a row: invocation t takes columns t, t + RW, t + 2 RW, ... (neighbouring
+// invocations on neighbouring addresses: coalesced loads), and the row sums are tree reductions in workgroup
+// memory. A GPU keeps many rows in flight this way, where a row per invocation leaves most of a (B*T, C)
+// activation's rows to a few long serial loops with scattered loads. CPU adapters pay for every barrier and keep
+// the kernels above (src/runtime/choice.ts). Forward: three passes over the row (sum for the mean, squared
+// deviations from it for the variance: the two-pass variance, then the output); a row of a few thousand floats
+// stays in cache between them. Backward: one pass for both row sums (g and g * xhat, reduced together), one for
+// dx. Grid: one workgroup per row, row = wid.y * num_workgroups.x + wid.x (the host folds past 65535 into y).
+
+const RW: u32 = 64u; // invocations per row (a power of two: the reductions halve it)
+
+var<workgroup> partial: array<vec2<f32>, RW>;
+
+// The sum over the workgroup of each invocation's v (both components), returned to every invocation. The
+// closing barrier lets the next call reuse `partial` once every invocation has read the result.
+fn row_sum(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  partial[lid] = v;
+  workgroupBarrier();
+  for (var s = RW / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] += partial[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(RW)
+fn layernorm_forward_rows(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = wid.y * nwg.x + wid.x;
+  // The whole workgroup leaves together (uniform control flow for the barriers).
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let base = row * C;
+
+  var s = 0.0;
+  for (var c = lid; c < C; c += RW) { s += x[base + c]; }
+  let m = row_sum(vec2<f32>(s, 0.0), lid).x / f32(C);
+  var q = 0.0;
+  for (var c = lid; c < C; c += RW) {
+    let d = x[base + c] - m;
+    q = fma(d, d, q);
+  }
+  let r = inverseSqrt(row_sum(vec2<f32>(q, 0.0), lid).x / f32(C) + params.eps);
+  for (var c = lid; c < C; c += RW) {
+    out[base + c] = fma((x[base + c] - m) * r, weight[c], bias[c]);
+  }
+  if (lid == 0u) {
+    mean[row] = m;
+    rstd[row] = r;
+  }
+}
+
+@compute @workgroup_size(RW)
+fn layernorm_backward_rows(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let base = row * C;
+  let m = mean[row];
+  let r = rstd[row];
+
+  // Row sums of g = dout * weight and g * xhat.
+  var acc = vec2<f32>(0.0);
+  for (var c = lid; c < C; c += RW) {
+    let g = dout[base + c] * weight[c];
+    acc += vec2<f32>(g, g * ((x[base + c] - m) * r));
+  }
+  let sums = row_sum(acc, lid) / f32(C);
+  let accumulate = params.accumulate == 1u;
+  for (var c = lid; c < C; c += RW) {
+    let i = base + c;
+    let xhat = (x[i] - m) * r;
+    var d = r * (dout[i] * weight[c] - sums.x - xhat * sums.y);
     if (accumulate) { d += dx[i]; }
     dx[i] = d;
   }

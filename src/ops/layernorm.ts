@@ -13,7 +13,7 @@
  * reads x twice: one pass takes the sum (for the mean) and a shifted Welford update (for the variance, as
  * accurate as a second pass over x - mean), one writes out. The backward reads x, dout and weight twice (row
  * sums, dx). These kernels serve CPU adapters. GPUs get the same contract with a workgroup per row
- * (kernels/layernorm_rows.wgsl: coalesced loads, many rows in flight, tree reductions in workgroup memory),
+ * (the _rows kernels of kernels/layernorm.wgsl: coalesced loads, many rows in flight, tree reductions in workgroup memory),
  * by the adapter's `layernorm` choice (src/runtime/choice.ts); `useLayerNormKernel` forces one for tests.
  * The parameter gradients are their own kernel (kernels/layernorm_backward_params.wgsl), built as bias_backward
  * is: 4 columns per invocation (vec4 loads when C % 4 == 0), rows split into chunks by `biasBackwardPlan`, the
