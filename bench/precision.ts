@@ -103,6 +103,5 @@ export async function benchPrecision(o: PrecisionBenchOptions, trainingFlags: Re
     for (const r of rows) console.log(`  ${r.f32.wall.toFixed(1)} / ${r.f32.cpu.toFixed(1)}    ${r.f16.wall.toFixed(1)} / ${r.f16.cpu.toFixed(1)}`);
     console.log(`load average: ${load0.toFixed(2)} before, ${summary.load1_after.toFixed(2)} after`);
   }
-  e.choice.force('precision', null);
   e.destroy();
 }

@@ -36,7 +36,6 @@ async function session(precision: 'f32' | 'f16', steps = 8): Promise<TrainingSes
 /** Runs step `step` with `plans` (the session's own when absent); returns the loss and the dispatches it made. */
 async function runStep(s: TrainingSession, step: number, plans?: LayerPlan[]): Promise<{ loss: number; dispatches: number; kernels: string[] }> {
   const e = s.e;
-  e.choice.force('precision', s.precision); // the engine is shared: the last session opened set it
   const before = e.counters.dispatches;
   e.dispatchLog = [];
   const { readLoss } = s.step(step, plans ?? s.plan(step).plans);

@@ -101,7 +101,7 @@ const OPERAND_ALIAS = /^alias Operand = f32;$/m;
  * in the f32 original), so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a
  * device without `shader-f16`.
  */
-export function f16Twin(file: string, source: string): KernelSource | null {
+function f16Twin(file: string, source: string): KernelSource | null {
   if (!OPERAND_ALIAS.test(source)) return null;
   const renamed = source.replace(/(@compute[^\n]*\n\s*fn\s+)(\w+)\(/g, '$1$2_f16(').replace(OPERAND_ALIAS, 'alias Operand = f16;');
   return { file: file.replace(/\.wgsl$/, '.f16.wgsl'), source: `enable f16;\n${renamed}` };

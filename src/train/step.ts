@@ -34,7 +34,7 @@ export interface SteppableModel<DB> {
 export type StepReader = (() => Promise<number>) & {
   taylor?: () => Promise<Float32Array>;
   /** Whether the step's gradients overflowed (its update was skipped); reading it settles the step. */
-  overflowed?: () => Promise<boolean>;
+  overflowed: () => Promise<boolean>;
 };
 
 /**
@@ -91,16 +91,19 @@ export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
     const readResults = e.readLater(results);
     const readTaylor = taylor ? e.readLater(taylor) : null;
     e.flush();
-    let settled: Promise<boolean> | null = null;
-    const overflowed = () => (settled ??= readResults().then((all) => optimizer.settle(all.subarray(maxMicro), active)));
-    const reader: StepReader = async () => {
-      await overflowed();
-      const all = await readResults();
-      let s = 0;
-      for (let i = 0; i < n; i++) s += all[i]!;
-      return s / n;
-    };
-    reader.overflowed = overflowed;
+    // Read once; the first read settles the step with the optimizer.
+    let settled: Promise<{ all: Float32Array; overflow: boolean }> | null = null;
+    const settle = () =>
+      (settled ??= readResults().then((all) => ({ all: all as Float32Array, overflow: optimizer.settle(all.subarray(maxMicro), active) })));
+    const reader: StepReader = Object.assign(
+      async () => {
+        const { all } = await settle();
+        let s = 0;
+        for (let i = 0; i < n; i++) s += all[i]!;
+        return s / n;
+      },
+      { overflowed: async () => (await settle()).overflow },
+    );
     // The taylor values are products with the residual stream's gradients, which carry S: take it back out.
     if (readTaylor) reader.taylor = async () => ((await readTaylor()) as Float32Array).map((v) => v / S);
     return reader;
@@ -114,7 +117,7 @@ export abstract class TaskStepRunner<M extends SteppableModel<DB>, HB, DB> {
 export function readLossTellingDropper(dropper: LayerDropper, plans: readonly LayerPlan[], read: StepReader): () => Promise<number> {
   return async () => {
     const loss = await read();
-    if (!((await read.overflowed?.()) ?? false)) dropper.stepDone(plans, read.taylor ? await read.taylor() : null);
+    if (!(await read.overflowed())) dropper.stepDone(plans, read.taylor ? await read.taylor() : null);
     return loss;
   };
 }
