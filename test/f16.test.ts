@@ -19,11 +19,9 @@ import type { Engine } from '../src/runtime/engine.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { expectClose } from './helpers/compare.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
+import { abs, expectWithin, F32_TOL, linearBounds, PRODUCT_ERR, U } from './helpers/precision.js';
 import { f32, randomArray } from './helpers/random.js';
 import { matmulBackwardRef, matmulRef, type MatmulRef } from './reference/matmul.js';
-
-const U = 2 ** -10;
-const F32_TOL = { atol: 1e-5, rtol: 1e-4 };
 
 async function halfEngine(): Promise<Engine | null> {
   const e = await getEngine();
@@ -37,26 +35,6 @@ function halfFrom(e: Engine, shape: number[], values: ArrayLike<number>): { t: T
   e.write(t, new Uint16Array(h.buffer));
   return { t, held: Float64Array.from(h) };
 }
-
-/** |got - ref| <= bound + atol + rtol |ref| elementwise (bound: the f16 error bound of each element). */
-function expectWithin(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, bound: ArrayLike<number>): void {
-  expect(got.length, what).toBe(ref.length);
-  let worst = -Infinity;
-  let at = -1;
-  for (let i = 0; i < ref.length; i++) {
-    const slack = bound[i]! + F32_TOL.atol + F32_TOL.rtol * Math.abs(ref[i]!) - Math.abs(got[i]! - ref[i]!);
-    if (!(slack >= 0) && (at < 0 || -slack > worst)) {
-      worst = -slack;
-      at = i;
-    }
-  }
-  expect(at, `${what}: element ${at} got ${got[at]}, reference ${ref[at]}, bound ${bound[at]} (over by ${worst})`).toBe(-1);
-}
-
-const abs = (x: ArrayLike<number>) => Float64Array.from(x, Math.abs);
-const scaled = (x: Float64Array, s: number) => x.map((v) => v * s);
-/** The f16 error bound of each product sum. */
-const PRODUCT_ERR = 2 * U + U * U;
 
 afterEach(async () => {
   const e = await getEngine();
@@ -162,11 +140,11 @@ describe('autograd linears under f16 precision', () => {
       expect(kernels.filter((k) => k.startsWith('matmul_'))).toEqual(expect.arrayContaining([expect.stringMatching(/_f16$/)]));
       expect(kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16'))).toEqual([]);
       const one = { ...d };
-      expectWithin('out', await e.readFloat(out), matmulRef(one, a, w, bias), scaled(matmulRef(one, abs(a), abs(w), null), PRODUCT_ERR));
+      expectWithin('out', await e.readFloat(out), matmulRef(one, a, w, bias), matmulRef(one, abs(a), abs(w), null).map((v) => v * PRODUCT_ERR));
       const ref = matmulBackwardRef(one, a, w, dout);
       const refAbs = matmulBackwardRef(one, abs(a), abs(w), abs(dout));
-      expectWithin('da', await e.readFloat(ta.grad!), ref.da, scaled(refAbs.da, PRODUCT_ERR));
-      expectWithin('dw', await e.readFloat(tw.grad!), ref.dw, scaled(refAbs.dw, PRODUCT_ERR));
+      expectWithin('da', await e.readFloat(ta.grad!), ref.da, refAbs.da.map((v) => v * PRODUCT_ERR));
+      expectWithin('dw', await e.readFloat(tw.grad!), ref.dw, refAbs.dw.map((v) => v * PRODUCT_ERR));
       expectClose('dbias', await e.readFloat(tb.grad!), ref.dbias, F32_TOL);
       e.tape.clear();
     }
@@ -197,23 +175,15 @@ describe('autograd linears under f16 precision', () => {
       e.tape.clear();
       return { kernels, out: await e.readFloat(out), da: await e.readFloat(ta.grad!), dw: await e.readFloat(tw.grad!) };
     };
-    const d: MatmulRef = { batch: 1, M, N, K, transA: false, transB: false };
-    const outBound = matmulRef(d, abs(a), abs(w), null);
-    const back = matmulBackwardRef(d, abs(a), abs(w), abs(dout));
     for (const op of ['gelu', 'residual'] as const) {
       const full = await run('f32', op);
       const half = await run('f16', op);
       expect(half.kernels.every((k) => k.endsWith('_f16')), half.kernels.join()).toBe(true);
       expect(full.kernels.some((k) => k.endsWith('_f16'))).toBe(false);
-      // GELU is 1.13-Lipschitz and its derivative 0.8-Lipschitz (|gelu''| < 0.8): the pre-activation's bound
-      // carries through with those factors; the backward GEMMs add their own.
-      const lip = op === 'gelu' ? 1.13 : 1;
-      expectWithin(`${op} out`, half.out, full.out, scaled(outBound, PRODUCT_ERR * lip));
-      const dpreErr = op === 'gelu' ? Float64Array.from(outBound, (b, i) => 0.8 * b * PRODUCT_ERR * Math.abs(dout[i]!)) : new Float64Array(M * N);
-      const daBound = matmulRef({ ...d, N: K, K: N, transB: true }, dpreErr, abs(w), null);
-      expectWithin(`${op} da`, half.da, full.da, daBound.map((v, i) => v + 1.13 * back.da[i]! * PRODUCT_ERR));
-      const dwBound = matmulRef({ ...d, M: K, K: M, transA: true }, abs(a), dpreErr, null);
-      expectWithin(`${op} dw`, half.dw, full.dw, dwBound.map((v, i) => v + 1.13 * back.dw[i]! * PRODUCT_ERR));
+      const bound = linearBounds(true, M, N, K, { a, w, dout }, op === 'gelu' ? { slope: 1.13, gelu: true } : { slope: 1, gelu: false });
+      expectWithin(`${op} out`, half.out, full.out, bound.out);
+      expectWithin(`${op} da`, half.da, full.da, bound.da);
+      expectWithin(`${op} dw`, half.dw, full.dw, bound.dw);
     }
   });
 });

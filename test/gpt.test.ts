@@ -14,6 +14,7 @@ import { StepRunner, uploadBatch } from '../src/tasks/gpt/step.js';
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';
+import { halfMatmuls, referencePair, withHalfSlack } from './helpers/precision.js';
 import { gpuPass } from './helpers/gpu_pass.js';
 import { f32, randomArray, randomInts } from './helpers/random.js';
 import {
@@ -27,6 +28,7 @@ import {
   type GptRefConfig,
   type RefPlan,
 } from './reference/gpt.js';
+import { withHalfGemmOperands } from './reference/matmul.js';
 
 // L = 3 so that with layer 0 skipped two kept layers remain, one of them rescaled. n_positions > T, so the
 // position rows T.. must get exactly zero gradient. Tokens come from [0, 40) of V = 256: repeated tokens
@@ -57,15 +59,17 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: Tolerance, group = what): void {
+/** `halfRef`: under f16, the reference with the f16 GEMMs' operands rounded; the tolerance grows by what that moves. */
+function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, f32Tol: Tolerance, group = what, halfRef?: ArrayLike<number>): void {
+  const tol = withHalfSlack(f32Tol, ref, halfRef);
   const r = compareClose(got, ref, tol);
   report.push({ group, what, maxAbsErr: r.maxAbsErr, maxRef: maxAbs(ref) });
   if (process.env.DEBUG) console.log(`${what}: ${r.message}`);
   expectClose(what, got, ref, tol);
 }
 
-function checkGrad(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, group = 'gradients'): void {
-  check(what, got, ref, { atol: GRAD_ATOL_FRAC * maxAbs(ref), rtol: GRAD_RTOL }, group);
+function checkGrad(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, group = 'gradients', halfRef?: ArrayLike<number>): void {
+  check(what, got, ref, { atol: GRAD_ATOL_FRAC * maxAbs(ref), rtol: GRAD_RTOL }, group, halfRef);
 }
 
 afterAll(() => {
@@ -164,9 +168,9 @@ describe('GPT on the GPU vs the float64 reference', () => {
 
   it('forward: logits (B, T, V) and mean loss', async () => {
     const gpu = await gpuPass(e, model, upload, fullPlan(CFG.n_layer));
-    const ref = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T);
-    check('logits', gpu.logits, ref.logits, LOGITS_TOL);
-    check('loss', [gpu.loss], [ref.loss], LOSS_TOL);
+    const { exact: ref, half } = referencePair(e, () => gptForwardRef(REF, params, batch.inputs, batch.targets, B, T));
+    check('logits', gpu.logits, ref.logits, LOGITS_TOL, 'logits', half?.logits);
+    check('loss', [gpu.loss], [ref.loss], LOSS_TOL, 'loss', half && [half.loss]);
     // The test is not vacuous: the loss is far from uniform guessing and the logits spread out.
     expect(Math.abs(ref.loss - Math.log(CFG.vocab_size))).toBeGreaterThan(0.3);
     expect(maxAbs(ref.logits)).toBeGreaterThan(1);
@@ -174,10 +178,10 @@ describe('GPT on the GPU vs the float64 reference', () => {
 
   it('backward: every parameter gradient', async () => {
     const gpu = await gpuPass(e, model, upload, fullPlan(CFG.n_layer));
-    const ref = gptBackwardRef(REF, params, gptForwardRef(REF, params, batch.inputs, batch.targets, B, T));
+    const { exact: ref, half } = referencePair(e, () => gptBackwardRef(REF, params, gptForwardRef(REF, params, batch.inputs, batch.targets, B, T)));
     for (const { name } of gptParamShapesRef(REF)) {
       expect(maxAbs(ref[name]!), `reference d${name} is all zero`).toBeGreaterThan(0);
-      checkGrad(`d${name}`, gpu.grads[name]!, ref[name]!);
+      checkGrad(`d${name}`, gpu.grads[name]!, ref[name]!, 'gradients', half?.[name]);
     }
     // Position rows past T get exactly nothing.
     expect(maxAbs(gpu.grads['transformer.wpe.weight']!.subarray(T * CFG.n_embd))).toBe(0);
@@ -189,15 +193,19 @@ describe('GPT on the GPU vs the float64 reference', () => {
     const gpu = await gpuPass(e, model, upload, plan, new Map([[0, sentinel]]));
     const sub = removeLayers(REF, params, plan);
     expect(sub.kept).toEqual([1, 2]);
-    const f = gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan);
-    const ref = gptBackwardRef(sub.cfg, sub.params, f);
-    check('skip: logits', gpu.logits, f.logits, LOGITS_TOL, 'logits');
-    check('skip: loss', [gpu.loss], [f.loss], LOSS_TOL, 'loss');
+    const pass = () => {
+      const f = gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan);
+      return { f, grads: gptBackwardRef(sub.cfg, sub.params, f) };
+    };
+    const { exact, half } = referencePair(e, pass);
+    const { f, grads: ref } = exact;
+    check('skip: logits', gpu.logits, f.logits, LOGITS_TOL, 'logits', half?.f.logits);
+    check('skip: loss', [gpu.loss], [f.loss], LOSS_TOL, 'loss', half && [half.f.loss]);
     expect(Math.abs(f.loss - gptForwardRef(REF, params, batch.inputs, batch.targets, B, T).loss)).toBeGreaterThan(1e-2);
     for (const { name } of gptParamShapesRef(sub.cfg)) {
       const m = /^transformer\.h\.(\d+)\.(.*)$/.exec(name);
       const gpuName = m ? `transformer.h.${sub.kept[Number(m[1])]}.${m[2]}` : name;
-      checkGrad(`skip: d${gpuName}`, gpu.grads[gpuName]!, ref[name]!, 'skip: gradients');
+      checkGrad(`skip: d${gpuName}`, gpu.grads[gpuName]!, ref[name]!, 'skip: gradients', half?.grads[name]);
     }
     // The skipped layer's gradient block is bit-identical to what was there before.
     expect(new Uint32Array(gpu.rawGrads[0]!.buffer)).toEqual(new Uint32Array(sentinel.buffer));
@@ -207,17 +215,21 @@ describe('GPT on the GPU vs the float64 reference', () => {
     const plan: LayerPlan = { run: [true, false, true], scale: [1, 1, 1], scope: 'backward' };
     const sentinel = Float32Array.from(randomArray(model.layers[1]!.size, 98));
     const gpu = await gpuPass(e, model, upload, plan, new Map([[1, sentinel]]));
-    const full = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T);
-    const f = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T, { run: [true, true, true], scale: [1, 1, 1], detach: [false, true, false] });
-    const ref = gptBackwardRef(REF, params, f);
-    check('backward skip: logits', gpu.logits, full.logits, LOGITS_TOL, 'logits');
-    check('backward skip: loss', [gpu.loss], [full.loss], LOSS_TOL, 'loss');
+    const pass = () => {
+      const full = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T);
+      const f = gptForwardRef(REF, params, batch.inputs, batch.targets, B, T, { run: [true, true, true], scale: [1, 1, 1], detach: [false, true, false] });
+      return { full, grads: gptBackwardRef(REF, params, f) };
+    };
+    const { exact, half } = referencePair(e, pass);
+    const { full, grads: ref } = exact;
+    check('backward skip: logits', gpu.logits, full.logits, LOGITS_TOL, 'logits', half?.full.logits);
+    check('backward skip: loss', [gpu.loss], [full.loss], LOSS_TOL, 'loss', half && [half.full.loss]);
     // Detaching changes the gradients the other layers get (the test is not vacuous).
     const fullGrads = gptBackwardRef(REF, params, full);
     expect(maxAbs(ref['transformer.h.0.attn.c_attn.weight']!.map((x, i) => x - fullGrads['transformer.h.0.attn.c_attn.weight']![i]!))).toBeGreaterThan(1e-3);
     for (const { name } of gptParamShapesRef(REF)) {
       if (name.startsWith('transformer.h.1.')) continue;
-      checkGrad(`backward skip: d${name}`, gpu.grads[name]!, ref[name]!, 'backward skip: gradients');
+      checkGrad(`backward skip: d${name}`, gpu.grads[name]!, ref[name]!, 'backward skip: gradients', half?.grads[name]);
     }
     expect(new Uint32Array(gpu.rawGrads[1]!.buffer)).toEqual(new Uint32Array(sentinel.buffer));
   });
@@ -236,11 +248,14 @@ describe('SBLD wiring end to end', () => {
     await read();
     const got = await read.taylor!();
     const sub = removeLayers(REF, params, plan);
-    const refSub = [0, 0];
-    gptBackwardRef(sub.cfg, sub.params, gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan), 1, refSub);
-    const ref = [refSub[0]!, 0, refSub[1]!];
+    const taylorRef = () => {
+      const refSub = [0, 0];
+      gptBackwardRef(sub.cfg, sub.params, gptForwardRef(sub.cfg, sub.params, batch.inputs, batch.targets, B, T, sub.plan), 1, refSub);
+      return [refSub[0]!, 0, refSub[1]!];
+    };
+    const { exact: ref, half } = referencePair(e, taylorRef);
     expect(Math.min(ref[0]!, ref[2]!)).toBeGreaterThan(1e-4);
-    expectClose('taylor', got, ref, { atol: 1e-7, rtol: 1e-4 });
+    check('taylor', got, ref, { atol: 1e-7, rtol: 1e-4 }, 'taylor', half);
   });
 });
 
@@ -255,6 +270,8 @@ describe('training', () => {
     const opt = new AdamW(e, model.blocks, HP);
     const runner = new StepRunner(e, model, opt);
     const optRef = initOptimRef(REF);
+    // Under f16 the same trajectory again with the f16 GEMMs' operands rounded: the tolerances' slack.
+    const half = halfMatmuls(e) ? { params: structuredClone(params), opt: initOptimRef(REF) } : undefined;
     const full = fullPlan(CFG.n_layer);
     // Step 2 skips layer 1 in both micro-batches (its block takes no step) and rescales the others.
     const dropped: LayerPlan = { run: [true, false, true], scale: [1 / 0.7, 1, 1 / 0.7] };
@@ -267,8 +284,9 @@ describe('training', () => {
       const gpuLoss = await runner.step(batches, plans, lr, B, T)();
       const gpuClip = await e.readFloat(opt.clip);
       const ref = trainStepRef(REF, params, optRef, batches, plans, B, T, lr, HP);
-      check(`train: loss at step ${step}`, [gpuLoss], [ref.loss], { atol: 1e-4, rtol: 1e-4 }, 'train: losses');
-      check(`train: grad norm at step ${step}`, [gpuClip[1]!], [ref.clip[1]], { atol: 0, rtol: 1e-4 }, 'train: grad norms');
+      const refHalf = half && withHalfGemmOperands(() => trainStepRef(REF, half.params, half.opt, batches, plans, B, T, lr, HP));
+      check(`train: loss at step ${step}`, [gpuLoss], [ref.loss], { atol: 1e-4, rtol: 1e-4 }, 'train: losses', refHalf && [refHalf.loss]);
+      check(`train: grad norm at step ${step}`, [gpuClip[1]!], [ref.clip[1]], { atol: 0, rtol: 1e-4 }, 'train: grad norms', refHalf && [refHalf.clip[1]]);
       losses.push([gpuLoss, ref.loss]);
       clips.push([gpuClip[0]!, ref.clip[0]]);
     }
@@ -288,9 +306,9 @@ describe('training', () => {
     const C = CFG.n_embd;
     for (const { name } of gptParamShapesRef(REF)) {
       const keep = (_: number, i: number) => !(name.endsWith('c_attn.bias') && i >= C && i < 2 * C);
-      check(`train: ${name} after 5 steps`, got.params[name]!.filter(keep), params[name]!.filter(keep), { atol: 2e-5, rtol: 1e-4 }, 'train: params');
-      checkGrad(`train: m.${name} after 5 steps`, got.optimizer[`m.${name}`]!, optRef.m[name]!, 'train: m');
-      checkGrad(`train: v.${name} after 5 steps`, got.optimizer[`v.${name}`]!, optRef.v[name]!, 'train: v');
+      check(`train: ${name} after 5 steps`, got.params[name]!.filter(keep), params[name]!.filter(keep), { atol: 2e-5, rtol: 1e-4 }, 'train: params', half?.params[name]!.filter(keep));
+      checkGrad(`train: m.${name} after 5 steps`, got.optimizer[`m.${name}`]!, optRef.m[name]!, 'train: m', half?.opt.m[name]);
+      checkGrad(`train: v.${name} after 5 steps`, got.optimizer[`v.${name}`]!, optRef.v[name]!, 'train: v', half?.opt.v[name]);
     }
   });
 

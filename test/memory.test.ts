@@ -12,6 +12,7 @@ import type { Engine } from '../src/runtime/engine.js';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer.js';
 import { StepRunner } from '../src/tasks/gpt/step.js';
 import { getEngine } from './helpers/gpu.js';
+import { halfMatmuls } from './helpers/precision.js';
 import { randomInts } from './helpers/random.js';
 
 const L = 4;
@@ -28,9 +29,10 @@ const CONFIG: GptConfig = { n_layer: L, n_head: NH, n_embd: C, vocab_size: 256, 
  * (one float per head and row). The output projections' branches (proj and fc2 before their residual adds) are
  * outputs only where the residual add is not fused into their GEMM (src/ops/linear_residual.ts); their
  * gradients exist either way. The arena frees nothing within a micro-batch, so all of it is live at the
- * high-water mark.
+ * high-water mark. Under f16 precision each linear adds the f16 copies its GEMMs read: of its input in the
+ * forward (kept for the backward) and of its incoming gradient in the backward.
  */
-function layerArenaBytes(residualFused: boolean): number {
+function layerArenaBytes(residualFused: boolean, half: boolean): number {
   const f = (...shape: number[]) => paddedBytes(shape.reduce((a, b) => a * b, 1) * 4);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const stream = [
@@ -48,7 +50,10 @@ function layerArenaBytes(residualFused: boolean): number {
   const forward = sum(stream) + (residualFused ? 0 : sum(branches)) + statistics;
   const gradients = sum(stream) + sum(branches);
   const backwardScratch = f(B, NH, T); // attention backward's dsum
-  return forward + gradients + backwardScratch;
+  const h = (...shape: number[]) => paddedBytes(shape.reduce((a, b) => a * b, 1) * 2);
+  const halfInputs = [h(B, T, C), h(B, T, C), h(B, T, C), h(B, T, 4 * C)]; // LN1 out, attention out, LN2 out, gelu
+  const halfGrads = [h(B, T, 3 * C), h(B, T, C), h(B, T, 4 * C), h(B, T, C)]; // of qkv, proj, fc, fc2
+  return forward + gradients + backwardScratch + (half ? sum(halfInputs) + sum(halfGrads) : 0);
 }
 
 let e: Engine;
@@ -95,7 +100,7 @@ describe('memory counters', () => {
     const fullBy: Record<string, number> = {};
     for (const residual of ['fused', 'separate'] as const) {
       e.choice.force('linearResidual', residual);
-      const perLayer = layerArenaBytes(residual === 'fused');
+      const perLayer = layerArenaBytes(residual === 'fused', halfMatmuls(e));
       const full = (fullBy[residual] = await highWater(fullPlan(L)));
       expect(full).toBeGreaterThan(L * perLayer);
       for (const skipped of [[0], [1], [3], [1, 3], [0, 1, 2], [0, 1, 2, 3]]) {

@@ -16,6 +16,7 @@ import { evaluateVit, uploadImages, VitStepRunner } from '../src/tasks/vit/step.
 import { compareClose, expectClose, type Tolerance } from './helpers/compare.js';
 import { expectParamGradsMatchFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine } from './helpers/gpu.js';
+import { referencePair, withHalfSlack } from './helpers/precision.js';
 import { gpuPass } from './helpers/gpu_pass.js';
 import { f32, randomArray, randomInts } from './helpers/random.js';
 import { randomSet } from './helpers/vit_data.js';
@@ -42,15 +43,17 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, tol: Tolerance): void {
+/** `halfRef`: under f16, the reference with the f16 GEMMs' operands rounded; the tolerance grows by what that moves. */
+function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, f32Tol: Tolerance, halfRef?: ArrayLike<number>): void {
+  const tol = withHalfSlack(f32Tol, ref, halfRef);
   const r = compareClose(got, ref, tol);
   report.push({ what, maxAbsErr: r.maxAbsErr, maxRef: maxAbs(ref) });
   if (process.env.DEBUG) console.log(`${what}: ${r.message}`);
   expectClose(what, got, ref, tol);
 }
 
-function checkGrad(what: string, got: ArrayLike<number>, ref: ArrayLike<number>): void {
-  check(what, got, ref, { atol: GRAD_ATOL_FRAC * maxAbs(ref), rtol: GRAD_RTOL });
+function checkGrad(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, halfRef?: ArrayLike<number>): void {
+  check(what, got, ref, { atol: GRAD_ATOL_FRAC * maxAbs(ref), rtol: GRAD_RTOL }, halfRef);
 }
 
 afterAll(() => {
@@ -146,19 +149,19 @@ describe('ViT on the GPU vs the float64 reference', () => {
 
   it('forward: logits (B, classes) and the mean loss over labelled rows', async () => {
     const gpu = await gpuPass(e, model, upload, fullPlan(3));
-    const ref = vitForwardRef(REF, params, patches, LABELS, B);
-    check('logits', gpu.logits, ref.logits, LOGITS_TOL);
-    check('loss', [gpu.loss], [ref.loss], LOSS_TOL);
+    const { exact: ref, half } = referencePair(e, () => vitForwardRef(REF, params, patches, LABELS, B));
+    check('logits', gpu.logits, ref.logits, LOGITS_TOL, half?.logits);
+    check('loss', [gpu.loss], [ref.loss], LOSS_TOL, half && [half.loss]);
     expect(Math.abs(ref.loss - Math.log(10))).toBeGreaterThan(0.3);
     expect(maxAbs(ref.logits)).toBeGreaterThan(1);
   });
 
   it('backward: every parameter gradient', async () => {
     const gpu = await gpuPass(e, model, upload, fullPlan(3));
-    const ref = vitBackwardRef(REF, params, vitForwardRef(REF, params, patches, LABELS, B));
+    const { exact: ref, half } = referencePair(e, () => vitBackwardRef(REF, params, vitForwardRef(REF, params, patches, LABELS, B)));
     for (const { name } of vitParamShapesRef(REF)) {
       expect(maxAbs(ref[name]!), `reference d${name} is all zero`).toBeGreaterThan(0);
-      checkGrad(`d${name}`, gpu.grads[name]!, ref[name]!);
+      checkGrad(`d${name}`, gpu.grads[name]!, ref[name]!, half?.[name]);
     }
   });
 
@@ -168,24 +171,28 @@ describe('ViT on the GPU vs the float64 reference', () => {
     const gpu = await gpuPass(e, model, upload, plan, new Map([[0, sentinel]]));
     const sub = removeLayers(REF, params, plan);
     expect(sub.kept).toEqual([1, 2]);
-    const f = vitForwardRef(sub.cfg, sub.params, patches, LABELS, B, sub.plan);
-    const ref = vitBackwardRef(sub.cfg, sub.params, f);
-    check('skip: logits', gpu.logits, f.logits, LOGITS_TOL);
-    check('skip: loss', [gpu.loss], [f.loss], LOSS_TOL);
+    const pass = () => {
+      const f = vitForwardRef(sub.cfg, sub.params, patches, LABELS, B, sub.plan);
+      return { f, grads: vitBackwardRef(sub.cfg, sub.params, f) };
+    };
+    const { exact, half } = referencePair(e, pass);
+    const { f, grads: ref } = exact;
+    check('skip: logits', gpu.logits, f.logits, LOGITS_TOL, half?.f.logits);
+    check('skip: loss', [gpu.loss], [f.loss], LOSS_TOL, half && [half.f.loss]);
     expect(Math.abs(f.loss - vitForwardRef(REF, params, patches, LABELS, B).loss)).toBeGreaterThan(1e-2);
     for (const { name } of vitParamShapesRef(sub.cfg)) {
       const m = /^blocks\.(\d+)\.(.*)$/.exec(name);
       const gpuName = m ? `blocks.${sub.kept[Number(m[1])]}.${m[2]}` : name;
-      checkGrad(`skip: d${gpuName}`, gpu.grads[gpuName]!, ref[name]!);
+      checkGrad(`skip: d${gpuName}`, gpu.grads[gpuName]!, ref[name]!, half?.grads[name]);
     }
     expect(new Uint32Array(gpu.rawGrads[0]!.buffer)).toEqual(new Uint32Array(sentinel.buffer));
   });
 
   it('evaluation: loss, top-1 and top-5 from the logits, padding rows left out', async () => {
-    const ref = vitForwardRef(REF, params, patches, LABELS, B);
+    const { exact: ref, half } = referencePair(e, () => vitForwardRef(REF, params, patches, LABELS, B));
     const m = await evaluateVit(e, model, [{ patches: Float32Array.from(patches), labels: LABELS }]);
     expect(m.n).toBe(3);
-    check('eval loss', [m.loss], [ref.loss], LOSS_TOL);
+    check('eval loss', [m.loss], [ref.loss], LOSS_TOL, half && [half.loss]);
     let top1 = 0;
     let top5 = 0;
     LABELS.forEach((y, r) => {

@@ -13,7 +13,9 @@ export function getEngine(): Promise<Engine> {
     // SBLD_TEST_PRECISION=f16 runs the whole suite as if this adapter's rule picked f16: wherever a test or a
     // run leaves the precision to the adapter ('auto'), the matmuls take f16 operands.
     const p = process.env.SBLD_TEST_PRECISION;
-    if (p === 'f16' || p === 'f32') {
+    if (p === 'f16' && !e.choice.halfAvailable) {
+      console.warn(`SBLD_TEST_PRECISION=f16: ${e.gpu.adapterName} has no shader-f16, so these tests run at its own precision again`);
+    } else if (p === 'f16' || p === 'f32') {
       const adapters = Object.getOwnPropertyDescriptor(KernelChoice.prototype, 'defaults')!.get!;
       Object.defineProperty(e.choice, 'defaults', { get: () => ({ ...adapters.call(e.choice), precision: p }) });
     }

@@ -12,7 +12,7 @@
 import { attentionBackwardRef, attentionRef, type AttentionRef } from './attention.js';
 import { geluBackwardRef, geluRef } from './gelu.js';
 import { layernormBackwardRef, layernormRef } from './layernorm.js';
-import { matmulBackwardRef, matmulRef, type MatmulRef } from './matmul.js';
+import { linearBackwardRef, linearRef, type MatmulRef } from './matmul.js';
 import { residualBackwardRef, residualRef } from './residual.js';
 
 /** Which layers run, and the factor on each kept layer's two residual branches. */
@@ -84,14 +84,14 @@ export function blockForwardRef(att: AttentionRef, n: BlockNames, w: (name: stri
   const { C } = att;
   const N = att.B * att.T;
   const h1 = layernormRef(N, C, x, w(`${n.ln1}.weight`), w(`${n.ln1}.bias`)).out;
-  const qkv = matmulRef(mm(N, C, 3 * C), h1, w(`${n.qkv}.weight`), w(`${n.qkv}.bias`));
+  const qkv = linearRef(mm(N, C, 3 * C), h1, w(`${n.qkv}.weight`), w(`${n.qkv}.bias`));
   const a = attentionRef(att, qkv).out;
-  const proj = matmulRef(mm(N, C, C), a, w(`${n.proj}.weight`), w(`${n.proj}.bias`));
+  const proj = linearRef(mm(N, C, C), a, w(`${n.proj}.weight`), w(`${n.proj}.bias`));
   const x1 = residualRef(x, proj, s);
   const h2 = layernormRef(N, C, x1, w(`${n.ln2}.weight`), w(`${n.ln2}.bias`)).out;
-  const fc = matmulRef(mm(N, C, 4 * C), h2, w(`${n.fc}.weight`), w(`${n.fc}.bias`));
+  const fc = linearRef(mm(N, C, 4 * C), h2, w(`${n.fc}.weight`), w(`${n.fc}.bias`));
   const act = geluRef(fc);
-  const mlp = matmulRef(mm(N, 4 * C, C), act, w(`${n.fc2}.weight`), w(`${n.fc2}.bias`));
+  const mlp = linearRef(mm(N, 4 * C, C), act, w(`${n.fc2}.weight`), w(`${n.fc2}.bias`));
   return { out: residualRef(x1, mlp, s), acts: { x, h1, qkv, att: a, x1, h2, fc, act } };
 }
 
@@ -113,11 +113,11 @@ export function blockBackwardRef(
   // out = x1 + s * mlp
   const r2 = residualBackwardRef(dout, s);
   const dx1 = r2.dh;
-  const fc2 = matmulBackwardRef(mm(N, 4 * C, C), a.act, w(`${n.fc2}.weight`), r2.dbranch);
+  const fc2 = linearBackwardRef(mm(N, 4 * C, C), a.act, w(`${n.fc2}.weight`), r2.dbranch);
   addInto(g(`${n.fc2}.weight`), fc2.dw);
   addInto(g(`${n.fc2}.bias`), fc2.dbias);
   const dfc = geluBackwardRef(a.fc, fc2.da);
-  const fc = matmulBackwardRef(mm(N, C, 4 * C), a.h2, w(`${n.fc}.weight`), dfc);
+  const fc = linearBackwardRef(mm(N, C, 4 * C), a.h2, w(`${n.fc}.weight`), dfc);
   addInto(g(`${n.fc}.weight`), fc.dw);
   addInto(g(`${n.fc}.bias`), fc.dbias);
   const ln2 = layernormBackwardRef(N, C, a.x1, w(`${n.ln2}.weight`), fc.da);
@@ -127,11 +127,11 @@ export function blockBackwardRef(
   // x1 = x + s * proj
   const r1 = residualBackwardRef(dx1, s);
   const dx = r1.dh;
-  const proj = matmulBackwardRef(mm(N, C, C), a.att, w(`${n.proj}.weight`), r1.dbranch);
+  const proj = linearBackwardRef(mm(N, C, C), a.att, w(`${n.proj}.weight`), r1.dbranch);
   addInto(g(`${n.proj}.weight`), proj.dw);
   addInto(g(`${n.proj}.bias`), proj.dbias);
   const dqkv = attentionBackwardRef(att, a.qkv, proj.da);
-  const qkv = matmulBackwardRef(mm(N, C, 3 * C), a.h1, w(`${n.qkv}.weight`), dqkv);
+  const qkv = linearBackwardRef(mm(N, C, 3 * C), a.h1, w(`${n.qkv}.weight`), dqkv);
   addInto(g(`${n.qkv}.weight`), qkv.dw);
   addInto(g(`${n.qkv}.bias`), qkv.dbias);
   const ln1 = layernormBackwardRef(N, C, a.x, w(`${n.ln1}.weight`), qkv.da);

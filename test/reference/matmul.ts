@@ -1,4 +1,5 @@
 /** Plain-loop float64 reference for matmul (batched, either operand transposed, optional bias). */
+import { f16round } from '@petamoriken/float16';
 
 export interface MatmulRef {
   batch: number;
@@ -46,5 +47,39 @@ export function matmulBackwardRef(d: MatmulRef, a: ArrayLike<number>, w: ArrayLi
           dw[wi] = dw[wi]! + g * a[ai]!;
         }
       }
+  return { da, dw, dbias };
+}
+
+/**
+ * f16 mixed precision in the references: inside `withHalfGemmOperands`, the linears the engine runs with f16
+ * operands (`linearRef`, `linearBackwardRef`: every linear but the output head) round a, w and the incoming
+ * gradient to f16 (to nearest, ties to even) before their float64 products; the bias and its gradient stay
+ * exact, as on the device. Outside it they are the plain matmul references.
+ */
+let roundOperand: ((x: number) => number) | null = null;
+
+export function withHalfGemmOperands<T>(fn: () => T): T {
+  const prev = roundOperand;
+  roundOperand = f16round;
+  try {
+    return fn();
+  } finally {
+    roundOperand = prev;
+  }
+}
+
+function operand(x: ArrayLike<number>): ArrayLike<number> {
+  return roundOperand ? Float64Array.from(x, roundOperand) : x;
+}
+
+/** A linear the engine feeds f16 operands under f16 precision. */
+export function linearRef(d: MatmulRef, a: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<number> | null): Float64Array {
+  return matmulRef(d, operand(a), operand(w), bias);
+}
+
+export function linearBackwardRef(d: MatmulRef, a: ArrayLike<number>, w: ArrayLike<number>, dout: ArrayLike<number>) {
+  const { da, dw } = matmulBackwardRef(d, operand(a), operand(w), operand(dout));
+  const dbias = new Float64Array(d.N);
+  for (let r = 0; r < d.batch * d.M; r++) for (let n = 0; n < d.N; n++) dbias[n] = dbias[n]! + dout[r * d.N + n]!;
   return { da, dw, dbias };
 }

@@ -20,7 +20,7 @@ import type { AttentionRef } from './attention.js';
 import { addInto, blockBackwardRef, blockForwardRef, blockShapesRef, fullPlanRef, mm, type BlockActs, type BlockNames, type RefPlan } from './block.js';
 import { crossEntropyBackwardRef, crossEntropyRef } from './crossentropy.js';
 import { layernormBackwardRef, layernormRef } from './layernorm.js';
-import { matmulBackwardRef, matmulRef } from './matmul.js';
+import { linearBackwardRef, linearRef, matmulBackwardRef, matmulRef } from './matmul.js';
 import { meanpoolBackwardRef, meanpoolRef } from './meanpool.js';
 import { posembedBackwardRef, posembedRef } from './posembed.js';
 
@@ -121,7 +121,7 @@ export function vitForwardRef(
   const { T, K } = tokensRef(cfg);
   const N = B * T;
   const P = (name: string) => p[name]!;
-  const emb = matmulRef(mm(N, K, C), patches, P('patch_embed.proj.weight'), P('patch_embed.proj.bias'));
+  const emb = linearRef(mm(N, K, C), patches, P('patch_embed.proj.weight'), P('patch_embed.proj.bias'));
   let x = posembedRef(B, T, C, emb, P('pos_embed'));
   const att: AttentionRef = { B, T, C, NH, causal: false };
   const layers: LayerActs[] = [];
@@ -170,7 +170,7 @@ export function vitBackwardRef(cfg: VitRefConfig, p: VitParams, f: VitForwardRef
 
   const pe = posembedBackwardRef(B, T, C, dx);
   addInto(G('pos_embed'), pe.dpos);
-  const patch = matmulBackwardRef(mm(N, K, C), f.patches, P('patch_embed.proj.weight'), pe.dx);
+  const patch = linearBackwardRef(mm(N, K, C), f.patches, P('patch_embed.proj.weight'), pe.dx);
   addInto(G('patch_embed.proj.weight'), patch.dw);
   addInto(G('patch_embed.proj.bias'), patch.dbias);
   return grads;
