@@ -26,12 +26,18 @@ struct Params {
 
 override WG: u32 = 64;
 
+// The output's type: f32 here; the file's f16 twin (src/runtime/kernels.ts, f16Twin) writes it in f16, the input
+// of the next matmul under f16 mixed precision (src/ops/layernorm.ts), converting with to_operand (the twin's
+// stores a value past f16's range as an infinity, as kernels/cast.wgsl does). Everything else stays f32.
+alias Operand = f32;
+fn to_operand(v: f32) -> Operand { return Operand(v); }
+
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // (N, C)
 @group(0) @binding(2) var<storage, read> weight: array<f32>;    // (C)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;      // (C)
 @group(0) @binding(4) var<storage, read> dout: array<f32>;      // (N, C)
-@group(0) @binding(5) var<storage, read_write> out: array<f32>; // (N, C)
+@group(0) @binding(5) var<storage, read_write> out: array<Operand>; // (N, C)
 // read_write because the forward writes them; the backward only reads them.
 @group(0) @binding(6) var<storage, read_write> mean: array<f32>; // (N)
 @group(0) @binding(7) var<storage, read_write> rstd: array<f32>; // (N)
@@ -62,10 +68,10 @@ fn dx4(i: u32) -> vec4<f32> {
 }
 
 fn store_out4(i: u32, v: vec4<f32>) {
-  out[i] = v.x;
-  out[i + 1u] = v.y;
-  out[i + 2u] = v.z;
-  out[i + 3u] = v.w;
+  out[i] = to_operand(v.x);
+  out[i + 1u] = to_operand(v.y);
+  out[i + 2u] = to_operand(v.z);
+  out[i + 3u] = to_operand(v.w);
 }
 
 fn store_dx4(i: u32, v: vec4<f32>) {
@@ -137,7 +143,7 @@ fn layernorm_forward(
     store_out4(base + c, fma((x4(base + c) - m) * r, weight4(c), bias4(c)));
   }
   for (var c = C4; c < C; c++) {
-    out[base + c] = fma((x[base + c] - m) * r, weight[c], bias[c]);
+    out[base + c] = to_operand(fma((x[base + c] - m) * r, weight[c], bias[c]));
   }
   mean[row] = m;
   rstd[row] = r;
@@ -245,7 +251,7 @@ fn layernorm_forward_rows(
   }
   let r = inverseSqrt(row_sum(vec2<f32>(q, 0.0), lid).x / f32(C) + params.eps);
   for (var c = lid; c < C; c += RW) {
-    out[base + c] = fma((x[base + c] - m) * r, weight[c], bias[c]);
+    out[base + c] = to_operand(fma((x[base + c] - m) * r, weight[c], bias[c]));
   }
   if (lid == 0u) {
     mean[row] = m;

@@ -118,6 +118,66 @@ describe(`layernorm kernels (${kind})`, () => {
     });
   }
 
+  it('forMatmul under f16: the output is f16 on a neighbour of the float64 value; the backward is unchanged', async (ctx) => {
+    const e = await getEngine();
+    if (!e.choice.halfAvailable) return ctx.skip();
+    e.choice.force('precision', 'f16');
+    try {
+      for (const [N, C] of [[1, 1], [31, 33], [5, 7], [65, 4], [3, 130]] as const) {
+        e.resetArena();
+        e.tape.clear();
+        const { x, weight, bias, dout } = inputs(N, C, 300 + N + C);
+        const run = async (forMatmul: boolean) => {
+          const tx = tensorFrom(e, [N, C], x);
+          const tw = paramFrom(e, [C], weight, 'ln.w');
+          const tb = paramFrom(e, [C], bias, 'ln.b');
+          e.dispatchLog = [];
+          const out = layernorm(e, tx, tw, tb, { forMatmul });
+          const kernels = e.dispatchLog.map((r) => r.kernel);
+          e.dispatchLog = null;
+          out.grad = tensorFrom(e, [N, C], dout, 'f32', 'dout');
+          e.tape.replay();
+          return { out, kernels, got: await e.read(out), dx: await e.readFloat(tx.grad!), dweight: await e.readFloat(tw.grad!) };
+        };
+        const full = await run(false);
+        const half = await run(true);
+        expect(full.out.dtype).toBe('f32');
+        expect(half.out.dtype).toBe('f16');
+        expect(half.kernels).toEqual([`layernorm_forward${SUFFIX[kind]}_f16`]);
+        // The f32 kernel's error, then one f16 ulp (WGSL may round to either neighbour).
+        const ref = layernormRef(N, C, x, weight, bias).out;
+        for (let i = 0; i < ref.length; i++) {
+          const f32Err = TOL.atol + TOL.rtol * Math.abs(ref[i]!);
+          const v = Math.abs(ref[i]!) + f32Err;
+          const ulp = Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(v)) - 10));
+          expect(Math.abs(half.got[i]! - ref[i]!), `N=${N} C=${C} element ${i}: ${half.got[i]} vs ${ref[i]}`).toBeLessThanOrEqual(f32Err + ulp);
+        }
+        // The backward reads x and the statistics, never the output: the same bits either way.
+        expect(bits(half.dx)).toEqual(bits(full.dx));
+        expect(bits(half.dweight)).toEqual(bits(full.dweight));
+      }
+    } finally {
+      e.choice.force('precision', null);
+    }
+  });
+
+  it('an f16 output past f16\'s range or not finite is an infinity of its sign, never clamped', async (ctx) => {
+    const e = await getEngine();
+    if (!e.choice.halfAvailable) return ctx.skip();
+    e.resetArena();
+    const [N, C] = [3, 6];
+    const x = f32([0, 1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0, 0, NaN, 0, 0, 0, 0]);
+    // Column 0 scaled far past 65504 (positive in row 0, negative in row 1); row 2 is not finite.
+    const weight = f32([1e6, 1, 1, 1, 1, 1]);
+    const out = e.alloc([N, C], 'f16', 'out');
+    layernorm_forward(e, out, e.alloc([N]), e.alloc([N]), tensorFrom(e, [N, C], x), tensorFrom(e, [C], weight), tensorFrom(e, [C], new Float32Array(C)), N, C);
+    const got = await e.read(out);
+    expect(got[0]).toBe(-Infinity); // x[0] is below its row's mean
+    expect(got[C]).toBe(Infinity);
+    for (let c = 0; c < C; c++) expect(Math.abs(got[2 * C + c]!), `row 2, column ${c}`).toBe(Infinity);
+    for (const i of [1, 2, 3, 4, 5]) expect(Number.isFinite(got[i]!)).toBe(true);
+  });
+
   it('backward adds into existing gradients (accumulate)', async () => {
     const e = await getEngine();
     e.resetArena();

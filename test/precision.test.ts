@@ -115,7 +115,7 @@ describe('an overflowing step under f16', () => {
 });
 
 describe('dispatches of an f16 step', () => {
-  it('are the f32 step plus one cast per linear forward and backward and one per weight; none for a skipped layer', async (ctx) => {
+  it('are the f32 step plus one cast per weight, per linear backward and per linear input not already f16; none for a skipped layer', async (ctx) => {
     const half = await session('f16');
     if (!half) return ctx.skip();
     const L = half.cfg.n_layer;
@@ -127,18 +127,23 @@ describe('dispatches of an f16 step', () => {
     const single = await session('f32');
     const f32Full = await runStep(single!, 0);
     const f32Skipped = await runStep(single!, 1, [{ ...skipLast }]);
-    // Per block: 4 linears x (cast a, cast w, cast dout); the head (tied wte) stays f32 (headInF32): no casts.
-    expect(full.dispatches - f32Full.dispatches).toBe(12 * L);
+    // Per block: 4 linears x (cast w, cast dout) and the inputs of 2 (attention's output, GELU's): the LayerNorms
+    // write the other two in f16 themselves, in place of their f32 output. The head (tied wte) stays f32
+    // (headInF32): no casts.
+    const perBlock = 4 * 2 + 2;
+    expect(full.dispatches - f32Full.dispatches).toBe(perBlock * L);
     expect(again.dispatches).toBe(full.dispatches);
-    expect(skipped.dispatches - f32Skipped.dispatches).toBe(12 * (L - 1));
-    expect(full.kernels.filter((k) => k === 'cast_to_f16')).toHaveLength(12 * L);
+    expect(skipped.dispatches - f32Skipped.dispatches).toBe(perBlock * (L - 1));
+    expect(full.kernels.filter((k) => k === 'cast_to_f16')).toHaveLength(perBlock * L);
+    expect(full.kernels.filter((k) => k.startsWith('layernorm_forward')).every((k) => k.endsWith('_f16'))).toBe(false); // ln_f stays f32
+    expect(full.kernels.filter((k) => /^layernorm_forward.*_f16$/.test(k))).toHaveLength(2 * L);
     // The head's three GEMMs are the f32 kernels; every other GEMM is an f16 twin.
     expect(full.kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16'))).toHaveLength(3);
     // An f16 head (headInF32 off): three casts more (x, the tied weight, dout), and no f32 GEMM left.
     half.e.choice.force('headInF32', false);
     const headF16 = await runStep(half, 3);
     half.e.choice.force('headInF32', null);
-    expect(headF16.dispatches - f32Full.dispatches).toBe(12 * L + 3);
+    expect(headF16.dispatches - f32Full.dispatches).toBe(perBlock * L + 3);
     expect(headF16.kernels.filter((k) => k.startsWith('matmul_') && !k.endsWith('_f16'))).toEqual([]);
     expect(f32Full.kernels.filter((k) => k.endsWith('_f16') || k === 'cast_to_f16')).toEqual([]);
   });

@@ -88,8 +88,11 @@ beforeAll(async () => {
  * runs GELU or a residual add on its own (src/model/block.ts).
  */
 const BLOCK_FORWARD_OPS = () => 7 + (e.choice.get('linearGelu') === 'fused' ? 0 : 1) + (e.choice.get('linearResidual') === 'fused' ? 0 : 2);
-/** Its dispatches: under f16 precision also the f16 copies of the four linears' inputs (the weights' are current). */
-const BLOCK_FORWARD_DISPATCHES = () => BLOCK_FORWARD_OPS() + halfCasts(e, 4).length;
+/**
+ * Its dispatches: under f16 precision also the f16 copies of attention's and GELU's outputs, the inputs of two
+ * linears (the LayerNorms write theirs in f16 themselves; the weights' copies are current).
+ */
+const BLOCK_FORWARD_DISPATCHES = () => BLOCK_FORWARD_OPS() + halfCasts(e, 2).length;
 
 /**
  * Under f16, brings every weight's f16 copy up to date (a no-grad forward of the whole model), so the counts that

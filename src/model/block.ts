@@ -13,7 +13,8 @@
  * Cost per block: 7 forward dispatches (2 layernorms, 4 matmuls with their biases in the epilogue, fc's with
  * GELU too and the projections' with the residual add, attention); one more for GELU where the adapter's
  * `linearGelu` choice is 'separate', and one more per projection (its residual add) where `linearResidual` is
- * 'separate' or s != 1.
+ * 'separate' or s != 1. Under f16 mixed precision the LayerNorms write their output in f16, the input of the
+ * linear after them, and the other two linears' inputs get a cast each (src/ops/matmul.ts): 2 more.
  */
 import { attention } from '../ops/attention.js';
 import { layernorm } from '../ops/layernorm.js';
@@ -49,11 +50,11 @@ export interface BlockOptions {
 
 /** One pre-LN transformer block on x (B, T, C); returns the new residual stream (B, T, C). */
 export function preLnBlock(e: Engine, x: Tensor, w: BlockWeights, o: BlockOptions): Tensor {
-  const h1 = layernorm(e, x, w.ln1Weight, w.ln1Bias);
+  const h1 = layernorm(e, x, w.ln1Weight, w.ln1Bias, { forMatmul: true });
   const qkv = matmul(e, h1, w.qkvWeight, w.qkvBias); // (B, T, 3C)
   const att = attention(e, qkv, o.nHead, { causal: o.causal }); // (B, T, C)
   x = linearResidual(e, att, w.projWeight, w.projBias, x, o.scale); // x + s proj(att), (B, T, C)
-  const h2 = layernorm(e, x, w.ln2Weight, w.ln2Bias);
+  const h2 = layernorm(e, x, w.ln2Weight, w.ln2Bias, { forMatmul: true });
   const act = linearThenGelu(e, h2, w.fcWeight, w.fcBias); // (B, T, 4C)
   return linearResidual(e, act, w.fc2Weight, w.fc2Bias, x, o.scale); // x + s fc2(act), (B, T, C)
 }

@@ -71,7 +71,10 @@ function expectLayout(
   }
 }
 
-/** Kernel-level forward: out = layernorm(x) (N, C); writes mean (N) and rstd (N). */
+/**
+ * Kernel-level forward: out = layernorm(x) (N, C); writes mean (N) and rstd (N). An f16 `out` takes the kernel's
+ * f16 twin (values past f16's range stored as infinities, as cast_to_f16 does); it needs shader-f16.
+ */
 export function layernorm_forward(
   e: Engine,
   out: Tensor, // (N, C)
@@ -85,12 +88,17 @@ export function layernorm_forward(
   eps = 1e-5,
 ): void {
   const op = 'layernorm_forward';
-  expectLayout(op, N, C, { all: { x, out }, rows: { mean, rstd }, channels: { weight, bias } });
+  const half = out.dtype === 'f16';
+  if (half) {
+    if (out.size !== N * C) throw new ShapeError(`${op}: out has shape ${fmtShape(out.shape)}, expected ${N * C} elements (${N} x ${C})`);
+    if (!e.kernels.has('layernorm_forward_f16')) throw new ShapeError(`${op}: an f16 out needs shader-f16, which this device does not have`);
+  }
+  expectLayout(op, N, C, { all: half ? { x } : { x, out }, rows: { mean, rstd }, channels: { weight, bias } });
   if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
   if (N === 0) return;
   // accumulate is read by the backward kernels only (one params struct per WGSL file).
   const { kernel, grid } = rowKernel(e, 'layernorm_forward', N);
-  e.dispatch(kernel, { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, grid);
+  e.dispatch(half ? `${kernel}_f16` : kernel, { x, weight, bias, out, mean, rstd }, { N, C, eps, accumulate: 0 }, grid);
 }
 
 /**
@@ -175,10 +183,16 @@ export function layernorm_backward(
  * Autograd LayerNorm over the last dimension of x: returns a tensor shaped like x and records the backward
  * rule (dx, dweight, dbias). One dispatch forward; backward one for dx, then dweight and dbias together in 1 or
  * 3 (`layernormParamsDispatches`).
+ *
+ * `forMatmul`: the output is only the input of linears (a block's LN1 and LN2). Under f16 precision it is then
+ * stored in f16, the operand their GEMMs read: no f32 output and no cast (src/ops/matmul.ts, gemmOperands). The
+ * backward does not read the output, and the output's gradient is f32 like every gradient.
  */
-export function layernorm(e: Engine, x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+export function layernorm(e: Engine, x: Tensor, weight: Tensor, bias: Tensor, opts: { eps?: number; forMatmul?: boolean } = {}): Tensor {
+  const { eps = 1e-5, forMatmul = false } = opts;
   const { N, C } = layernormDims('layernorm', x, weight, bias);
-  const out = e.alloc(x.shape, 'f32', 'layernorm.out');
+  const half = forMatmul && e.choice.get('precision') === 'f16';
+  const out = e.alloc(x.shape, half ? 'f16' : 'f32', 'layernorm.out');
   const mean = e.alloc([N], 'f32', 'layernorm.mean');
   const rstd = e.alloc([N], 'f32', 'layernorm.rstd');
   layernorm_forward(e, out, mean, rstd, x, weight, bias, N, C, eps);

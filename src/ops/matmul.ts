@@ -190,14 +190,16 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
 
 /**
  * What the GEMMs of an autograd linear read for a and w: a and w themselves, or under f16 precision an f16 copy
- * of a (cast now, in the arena) and w's (a parameter's cached copy; any other tensor is cast now).
+ * of a (cast now, in the arena; an a already f16 as it is) and w's (a parameter's cached copy; any other tensor
+ * is cast now).
  */
 export function gemmOperands(e: Engine, a: Tensor, w: Tensor, head = false): GemmOperands {
   if (e.choice.get('precision') !== 'f16' || (head && e.choice.get('headInF32'))) return { a, w };
-  // The op's own dtype errors first, not the cast's.
-  expectDType('matmul', 'a', a, 'f32');
+  // The op's own dtype errors first, not the cast's. An f16 a (a LayerNorm's output, stored in f16 for this
+  // linear) is read as it is.
+  if (a.dtype !== 'f16') expectDType('matmul', 'a', a, 'f32');
   expectDType('matmul', 'w', w, 'f32');
-  return { a: toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
+  return { a: a.dtype === 'f16' ? a : toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
 }
 
 /**

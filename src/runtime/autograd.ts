@@ -44,7 +44,8 @@ export class Autograd {
       return { grad: t.grad, accumulate: true };
     }
     if (t.grad) return { grad: t.grad, accumulate: true };
-    t.grad = this.store.alloc(t.shape, t.dtype, `d${t.label}`);
+    // Gradients are f32, also of an f16 activation (f16 mixed precision stores some activations in f16).
+    t.grad = this.store.alloc(t.shape, t.dtype === 'f16' ? 'f32' : t.dtype, `d${t.label}`);
     return { grad: t.grad, accumulate: false };
   }
 
