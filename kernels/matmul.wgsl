@@ -10,13 +10,16 @@
 //     follow each layout's contiguous dimension), so every global value is read once per workgroup. The usual
 //     GPU recipe; correct everywhere (tests run it on llvmpipe, where it is slow), not yet timed on a GPU.
 // Each has a twin with GELU in its epilogue, matmul_forward_gelu and matmul_tiled_gelu (a linear layer followed
-// by GELU, src/ops/linear_gelu.ts): same product, then pre = product + bias and out = gelu(pre) are stored
+// by GELU, src/ops/linear_gelu.ts): same product, then pre = product + bias and act = gelu(pre) are stored
 // (accumulate must be 0). The product is one function per kernel family, called by both entry points, so the
-// twins cannot drift apart; `pre` is a binding of the twins only.
+// twins cannot drift apart; `pre` and `act` are bindings of the twins only.
 
 // The element type of a and w. The registry derives this file's f16 twin (entry points suffixed _f16: f16
-// operands, f32 accumulation and output) by setting it to f16; see src/runtime/kernels.ts.
+// operands, f32 accumulation and output) by setting it to f16; see src/runtime/kernels.ts. The GELU twins'
+// output `act` is an Operand too (the input of the next linear; the twin's to_operand stores a value past f16's
+// range as an infinity); `out` and `pre` stay f32.
 alias Operand = f32;
+fn to_operand(v: f32) -> Operand { return Operand(v); }
 
 struct Params {
   M: u32,
@@ -43,6 +46,7 @@ const TN: u32 = 4u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;  // the _gelu twins: GELU's input, for its backward
+@group(0) @binding(6) var<storage, read_write> act: array<Operand>; // the _gelu twins: GELU's output
 
 // GELU, tanh approximation, exactly as kernels/gelu.wgsl evaluates it (see there): x s with
 // s = 1 / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3) clamped to +-40.
@@ -51,10 +55,10 @@ fn gelu1(x: f32) -> f32 {
   return x / (1.0 + exp(-2.0 * clamp(u, -40.0, 40.0)));
 }
 
-// The _gelu twins' store: pre = v (the product plus bias), out = gelu(v).
+// The _gelu twins' store: pre = v (the product plus bias), act = gelu(v).
 fn store_gelu(idx: u32, v: f32) {
   pre[idx] = v;
-  out[idx] = gelu1(v);
+  act[idx] = to_operand(gelu1(v));
 }
 
 fn load_a(base: u32, row: u32, k: u32) -> f32 {

@@ -30,13 +30,16 @@
 //
 // matmul_subgroup_gelu is its twin with GELU in the epilogue (a linear layer followed by GELU,
 // src/ops/linear_gelu.ts): the same product (one function, `tile_product`), then pre = product + bias and
-// out = gelu(pre) are stored (accumulate must be 0); `pre` is a binding of the twin only.
+// act = gelu(pre) are stored (accumulate must be 0); `pre` and `act` are bindings of the twin only.
 
 enable subgroups;
 
 // The element type of a and w. The registry derives this file's f16 twin (entry points suffixed _f16: f16
-// operands, f32 accumulation and output) by setting it to f16; see src/runtime/kernels.ts.
+// operands, f32 accumulation and output) by setting it to f16; see src/runtime/kernels.ts. The GELU twin's
+// output `act` is an Operand too (the input of the next linear; the twin's to_operand stores a value past f16's
+// range as an infinity); `out` and `pre` stay f32.
 alias Operand = f32;
+fn to_operand(v: f32) -> Operand { return Operand(v); }
 
 struct Params {
   M: u32,
@@ -58,6 +61,7 @@ override TRANS_B: bool = false;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (N)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // (batch, M, N)
 @group(0) @binding(5) var<storage, read_write> pre: array<vec4<f32>>; // (batch, M, N): GELU's input (the twin only)
+@group(0) @binding(6) var<storage, read_write> act: array<vec4<Operand>>; // (batch, M, N): GELU's output (the twin only)
 
 // 8 rows of a lane's accumulators: row i, the lane's 4 columns. (A struct, not an array, so that every access
 // has a constant index and stays in registers.)
@@ -222,7 +226,8 @@ fn store_row_gelu(v: vec4<f32>, base: u32, row: u32, col4: u32) {
   }
   let idx = base + row * N4 + col4;
   pre[idx] = r;
-  out[idx] = gelu4(r);
+  let g = gelu4(r);
+  act[idx] = vec4<Operand>(to_operand(g.x), to_operand(g.y), to_operand(g.z), to_operand(g.w));
 }
 
 fn store_rows_gelu(t: Rows8, base: u32, row0: u32, col4: u32) {

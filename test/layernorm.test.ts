@@ -24,6 +24,7 @@ import type { Tensor } from '../src/runtime/tensor.js';
 import { bits, closeTracker, type Tolerance } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
+import { f16Ulp } from './helpers/precision.js';
 import { f32, randomArray, randomF32 } from './helpers/random.js';
 import { layernormBackwardRef, layernormParamsRef, layernormRef } from './reference/layernorm.js';
 
@@ -149,7 +150,7 @@ describe(`layernorm kernels (${kind})`, () => {
         for (let i = 0; i < ref.length; i++) {
           const f32Err = TOL.atol + TOL.rtol * Math.abs(ref[i]!);
           const v = Math.abs(ref[i]!) + f32Err;
-          const ulp = Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(v)) - 10));
+          const ulp = f16Ulp(v);
           expect(Math.abs(half.got[i]! - ref[i]!), `N=${N} C=${C} element ${i}: ${half.got[i]} vs ${ref[i]}`).toBeLessThanOrEqual(f32Err + ulp);
         }
         // The backward reads x and the statistics, never the output: the same bits either way.

@@ -29,15 +29,15 @@ const CONFIG: GptConfig = { n_layer: L, n_head: NH, n_embd: C, vocab_size: 256, 
  * (one float per head and row). The output projections' branches (proj and fc2 before their residual adds) are
  * outputs only where the residual add is not fused into their GEMM (src/ops/linear_residual.ts); their
  * gradients exist either way. The arena frees nothing within a micro-batch, so all of it is live at the
- * high-water mark. Under f16 precision the LayerNorms' outputs are f16 (the input of the linears after them),
- * and the other linears add the f16 copies their GEMMs read: of their input in the forward (kept for the
- * backward); every linear adds one of its incoming gradient in the backward.
+ * high-water mark. Under f16 precision the LayerNorms' and GELU's outputs are f16 (the inputs of the linears
+ * after them), the attention's projection adds the f16 copy of its input (kept for the backward), and every
+ * linear adds one of its incoming gradient in the backward.
  */
 function layerArenaBytes(residualFused: boolean, half: boolean): number {
   const f = (...shape: number[]) => paddedBytes(shape.reduce((a, b) => a * b, 1) * 4);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const h = (...shape: number[]) => paddedBytes(shape.reduce((a, b) => a * b, 1) * 2);
-  // The stream's activations as [shape, is a LayerNorm's output]: stored in f16 under f16, their gradients f32.
+  // The stream's activations as [shape, stored in f16 under f16 precision]; their gradients are f32.
   const activations: [number[], boolean][] = [
     [[B, T, C], true], // LN1 out
     [[B, T, 3 * C], false], // qkv
@@ -45,17 +45,17 @@ function layerArenaBytes(residualFused: boolean, half: boolean): number {
     [[B, T, C], false], // residual after attention
     [[B, T, C], true], // LN2 out
     [[B, T, 4 * C], false], // fc (GELU's input)
-    [[B, T, 4 * C], false], // gelu
+    [[B, T, 4 * C], true], // gelu
     [[B, T, C], false], // residual after the MLP
   ];
-  const stream = activations.map(([shape, isLn]) => (half && isLn ? h : f)(...shape));
+  const stream = activations.map(([shape, inHalf]) => (half && inHalf ? h : f)(...shape));
   const streamGrads = activations.map(([shape]) => f(...shape));
   const branches = [f(B, T, C), f(B, T, C)]; // proj, fc2
   const statistics = 2 * (f(B * T) + f(B * T)) + f(B, NH, T); // LN mean and rstd twice, attention's log-sum-exp
   const forward = sum(stream) + (residualFused ? 0 : sum(branches)) + statistics;
   const gradients = sum(streamGrads) + sum(branches);
   const backwardScratch = f(B, NH, T); // attention backward's dsum
-  const halfInputs = [h(B, T, C), h(B, T, 4 * C)]; // attention out, gelu
+  const halfInputs = [h(B, T, C)]; // attention out
   const halfGrads = [h(B, T, 3 * C), h(B, T, C), h(B, T, 4 * C), h(B, T, C)]; // of qkv, proj, fc, fc2
   return forward + gradients + backwardScratch + (half ? sum(halfInputs) + sum(halfGrads) : 0);
 }

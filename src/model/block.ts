@@ -13,8 +13,8 @@
  * Cost per block: 7 forward dispatches (2 layernorms, 4 matmuls with their biases in the epilogue, fc's with
  * GELU too and the projections' with the residual add, attention); one more for GELU where the adapter's
  * `linearGelu` choice is 'separate', and one more per projection (its residual add) where `linearResidual` is
- * 'separate' or s != 1. Under f16 mixed precision the LayerNorms write their output in f16, the input of the
- * linear after them, and the other two linears' inputs get a cast each (src/ops/matmul.ts): 2 more.
+ * 'separate' or s != 1. Under f16 mixed precision the LayerNorms and the fused linear + GELU write their output
+ * in f16, the input of the linear after them, and the attention's output gets a cast (src/ops/matmul.ts): 1 more.
  */
 import { attention } from '../ops/attention.js';
 import { layernorm } from '../ops/layernorm.js';

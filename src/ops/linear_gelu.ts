@@ -36,8 +36,8 @@ function linearDims(op: string, a: Tensor, w: Tensor): GemmDims {
 
 /**
  * Kernel-level forward: pre = a @ w (+ bias), out = gelu(pre); out and pre have the shape (..., N). One
- * dispatch (the f16 twin when a and w are f16; out and pre are f32 either way); 2 M N K flops plus GELU's per
- * element.
+ * dispatch (the f16 twin when a and w are f16, and then out is f16 too, the next linear's input; pre is f32
+ * either way); 2 M N K flops plus GELU's per element.
  */
 export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null): void {
   const d = linearDims('linear_gelu', a, w);
@@ -49,7 +49,7 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
   ];
   const operand = a.dtype === 'f16' ? 'f16' : 'f32';
   for (const [name, t, size] of want) {
-    const dtype = name === 'a' || name === 'w' ? operand : 'f32';
+    const dtype = name === 'pre' ? 'f32' : operand;
     if (t.dtype !== dtype) throw new ShapeError(`linear_gelu: ${name} ${t} must be ${dtype}`);
     if (t.size !== size) throw new ShapeError(`linear_gelu: ${name} ${fmtShape(t.shape)} has ${t.size} elements, dims ${JSON.stringify(d)} need ${size}`);
   }
@@ -60,7 +60,7 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
   const tile = KERNEL_TILE[plain];
   e.dispatch(
     operand === 'f16' ? `${GELU_TWIN[plain]}_f16` : GELU_TWIN[plain],
-    { a, w, bias: b, out, pre },
+    { a, w, bias: b, act: out, pre },
     { M: d.M, N: d.N, K: d.K, stride_a: d.M * d.K, stride_w: 0, stride_out: d.M * d.N, has_bias: bias ? 1 : 0, accumulate: 0 },
     [Math.ceil(d.N / tile.cols), Math.ceil(d.M / tile.rows), 1],
     { TRANS_A: false, TRANS_B: false },
@@ -76,13 +76,17 @@ export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre:
   matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands);
 }
 
-/** Autograd linear + GELU in one kernel: returns gelu(a @ w + bias) and records the backward rule. */
+/**
+ * Autograd linear + GELU in one kernel: returns gelu(a @ w + bias) and records the backward rule. Under f16
+ * precision the output is f16: its consumer is the MLP's second linear, which reads it without a cast. The
+ * backward reads pre (f32), never the output; the output's gradient is f32.
+ */
 export function linearGelu(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
   const d = linearDims('linear_gelu', a, w);
   const shape = matmulOutShape(a, w, d);
-  const out = e.alloc(shape, 'f32', 'linear_gelu.out');
-  const pre = e.alloc(shape, 'f32', 'linear_gelu.pre');
   const operands = gemmOperands(e, a, w);
+  const out = e.alloc(shape, operands.a.dtype === 'f16' ? 'f16' : 'f32', 'linear_gelu.out');
+  const pre = e.alloc(shape, 'f32', 'linear_gelu.pre');
   linear_gelu_forward(e, out, pre, operands.a, operands.w, bias);
   e.record('linear_gelu', [out], () => {
     const dout = e.gradIn('linear_gelu', out);

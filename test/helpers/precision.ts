@@ -31,6 +31,11 @@ export function gemmName(e: Engine, kernel: string): string {
   return halfMatmuls(e) ? `${kernel}_f16` : kernel;
 }
 
+/** The spacing of f16 values at |v| (2^-24 below the normal range): a value stored in f16 moves by less. */
+export function f16Ulp(v: number): number {
+  return Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(Math.abs(v) || 2 ** -24)) - 10));
+}
+
 /** Elementwise |x|. */
 export const abs = (x: ArrayLike<number>): Float64Array => Float64Array.from(x, Math.abs);
 
