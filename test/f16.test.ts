@@ -190,6 +190,38 @@ describe('autograd linears under f16 precision', () => {
   });
 });
 
+describe('an f16 activation as a linear\'s input', () => {
+  it('is read as it is (no cast), its gradient is f32, and it matches the same values given in f32', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    e.resetArena();
+    e.choice.force('precision', 'f16');
+    const [M, N, K] = [12, 16, 20];
+    const x = halfFrom(e, [M, K], randomArray(M * K, 51, 2)); // as a LayerNorm under f16 stores its output
+    const w = paramFrom(e, [K, N], randomArray(K * N, 52, 0.5), 'w');
+    const dout = f32(randomArray(M * N, 53));
+    e.dispatchLog = [];
+    const out = matmul(e, x.t, w);
+    const kernels = e.dispatchLog.map((r) => r.kernel);
+    e.dispatchLog = null;
+    expect(kernels.filter((k) => k === 'cast_to_f16')).toHaveLength(1); // the weight's copy only
+    out.grad = tensorFrom(e, [M, N], dout, 'f32', 'dout');
+    e.tape.replay();
+    expect(x.t.grad!.dtype).toBe('f32');
+    // The same product from the values x holds, given in f32: cast to f16 they are exactly x again.
+    const d: MatmulRef = { batch: 1, M, N, K, transA: false, transB: false };
+    const wHeld = await e.readFloat(w);
+    const ref = matmulBackwardRef(d, x.held, wHeld, dout);
+    const sums = matmulBackwardRef(d, abs(x.held), abs(wHeld), abs(dout));
+    expectWithin('out', await e.readFloat(out), matmulRef(d, x.held, wHeld, null), matmulRef(d, abs(x.held), abs(wHeld), null).map((v) => v * PRODUCT_ERR));
+    expectWithin('dx', await e.readFloat(x.t.grad!), ref.da, sums.da.map((v) => v * PRODUCT_ERR));
+    e.tape.clear();
+    // In f32 precision an f16 input is a mistake, and said so.
+    e.choice.force('precision', 'f32');
+    expect(() => matmul(e, x.t, w)).toThrow(/matmul: a .* is f16, but this linear reads f32 operands \(precision f32\)/);
+  });
+});
+
 describe('f16 copies of weights', () => {
   it('are cast once per change of the source: not again for an unchanged weight, again after a write', async (ctx) => {
     const e = await halfEngine();

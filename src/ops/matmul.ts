@@ -194,7 +194,10 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
  * is cast now).
  */
 export function gemmOperands(e: Engine, a: Tensor, w: Tensor, head = false): GemmOperands {
-  if (e.choice.get('precision') !== 'f16' || (head && e.choice.get('headInF32'))) return { a, w };
+  if (e.choice.get('precision') !== 'f16' || (head && e.choice.get('headInF32'))) {
+    if (a.dtype === 'f16') throw new ShapeError(`matmul: a ${a} is f16, but this linear reads f32 operands (${head ? 'the head stays f32' : 'precision f32'}); only f16 linears take f16 inputs`);
+    return { a, w };
+  }
   // The op's own dtype errors first, not the cast's. An f16 a (a LayerNorm's output, stored in f16 for this
   // linear) is read as it is.
   if (a.dtype !== 'f16') expectDType('matmul', 'a', a, 'f32');
