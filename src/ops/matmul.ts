@@ -198,8 +198,8 @@ export function gemmOperands(e: Engine, a: Tensor, w: Tensor, head = false): Gem
     if (a.dtype === 'f16') throw new ShapeError(`matmul: a ${a} is f16, but this linear reads f32 operands (${head ? 'the head stays f32' : 'precision f32'}); only f16 linears take f16 inputs`);
     return { a, w };
   }
-  // The op's own dtype errors first, not the cast's. An f16 a (a LayerNorm's output, stored in f16 for this
-  // linear) is read as it is.
+  // The op's own dtype errors first, not the cast's. An f16 a (a LayerNorm's or GELU's output, stored in f16 for
+  // this linear) is read as it is.
   if (a.dtype !== 'f16') expectDType('matmul', 'a', a, 'f32');
   expectDType('matmul', 'w', w, 'f32');
   return { a: a.dtype === 'f16' ? a : toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };

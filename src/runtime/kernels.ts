@@ -96,11 +96,10 @@ const OPERAND_ALIAS = /^alias Operand = f32;$/m;
 
 /**
  * The f16 twin of a source that declares `alias Operand = f32;` (the matmul kernels, LayerNorm), else null: the
- * same text with `enable f16;`, the alias set to f16, `to_operand` made f16's (below) and every entry point renamed
- * NAME_f16. The twin's kernels read
- * Operand-typed bindings as f16 and convert each loaded value to f32 (the source writes `f32(a[i])`, the identity
- * in the f32 original), so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a
- * device without `shader-f16`.
+ * same text with `enable f16;`, the alias set to f16, `to_operand` made f16's (below) and every entry point
+ * renamed NAME_f16. The twin's kernels read Operand-typed bindings as f16 and convert each loaded value to f32
+ * (the source writes `f32(a[i])`, the identity in the f32 original), so the two cannot drift apart. Like any file
+ * that enables f16, the twin is skipped on a device without `shader-f16`.
  */
 function f16Twin(file: string, source: string): KernelSource | null {
   if (!OPERAND_ALIAS.test(source)) return null;
@@ -112,10 +111,10 @@ function f16Twin(file: string, source: string): KernelSource | null {
 }
 
 /**
- * A file that stores Operand values (a LayerNorm writing the next matmul's input) converts with this function,
- * the identity in f32. In the twin it becomes the rule of kernels/cast.wgsl: a value past f16's range or not
- * finite is stored as an infinity of its sign, never clamped (WGSL leaves that conversion to the
- * implementation), so an overflow reaches the loss scaler.
+ * A file that stores Operand values (a LayerNorm or a GELU epilogue writing the next matmul's input) converts
+ * with this function, the identity in f32. In the twin it becomes the rule of kernels/cast.wgsl: a value past
+ * f16's range or not finite is stored as an infinity of its sign, never clamped (WGSL leaves that conversion to
+ * the implementation), so an overflow reaches the loss scaler.
  */
 const TO_OPERAND = /^fn to_operand\(v: f32\) -> Operand \{ return Operand\(v\); \}$/m;
 const TO_HALF_OPERAND = `fn to_operand(v: f32) -> Operand {

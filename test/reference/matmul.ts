@@ -77,6 +77,7 @@ export function linearRef(d: MatmulRef, a: ArrayLike<number>, w: ArrayLike<numbe
   return matmulRef(d, operand(a), operand(w), bias);
 }
 
+/** Its gradients: da and dw from the (rounded) operands and dout, dbias from dout itself. */
 export function linearBackwardRef(d: MatmulRef, a: ArrayLike<number>, w: ArrayLike<number>, dout: ArrayLike<number>) {
   const { da, dw } = matmulBackwardRef(d, operand(a), operand(w), operand(dout));
   const dbias = new Float64Array(d.N);
