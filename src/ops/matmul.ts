@@ -19,11 +19,13 @@
  * dbias: bias_backward (src/ops/bias.ts).
  *
  * f16 mixed precision (the adapter's `precision` choice, or `--precision f16`): the autograd ops (`matmul` here,
- * linear_gelu, linear_residual) hand the GEMMs f16 operands: an f16 copy of the activation (one cast_to_f16,
- * kept for the backward), the parameter's f16 copy (./half-weights.ts: cast once per update), and in the backward
- * an f16 copy of dout. Each kernel above has an f16 twin (NAME_f16, derived from the same WGSL) that reads f16
- * operands and accumulates and writes f32, so every output and gradient stays f32 (bias and its gradient too).
- * Costs over f32: one cast forward and one backward per linear, one per weight per step.
+ * linear_gelu, linear_residual) hand the GEMMs f16 operands: the activation itself where its producer stored it
+ * in f16 (a block's LayerNorms, the fused linear + GELU), else an f16 copy (one cast_to_f16), either kept for the
+ * backward; the parameter's f16 copy (./half-weights.ts: cast once per update); and in the backward an f16 copy
+ * of dout. Each kernel above has an f16 twin (NAME_f16, derived from the same WGSL) that reads f16 operands and
+ * accumulates and writes f32 (linear_gelu's output aside: f16), so every gradient stays f32 (bias and its
+ * gradient too). Costs over f32: a cast forward per linear whose input is f32, one backward per linear, one per
+ * weight per step.
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import type { MatmulKernel } from '../runtime/choice.js';
