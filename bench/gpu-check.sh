@@ -56,7 +56,7 @@ if [ "${1:-check}" = compare ]; then
   echo "total $(( $(date +%s) - t0 )) s"
   exit 0
 fi
-part tests 200 node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --exclude test/bootstrap.test.ts --exclude test/library.test.ts
+part tests 180 node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --exclude test/bootstrap.test.ts --exclude test/library.test.ts
 part kernels 60 $tsx bench/main.ts kernels --quick
 part matmul 50 $tsx bench/variants/matmul.ts --quick
 part attention 40 $tsx bench/variants/attention.ts --quick
