@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The kernels on a real GPU, in one prepared run: the whole test suite (every kernel against its float64
-# reference, every backward by finite differences, the golden GPT and ViT) on the machine's best adapter, then
+# reference, every backward by finite differences, the golden GPT and ViT; the engine tests again under f16 where
+# the adapter has shader-f16: vitest project f16) on the machine's best adapter, then
 # the kernel (f32 and, where the adapter has shader-f16, f16 rows), GEMM-variant, attention-variant,
 # training-step (f32 and f16 at the GPT-2-small shape), f32-against-f16 and layer-skip benchmarks. The
 # precision part's verdict is what the adapter rule in src/runtime/choice.ts should follow for this GPU.
