@@ -139,6 +139,33 @@ for (const kernel of KERNELS) {
   });
 }
 
+describe('the f16 output', () => {
+  it('stores a value past f16\'s range as +infinity, never clamped, in every GEMM family', async (ctx) => {
+    const e = await getEngine();
+    if (!e.choice.halfAvailable) return ctx.skip();
+    e.choice.force('precision', 'f16');
+    try {
+      for (const kernel of KERNELS) {
+        if (kernel === 'matmul_subgroup' && !(await subgroupAvailable())) continue;
+        e.resetArena();
+        useMatmulKernel(e, kernel);
+        const [M, N, K] = [8, 8, 4];
+        // Row 0 of a is large, so row 0 of pre is about 1e5 in every column (GELU of it is itself); the rest is small.
+        const a = f32(Array.from({ length: M * K }, (_, i) => (i < K ? 300 : 0.1)));
+        const w = paramFrom(e, [K, N], f32(Array.from({ length: K * N }, () => 100)), 'w');
+        const out = linearGelu(e, tensorFrom(e, [M, K], a), w);
+        expect(out.dtype).toBe('f16');
+        const got = await e.readFloat(out);
+        for (let n = 0; n < N; n++) expect(got[n], `${kernel}: column ${n} of the large row`).toBe(Infinity);
+        for (let i = N; i < M * N; i++) expect(Number.isFinite(got[i]!), `${kernel}: element ${i}`).toBe(true);
+        e.tape.clear();
+      }
+    } finally {
+      e.choice.force('precision', null);
+    }
+  });
+});
+
 describe('the adapter choice', () => {
   it('fused and separate agree to float tolerance; the fused forward is one dispatch fewer, the backward the same count', async () => {
     const e = await getEngine();
