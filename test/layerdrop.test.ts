@@ -40,7 +40,7 @@ const batches: Batch[] = [0, 1, 2, 3].map((i) => ({
  * The pre-LN block's forward dispatches at scale 1: 7 with both epilogue fusions, + 1 without GELU's, + 2 without
  * the residuals'; under f16 precision + 1, the f16 copy of attention's output, the input of the attention's
  * projection (the LayerNorms and the fused linear + GELU write theirs in f16 themselves; the weights' copies are
- * current); + 2 where GELU runs on its own (its f32 output is cast too).
+ * current), or + 2 where GELU runs on its own (its f32 output is cast too).
  */
 function blockForwardDispatches(e: Engine): number {
   const fusedGelu = e.choice.get('linearGelu') === 'fused';
