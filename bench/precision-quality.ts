@@ -13,7 +13,7 @@ import { parseMetrics, type Metrics } from './compare/metrics.js';
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: npx tsx bench/precision-quality.ts DIR (the OUT folder of bench/precision-quality.sh)');
 
-type Summary = NonNullable<Metrics['summary']> & { overflow_steps?: number };
+type Summary = NonNullable<Metrics['summary']> & { overflow_steps?: number; task?: string; top1?: number };
 const VARIANTS = ['f16', 'f16-head-f32'] as const;
 
 function finished(name: string): Summary | null {
@@ -24,7 +24,8 @@ function finished(name: string): Summary | null {
 
 const seeds = [...new Set(readdirSync(dir).map((n) => /^f32-seed(\d+)$/.exec(n)?.[1]).filter((s): s is string => s !== undefined))].map(Number).sort((a, b) => a - b);
 const base = new Map(seeds.map((s) => [s, finished(`f32-seed${s}`)] as const));
-console.log(`f16 mixed precision against f32 at equal steps (preset small, policy none); ${dir}`);
+const task = [...base.values()].find((s) => s)?.task ?? 'gpt';
+console.log(`f16 mixed precision against f32 at equal steps (${task}, preset small, policy none); ${dir}`);
 for (const v of VARIANTS) {
   const rows = seeds.flatMap((seed) => {
     const f32 = base.get(seed);
@@ -44,4 +45,8 @@ for (const v of VARIANTS) {
   console.log('');
   console.log(`mean ± s.e. over ${rows.length} seeds: f32 ${fmtStat(meanStderr(rows.map((r) => r.f32.val_loss)), 4)}, ${v} ${fmtStat(meanStderr(rows.map((r) => r.other.val_loss)), 4)}`);
   console.log(`paired ${v} - f32: ${fmtStat(meanStderr(diffs), 4, true)} nats; largest |${v} - f32| ${Math.max(...diffs.map(Math.abs)).toFixed(4)} (target: within 0.01)`);
+  if (rows.every((r) => r.f32.top1 !== undefined && r.other.top1 !== undefined)) {
+    const top1 = rows.map((r) => 100 * (r.other.top1! - r.f32.top1!));
+    console.log(`validation top-1 per seed, f32 / ${v}: ${rows.map((r) => `${(100 * r.f32.top1!).toFixed(2)}% / ${(100 * r.other.top1!).toFixed(2)}%`).join(', ')}; paired ${fmtStat(meanStderr(top1), 2, true)} points`);
+  }
 }
