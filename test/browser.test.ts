@@ -13,7 +13,7 @@
  * device stops the run with a message and leaves the last snapshot downloadable; and a browser without WebGPU
  * gets the message saying what to enable.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,13 +194,16 @@ describe('the demo page, driven through its form', () => {
       await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
       await page.click('#download-model');
       await page.click('#download-config');
+      // A download is done when its file is there, Chromium's partial file is gone, and two reads 100 ms apart
+      // agree: reading as soon as the name appears can catch it half written.
       const read = async (name: string) => {
+        let last: Buffer | null = null;
         for (let i = 0; i < 100; i++) {
-          try {
-            return readFileSync(join(downloads, name));
-          } catch {
-            await new Promise((r) => setTimeout(r, 100));
-          }
+          await new Promise((r) => setTimeout(r, 100));
+          if (!existsSync(join(downloads, name)) || existsSync(join(downloads, `${name}.crdownload`))) continue;
+          const bytes = readFileSync(join(downloads, name));
+          if (last && bytes.length > 0 && bytes.equals(last)) return bytes;
+          last = bytes;
         }
         throw new Error(`${name} was not downloaded`);
       };
@@ -214,7 +217,7 @@ describe('the demo page, driven through its form', () => {
       const optimizer = Object.fromEntries(optimizerTensorSpecs(modelConfig).map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1))]));
       await saveCheckpoint(cli, { modelConfig, params, optimizer, trainerState: {} });
       expect(model.equals(readFileSync(join(cli, 'model.safetensors')))).toBe(true);
-      expect(config.equals(readFileSync(join(cli, 'config.json')))).toBe(true);
+      expect(config.toString('utf8')).toBe(readFileSync(join(cli, 'config.json'), 'utf8')); // a mismatch shows the diff
 
       // Pasted text too short for one window: refused, with the minimum size.
       await setForm(page, { task: 'gpt-text', text: 'far too short', steps: '6' });
