@@ -197,7 +197,7 @@ describe('--precision', () => {
     expect(() => applyPrecision(noHalf, 'f16')).toThrow(/this adapter \(SwiftShader\) does not offer shader-f16; use --precision f32 or auto/);
   });
 
-  it('auto takes the adapter rule (f32 on lavapipe; f16 in the suite's f16 project), and an explicit choice is what runs', async () => {
+  it('auto takes the adapter rule (f32 on lavapipe; f16 in the f16 test project), and an explicit choice is what runs', async () => {
     const e = await getEngine();
     expect(applyPrecision(e, 'auto')).toBe(e.choice.defaults.precision);
     expect(applyPrecision(e, 'f32')).toBe('f32');
