@@ -16,7 +16,7 @@
 import { TrainingSession } from '../src/tasks/gpt/session.js';
 import type { Precision } from '../src/runtime/choice.js';
 import { benchConfig } from './step.js';
-import { describeMachine, fmt, machineLoad, median, round } from './util.js';
+import { describeMachine, fmt, machineLoad, median, round, timedTrainingStep } from './util.js';
 
 export interface PrecisionBenchOptions {
   json: boolean;
@@ -43,18 +43,7 @@ export async function benchPrecision(o: PrecisionBenchOptions, trainingFlags: Re
   const steps: Record<Precision, number> = { f32: 0, f16: 0 };
   const pairs = o.pairs ?? (o.quick ? 4 : 20);
 
-  async function timedStep(p: Precision): Promise<Timed> {
-    const s = sessions[p];
-    const step = steps[p]++;
-    const d0 = e.counters.dispatches;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const loss = await s.step(step, s.plan(step).plans).readLoss();
-    const wall = performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    if (!Number.isFinite(loss)) throw new Error(`bench precision: ${p} step ${step} has loss ${loss}`);
-    return { wall, cpu: (c.user + c.system) / 1000, dispatches: e.counters.dispatches - d0, loss };
-  }
+  const timedStep = (p: Precision): Promise<Timed> => timedTrainingStep(sessions[p], steps[p]++, `bench precision: ${p}`);
 
   for (const p of ['f32', 'f16', 'f32', 'f16'] as const) await timedStep(p);
   const rows: Record<Precision, Timed>[] = [];

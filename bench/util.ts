@@ -5,6 +5,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import type { Engine } from '../src/runtime/engine.js';
+import type { LayerPlan } from '../src/model/plan.js';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
@@ -152,4 +153,27 @@ export async function timedTrial(e: Engine, record: () => void, reps: number): P
   await e.sync();
   const c = process.cpuUsage(c0);
   return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
+}
+
+/** A training session as the step timers drive it (src/train/task-session.ts). */
+export interface TimedSession {
+  e: Engine;
+  plan(step: number): { plans: readonly LayerPlan[] };
+  step(step: number, plans: readonly LayerPlan[]): { readLoss(): Promise<number> };
+}
+
+/**
+ * One training step of `s` as the trainer runs it (plan, record, submit, loss readback), timed by wall clock and
+ * by process CPU time (user + system: lavapipe's threads are this process's), with the dispatches it made and
+ * its loss. A non-finite loss is an error naming `what`.
+ */
+export async function timedTrainingStep(s: TimedSession, step: number, what: string): Promise<{ wall: number; cpu: number; dispatches: number; loss: number }> {
+  const d0 = s.e.counters.dispatches;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const loss = await s.step(step, s.plan(step).plans).readLoss();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  if (!Number.isFinite(loss)) throw new Error(`${what}: step ${step} has loss ${loss}`);
+  return { wall, cpu: (c.user + c.system) / 1000, dispatches: s.e.counters.dispatches - d0, loss };
 }

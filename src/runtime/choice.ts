@@ -70,6 +70,8 @@ export class KernelChoice {
   /** Subgroups of at least 8 lanes (see the header). */
   readonly subgroups: boolean;
   private readonly forced: Partial<KernelChoices> = {};
+  /** Rules taken as this adapter's own (`assumeDefaults`): what `force(op, null)` goes back to. */
+  private readonly assumed: Partial<KernelChoices> = {};
 
   constructor(
     gpu: Gpu,
@@ -81,6 +83,10 @@ export class KernelChoice {
 
   /** The adapter's choices, before any forcing. */
   get defaults(): KernelChoices {
+    return { ...this.rules, ...this.assumed };
+  }
+
+  private get rules(): KernelChoices {
     return {
       matmul: this.cpu ? 'matmul_subgroup' : 'matmul_tiled',
       attention: 'subgroup',
@@ -101,11 +107,24 @@ export class KernelChoice {
 
   /** Forces `op`'s choice (null: back to the adapter's); for tests, benchmarks and `--precision`. */
   force<K extends keyof KernelChoices>(op: K, value: KernelChoices[K] | null): void {
+    if (value !== null) this.expectRunnable(op, value);
+    if (value === null) delete this.forced[op];
+    else this.forced[op] = value;
+  }
+
+  /**
+   * Takes `op`'s choice as this adapter's own rule from now on, so that `force(op, null)` returns to it: for a test
+   * suite run as if the rule had picked otherwise (test/helpers/gpu.ts: the suite under f16).
+   */
+  assumeDefault<K extends keyof KernelChoices>(op: K, value: KernelChoices[K]): void {
+    this.expectRunnable(op, value);
+    this.assumed[op] = value;
+  }
+
+  private expectRunnable<K extends keyof KernelChoices>(op: K, value: KernelChoices[K]): void {
     if (op === 'precision' && value === 'f16' && !this.halfAvailable) {
       throw new Error('f16 precision needs the shader-f16 feature, which this adapter does not offer; use --precision f32');
     }
-    if (value === null) delete this.forced[op];
-    else this.forced[op] = value;
   }
 
   /** Whether f16 precision can run here: the device has shader-f16, so the cast and the f16 matmul twins loaded. */

@@ -2,7 +2,6 @@
  * One engine for the whole suite (vitest runs one worker without isolation): opening Dawn on lavapipe and
  * compiling every kernel takes a second, and parallel devices thrash 2 cores.
  */
-import { KernelChoice } from '../../src/runtime/choice.js';
 import { Engine } from '../../src/runtime/engine.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 
@@ -16,8 +15,7 @@ export function getEngine(): Promise<Engine> {
     if (p === 'f16' && !e.choice.halfAvailable) {
       console.warn(`SBLD_TEST_PRECISION=f16: ${e.gpu.adapterName} has no shader-f16, so these tests run at its own precision again`);
     } else if (p === 'f16' || p === 'f32') {
-      const adapters = Object.getOwnPropertyDescriptor(KernelChoice.prototype, 'defaults')!.get!;
-      Object.defineProperty(e.choice, 'defaults', { get: () => ({ ...adapters.call(e.choice), precision: p }) });
+      e.choice.assumeDefault('precision', p);
     }
     return e;
   });

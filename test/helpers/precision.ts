@@ -42,10 +42,10 @@ export const abs = (x: ArrayLike<number>): Float64Array => Float64Array.from(x, 
 
 /**
  * The f16 error bound of each output of a linear from its sums of |products| (e.g. the matmul reference on |a|
- * and |w|), times `factor` (a Lipschitz constant the error passes through): zero in f32.
+ * and |w|): zero in f32.
  */
-export function productBound(e: Engine, absSums: ArrayLike<number>, factor = 1): Float64Array {
-  const s = halfMatmuls(e) ? PRODUCT_ERR * factor : 0;
+export function productBound(e: Engine, absSums: ArrayLike<number>): Float64Array {
+  const s = halfMatmuls(e) ? PRODUCT_ERR : 0;
   return Float64Array.from(absSums, (v) => v * s);
 }
 

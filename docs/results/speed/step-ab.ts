@@ -9,7 +9,7 @@
  */
 import { benchConfig } from '../../../bench/step.js';
 import { TrainingSession } from '../../../src/tasks/gpt/session.js';
-import { machineLoad } from '../../../bench/util.js';
+import { machineLoad, timedTrainingStep } from '../../../bench/util.js';
 
 const pairs = Number(process.argv[2] ?? 15);
 const which = process.argv[3] ?? 'both';
@@ -22,15 +22,7 @@ let step = 0;
 
 async function timedStep(kind: Kind): Promise<{ wall: number; cpu: number; dispatches: number }> {
   for (const c of choices) e.choice.force(c, kind);
-  const d0 = e.counters.dispatches;
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const loss = await session.step(step, session.plan(step).plans).readLoss();
-  const wall = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  step++;
-  if (!Number.isFinite(loss)) throw new Error(`step ${step}: loss ${loss}`);
-  return { wall, cpu: (c.user + c.system) / 1000, dispatches: e.counters.dispatches - d0 };
+  return timedTrainingStep(session, step++, kind);
 }
 
 const load0 = machineLoad().load1;
