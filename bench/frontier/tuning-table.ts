@@ -50,15 +50,25 @@ console.log('\nPer seed (final val loss; speed-up in FLOPs):');
 for (const r of rows.filter((x) => x.policy !== 'none')) {
   console.log(`  ${r.policy}: ` + r.per_seed.map((s) => `seed ${s.seed} ${s.final_val_loss.toFixed(4)} (${s.speedup_flops === null ? s.speedup_flops_status : s.speedup_flops.toFixed(3) + 'x'})`).join(', '));
 }
-// Paired per seed in FLOPs: tuning runs share the machine, so their wall times say nothing.
-for (const r of rows.filter((x) => x.policy !== 'none' && x.policy !== 'pld')) {
-  const pld = rows.find((x) => x.policy === 'pld' && x.budget === r.budget);
-  const d = r.per_seed.flatMap((s) => {
-    const o = pld?.per_seed.find((x) => x.seed === s.seed);
-    return o && s.speedup_flops !== null && o.speedup_flops !== null ? [s.speedup_flops - o.speedup_flops] : [];
+// Paired per seed in FLOPs (tuning runs share the machine, so their wall times say nothing): each dropping policy
+// against PLD, and a variant `<policy>:<name>` against its own policy too.
+function paired(r: (typeof rows)[number], otherPolicy: string): void {
+  const other = rows.find((x) => x.policy === otherPolicy && x.budget === r.budget);
+  if (!other) return;
+  const pairs = r.per_seed.flatMap((s) => {
+    const o = other.per_seed.find((x) => x.seed === s.seed);
+    return o && s.speedup_flops !== null && o.speedup_flops !== null ? [[s.speedup_flops - o.speedup_flops, s.final_val_loss - o.final_val_loss] as const] : [];
   });
-  if (d.length > 0) {
-    const st = meanStderr(d);
-    console.log(`  ${r.policy} − pld speed-up (FLOPs), paired per seed: ${st.mean.toFixed(3)} ± ${st.stderr.toFixed(3)} over ${d.length} seed(s)`);
-  }
+  if (pairs.length === 0) return;
+  const speedup = meanStderr(pairs.map((d) => d[0]));
+  const loss = meanStderr(pairs.map((d) => d[1]));
+  console.log(
+    `  ${r.policy} − ${otherPolicy}, paired per seed over ${pairs.length} seed(s): speed-up (FLOPs) ${speedup.mean.toFixed(3)} ± ${speedup.stderr.toFixed(3)}, ` +
+      `final val loss ${loss.mean >= 0 ? '+' : ''}${loss.mean.toFixed(4)} ± ${loss.stderr.toFixed(4)}`,
+  );
+}
+for (const r of rows.filter((x) => x.policy !== 'none' && x.policy !== 'pld')) {
+  paired(r, 'pld');
+  const base = r.policy.split(':')[0]!;
+  if (base !== r.policy && base !== 'pld') paired(r, base);
 }
