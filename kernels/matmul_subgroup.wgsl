@@ -41,6 +41,13 @@ enable subgroups;
 alias Operand = f32;
 fn to_operand(v: f32) -> Operand { return Operand(v); }
 
+// Four operands as a and w store them, and load4 their values. Here four f32; the f16 twin stores four f16 as two
+// u32 and unpacks them (src/runtime/kernels.ts), the same values: llvmpipe loads each 32-bit component of a
+// storage read on its own, so two halves per component halve the loads where vec4<f16> loads every half alone
+// (1.2-1.5x the f32 kernel's speed instead of 0.9-1.3x, docs/results/precision/README.md).
+alias Operand4 = vec4<f32>;
+fn load4(x: Operand4) -> vec4<f32> { return x; }
+
 struct Params {
   M: u32,
   N: u32,
@@ -56,8 +63,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<Operand>>;    // (batch, M, K) or (batch, K, M) when TRANS_A
-@group(0) @binding(2) var<storage, read> w: array<vec4<Operand>>;    // (batch|1, K, N) or (batch|1, N, K) when TRANS_B
+@group(0) @binding(1) var<storage, read> a: array<Operand4>;    // (batch, M, K) or (batch, K, M) when TRANS_A
+@group(0) @binding(2) var<storage, read> w: array<Operand4>;    // (batch|1, K, N) or (batch|1, N, K) when TRANS_B
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (N)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // (batch, M, N)
 @group(0) @binding(5) var<storage, read_write> pre: array<vec4<f32>>; // (batch, M, N): GELU's input (the twin only)
@@ -83,10 +90,10 @@ fn w_rows4(base: u32, k: u32, col4: u32) -> array<vec4<f32>, 4> {
     // w stored (N, K): the lane's 4 columns are 4 rows of storage; read k .. k+3 of each, transpose in registers.
     let K4 = params.K / 4u;
     let s = base + col4 * 4u * K4 + k / 4u;
-    let c0 = vec4<f32>(w[s]);
-    let c1 = vec4<f32>(w[s + K4]);
-    let c2 = vec4<f32>(w[s + 2u * K4]);
-    let c3 = vec4<f32>(w[s + 3u * K4]);
+    let c0 = load4(w[s]);
+    let c1 = load4(w[s + K4]);
+    let c2 = load4(w[s + 2u * K4]);
+    let c3 = load4(w[s + 3u * K4]);
     r[0] = vec4(c0.x, c1.x, c2.x, c3.x);
     r[1] = vec4(c0.y, c1.y, c2.y, c3.y);
     r[2] = vec4(c0.z, c1.z, c2.z, c3.z);
@@ -95,7 +102,7 @@ fn w_rows4(base: u32, k: u32, col4: u32) -> array<vec4<f32>, 4> {
     // w stored (K, N): one vec4 per row of k.
     let N4 = params.N / 4u;
     for (var kk = 0u; kk < 4u; kk++) {
-      r[kk] = vec4<f32>(w[base + (k + kk) * N4 + col4]);
+      r[kk] = load4(w[base + (k + kk) * N4 + col4]);
     }
   }
   return r;
@@ -147,28 +154,28 @@ fn block4(lo: ptr<function, Rows8>, hi: ptr<function, Rows8>, base_a: u32, base_
   if (TRANS_A) {
     // a stored (K, M): lane j < 4 reads rows 0..7 at k0 + j, lane 4 + j rows 8..15 at k0 + j (2 vec4 each).
     let s = base_a + (k0 + (lane & 3u)) * (params.M / 4u) + row0 / 4u + (lane >> 2u) * 2u;
-    let y0 = vec4<f32>(a[s]);
-    let y1 = vec4<f32>(a[s + 1u]);
+    let y0 = load4(a[s]);
+    let y1 = load4(a[s + 1u]);
     fma_rows(lo, bcast_cols(y0, y1, 0u), wk);
     fma_rows(hi, bcast_cols(y0, y1, 4u), wk);
   } else {
     // a stored (M, K): lane i reads rows i and 8 + i at k0 .. k0+3.
     let K4 = params.K / 4u;
     let s = base_a + (row0 + lane) * K4 + k0 / 4u;
-    fma_rows(lo, bcast_rows(vec4<f32>(a[s])), wk);
-    fma_rows(hi, bcast_rows(vec4<f32>(a[s + 8u * K4])), wk);
+    fma_rows(lo, bcast_rows(load4(a[s])), wk);
+    fma_rows(hi, bcast_rows(load4(a[s + 8u * K4])), wk);
   }
 }
 
 // One step of k without sharing, for the last K % 4 steps. Only a stored (K, M) with w stored (K, N) has them:
 // every other layout reads along k, so the host only sends K % 4 == 0.
 fn step1(lo: ptr<function, Rows8>, hi: ptr<function, Rows8>, base_a: u32, base_w: u32, row0: u32, col4: u32, k: u32) {
-  let wk = vec4<f32>(w[base_w + k * (params.N / 4u) + col4]);
+  let wk = load4(w[base_w + k * (params.N / 4u) + col4]);
   let s = base_a + k * (params.M / 4u) + row0 / 4u;
-  let y0 = vec4<f32>(a[s]);
-  let y1 = vec4<f32>(a[s + 1u]);
-  let y2 = vec4<f32>(a[s + 2u]);
-  let y3 = vec4<f32>(a[s + 3u]);
+  let y0 = load4(a[s]);
+  let y1 = load4(a[s + 1u]);
+  let y2 = load4(a[s + 2u]);
+  let y3 = load4(a[s + 3u]);
   fma_rows1(lo, Rows8(vec4(y0.x), vec4(y0.y), vec4(y0.z), vec4(y0.w), vec4(y1.x), vec4(y1.y), vec4(y1.z), vec4(y1.w)), wk);
   fma_rows1(hi, Rows8(vec4(y2.x), vec4(y2.y), vec4(y2.z), vec4(y2.w), vec4(y3.x), vec4(y3.y), vec4(y3.z), vec4(y3.w)), wk);
 }

@@ -16,6 +16,7 @@ import { linearGelu } from '../src/ops/linear_gelu.js';
 import { linearResidual } from '../src/ops/linear_residual.js';
 import { gemm, matmul, matmulKernelFor, subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
+import { dtypeForElement } from '../src/runtime/kernels.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { expectClose } from './helpers/compare.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
@@ -113,6 +114,23 @@ for (const kernel of KERNELS) {
           });
   });
 }
+
+describe('matmul_subgroup_f16 operands', () => {
+  it('are read as packed halves, and an f32 tensor in their place is refused', async (ctx) => {
+    const e = await halfEngine();
+    if (!e || !e.kernels.has('matmul_subgroup_f16')) return ctx.skip();
+    e.resetArena();
+    const kernel = e.kernels.kernel('matmul_subgroup_f16');
+    const operands = kernel.bindings.filter((b) => b.name === 'a' || b.name === 'w');
+    expect(operands.map((b) => [b.name, dtypeForElement(b.elementType)])).toEqual([['a', 'f16'], ['w', 'f16']]);
+    expect(operands.every((b) => b.elementType.includes('vec2<u32>'))).toBe(true);
+    const half = e.alloc([4, 4], 'f16', 'half');
+    const single = e.alloc([4, 4], 'f32', 'single');
+    const params = { M: 4, N: 4, K: 4, stride_a: 0, stride_w: 0, stride_out: 0, has_bias: 0, accumulate: 0 };
+    const args = { a: single, w: half, bias: e.alloc([4], 'f32', 'bias'), out: e.alloc([4, 4], 'f32', 'out') };
+    expect(() => e.dispatch('matmul_subgroup_f16', args, params, [1, 1, 1])).toThrow(/a is .* but the kernel reads vec4<f16> packed in vec2<u32> \(dtype f16\)/);
+  });
+});
 
 describe('autograd linears under f16 precision', () => {
   it('matmul: forward and gradients within the f16 bound of float64 on the unrounded inputs', async (ctx) => {

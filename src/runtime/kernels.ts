@@ -96,8 +96,8 @@ const OPERAND_ALIAS = /^alias Operand = f32;$/m;
 
 /**
  * The f16 twin of a source that declares `alias Operand = f32;` (the matmul kernels, LayerNorm), else null: the
- * same text with `enable f16;`, the alias set to f16, `to_operand` made f16's (below) and every entry point
- * renamed NAME_f16. The twin's kernels read Operand-typed bindings as f16 and convert each loaded value to f32
+ * same text with `enable f16;`, the alias set to f16, `to_operand` made f16's and `load4` reading packed halves
+ * (both below), and every entry point renamed NAME_f16. The twin's kernels read Operand-typed bindings as f16 and convert each loaded value to f32
  * (the source writes `f32(a[i])`, the identity in the f32 original), so the two cannot drift apart. Like any file
  * that enables f16, the twin is skipped on a device without `shader-f16`.
  */
@@ -106,7 +106,8 @@ function f16Twin(file: string, source: string): KernelSource | null {
   const renamed = source
     .replace(/(@compute[^\n]*\n\s*fn\s+)(\w+)\(/g, '$1$2_f16(')
     .replace(OPERAND_ALIAS, 'alias Operand = f16;')
-    .replace(TO_OPERAND, TO_HALF_OPERAND);
+    .replace(TO_OPERAND, TO_HALF_OPERAND)
+    .replace(OPERAND4, PACKED_HALF_OPERAND4);
   return { file: file.replace(/\.wgsl$/, '.f16.wgsl'), source: `enable f16;\n${renamed}` };
 }
 
@@ -122,6 +123,24 @@ const TO_HALF_OPERAND = `fn to_operand(v: f32) -> Operand {
   if (nonfinite || abs(v) > 65504.0) { return bitcast<vec2<f16>>(select(0x7c00u, 0xfc00u, v < 0.0)).x; }
   return f16(v);
 }`;
+
+/**
+ * A file that reads its operands four at a time declares how (`Operand4`, `load4`; kernels/matmul_subgroup.wgsl).
+ * The twin stores four f16 as two u32 and unpacks them: the same values as reading vec4<f16>, in half the 32-bit
+ * loads, which is what a CPU adapter pays for (see that file).
+ */
+const OPERAND4 = /^alias Operand4 = vec4<f32>;\nfn load4\(x: Operand4\) -> vec4<f32> \{ return x; \}$/m;
+const PACKED_HALF_OPERAND4 = `alias Operand4 = vec2<u32>;
+fn load4(x: Operand4) -> vec4<f32> { return vec4(unpack2x16float(x.x), unpack2x16float(x.y)); }`;
+
+/** The element type recorded for a binding of packed halves, so that only an f16 tensor binds to it. */
+const PACKED_HALVES = 'vec4<f16> packed in vec2<u32>';
+
+/** Names of the storage arrays that hold packed halves (a twin's `array<Operand4>`). */
+function packedHalfBindings(source: string): Set<string> {
+  if (!source.includes(PACKED_HALF_OPERAND4)) return new Set();
+  return new Set([...source.matchAll(/var<storage,\s*read>\s+(\w+)\s*:\s*array<Operand4>/g)].map((m) => m[1]!));
+}
 
 export class KernelRegistry {
   private readonly kernels = new Map<string, KernelInfo>();
@@ -182,6 +201,7 @@ export class KernelRegistry {
       throw new KernelCompileError(`wgsl_reflect could not parse ${file}: ${(err as Error).message}`);
     }
     const added: KernelInfo[] = [];
+    const packedHalves = packedHalfBindings(source);
     for (const entry of reflect.entry.compute) {
       if (this.kernels.has(entry.name)) {
         throw new KernelCompileError(`kernel ${entry.name} in ${file} is also defined in ${this.kernels.get(entry.name)!.file}`);
@@ -201,7 +221,8 @@ export class KernelRegistry {
           params = { binding: v.binding, size: Math.max(16, Math.ceil(v.size / 16) * 16), members };
         } else if (v.resourceType === 0 || v.resourceType === 1) {
           const kind = v.resourceType === 0 ? 'uniform' : v.access === 'read' ? 'read-only-storage' : 'storage';
-          const elementType = v.type.name === 'array' ? (v.format?.getTypeName() ?? '') : v.type.getTypeName();
+          const reflected = v.type.name === 'array' ? (v.format?.getTypeName() ?? '') : v.type.getTypeName();
+          const elementType = packedHalves.has(v.name) ? PACKED_HALVES : reflected;
           bindings.push({ name: v.name, binding: v.binding, kind, elementType });
         } else {
           throw new KernelCompileError(`${file}:${entry.name}: ${v.name} is a texture or sampler; compute kernels here use buffers only`);

@@ -2,10 +2,12 @@
 # A change that should not move a single number of f16 training: the same 30-step f16 run (preset small, SBLD,
 # seed 7) with the code at BASE (a git worktree in /tmp/same-losses-worktree) and with this checkout, then every
 # step's loss, every sensitivity measurement and layer plan, and the final evaluation compared exactly.
-# Run: bash docs/results/precision/check-same-losses.sh BASE   (log: docs/results/precision/same-losses.txt)
+# Run: bash docs/results/precision/check-same-losses.sh BASE [LOG]   (log: docs/results/precision/LOG, by default
+# same-losses.txt)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-base=${1:?usage: check-same-losses.sh BASE_REVISION}
+base=${1:?usage: check-same-losses.sh BASE_REVISION [LOG]}
+log=docs/results/precision/${2:-same-losses.txt}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg}
 mkdir -p "$XDG_RUNTIME_DIR"
 wt=/tmp/same-losses-worktree
@@ -31,4 +33,4 @@ print(f"{len(a)} step, sensitivity and eval lines at base, {len(b)} at head; ide
 for r in [x for x in b if x['type'] != 'step'] + [x for x in b if x['type'] == 'step'][-1:]:
     print(' ', json.dumps(r))
 PY
-} | tee docs/results/precision/same-losses.txt
+} | tee "$log"
