@@ -14,7 +14,7 @@
  * three minutes or less on 2 CPU cores under lavapipe. `npm run bench -- <name> --help` lists the options.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { addTrainingOptions, runCli } from '../src/cli/options.js';
+import { addTaskOptions, addTrainingOptions, runCli } from '../src/cli/options.js';
 import { benchBrowser } from './browser.js';
 import { benchKernels } from './kernels.js';
 import { benchSkip } from './skip.js';
@@ -120,14 +120,14 @@ addTrainingOptions(
   );
 });
 
-addTrainingOptions(
+addTaskOptions(addTrainingOptions(
   program
     .command('precision')
-    .description('f32 against f16 mixed precision: training steps in alternating pairs, one process (preset small unless given)')
+    .description('f32 against f16 mixed precision: training steps in alternating pairs, one process (GPT or --task vit; preset small unless given)')
     .option('--json', 'one JSON object')
     .option('--quick', 'four pairs (smoke run)')
     .option('--pairs <n>', 'timed pairs of steps (default 20; --quick 4)', posInt),
-).action(async (o: Record<string, unknown>) => {
+)).action(async (o: Record<string, unknown>) => {
   const { json, quick, pairs, steps: _steps, precision: _precision, ...flags } = o;
   await benchPrecision({ json: !!json, quick: !!quick, pairs: pairs as number | undefined }, flags);
 });

@@ -3,7 +3,7 @@
  * whole training steps, side by side in one process: the measurement the adapter's precision rule
  * (src/runtime/choice.ts) is made from.
  *
- * Two training sessions of the same config (preset `small` unless given; policy none), one per precision, on
+ * Two training sessions of the same config (`--task gpt` or `vit`, preset `small` unless given; policy none), one per precision, on
  * one engine. After two untimed steps each (pipelines, arena, bind groups, the first casts), N pairs of steps,
  * one of each precision in alternating order, each timed by wall clock (plan to loss readback, as the trainer
  * runs it) and by process CPU time (user + system: lavapipe's threads are this process's). A pair sees nearly
@@ -13,8 +13,12 @@
  * The verdict: f16 pays on this adapter when the median wall ratio is above 1 and f16 won more than half the
  * pairs; otherwise f32.
  */
-import { TrainingSession } from '../src/tasks/gpt/session.js';
 import type { Precision } from '../src/runtime/choice.js';
+import type { Engine } from '../src/runtime/engine.js';
+import { TrainingSession } from '../src/tasks/gpt/session.js';
+import { isVitConfig } from '../src/tasks/vit/config.js';
+import { VitSession } from '../src/tasks/vit/session.js';
+import type { TrainConfig } from '../src/train/config.js';
 import { benchConfig } from './step.js';
 import { describeMachine, fmt, machineLoad, median, round, timedTrainingStep } from './util.js';
 
@@ -32,14 +36,19 @@ interface Timed {
   loss: number;
 }
 
+/** A training session of `cfg`'s task (GPT or the ViT) on `engine` (a new one when absent). */
+function openSession(cfg: TrainConfig, engine?: Engine): Promise<TrainingSession | VitSession> {
+  return isVitConfig(cfg) ? VitSession.open(cfg, engine) : TrainingSession.open(cfg, engine);
+}
+
 export async function benchPrecision(o: PrecisionBenchOptions, trainingFlags: Record<string, unknown>): Promise<void> {
   const load0 = machineLoad().load1;
   const base = benchConfig(trainingFlags, { preset: 'small' });
-  const f32 = await TrainingSession.open({ ...base, precision: 'f32' });
+  const f32 = await openSession({ ...base, precision: 'f32' });
   const { e } = f32;
   if (!e.choice.halfAvailable) throw new Error(`bench precision: this adapter (${e.gpu.adapterName}) has no shader-f16, so only f32 can run here`);
-  const f16 = await TrainingSession.open({ ...base, precision: 'f16' }, e);
-  const sessions: Record<Precision, TrainingSession> = { f32, f16 };
+  const f16 = await openSession({ ...base, precision: 'f16' }, e);
+  const sessions: Record<Precision, TrainingSession | VitSession> = { f32, f16 };
   const steps: Record<Precision, number> = { f32: 0, f16: 0 };
   const pairs = o.pairs ?? (o.quick ? 4 : 20);
 
@@ -58,6 +67,7 @@ export async function benchPrecision(o: PrecisionBenchOptions, trainingFlags: Re
   const verdict: Precision = ratio('wall') > 1 && wins('wall') > pairs / 2 ? 'f16' : 'f32';
   const summary = {
     adapter: e.gpu.adapterName,
+    task: base.task ?? 'gpt',
     preset: base.preset,
     pairs,
     ms_f32: round(median(rows.map((r) => r.f32.wall)), 2),
@@ -80,7 +90,7 @@ export async function benchPrecision(o: PrecisionBenchOptions, trainingFlags: Re
     console.log(JSON.stringify({ ...summary, pairs_ms: rows.map((r) => ({ f32: [round(r.f32.wall, 2), round(r.f32.cpu, 2)], f16: [round(r.f16.wall, 2), round(r.f16.cpu, 2)] })) }));
   } else {
     console.log(describeMachine(e));
-    console.log(`preset ${base.preset} (L${base.n_layer} C${base.n_embd} T${f32.T} B${f32.B}), policy none; ${pairs} pairs of steps, f32 and f16 in alternating order`);
+    console.log(`${base.task ?? 'gpt'} preset ${base.preset} (L${base.n_layer} C${base.n_embd} T${base.seqLen} B${base.batchSize}), policy none; ${pairs} pairs of steps, f32 and f16 in alternating order`);
     console.log(`dispatches per step: f32 ${summary.dispatches_f32}, f16 ${summary.dispatches_f16}`);
     for (const f of ['wall', 'cpu'] as const) {
       const [a, b] = f === 'wall' ? [summary.ms_f32, summary.ms_f16] : [summary.cpu_ms_f32, summary.cpu_ms_f16];

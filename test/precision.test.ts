@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readWeights } from '../src/model/weights.js';
 import type { LayerPlan } from '../src/model/plan.js';
+import { KernelChoice } from '../src/runtime/choice.js';
 import type { Engine } from '../src/runtime/engine.js';
+import type { Gpu } from '../src/runtime/gpu.js';
+import type { KernelRegistry } from '../src/runtime/kernels.js';
 import { resolveConfig } from '../src/tasks/gpt/config.js';
 import { runTraining } from '../src/tasks/gpt/run.js';
 import { TrainingSession } from '../src/tasks/gpt/session.js';
@@ -186,6 +189,27 @@ describe('a run under --precision f16', () => {
   });
 });
 
+describe('the adapter rule for precision', () => {
+  /** A KernelChoice for an adapter described by `name`, with subgroups of `subgroupSize` lanes and `kernels` loaded. */
+  function choiceFor(name: string, subgroupSize: number, kernels: string[]): KernelChoice {
+    const gpu = {
+      adapterInfo: { vendor: name, architecture: '', device: '', description: name },
+      device: { adapterInfo: { isFallbackAdapter: false, subgroupMinSize: subgroupSize } },
+      features: new Set(subgroupSize > 0 ? ['subgroups'] : []),
+    } as unknown as Gpu;
+    const registry = { has: (n: string) => kernels.includes(n) } as unknown as KernelRegistry;
+    return new KernelChoice(gpu, registry);
+  }
+  const half = ['cast_to_f16', 'matmul_forward_f16', 'matmul_subgroup_f16'];
+
+  it('picks f16 on a CPU adapter with 8-wide subgroups and the f16 kernels, f32 everywhere else', () => {
+    expect(choiceFor('llvmpipe', 8, half).defaults.precision).toBe('f16');
+    expect(choiceFor('llvmpipe', 8, []).defaults.precision).toBe('f32'); // no shader-f16: the twins did not load
+    expect(choiceFor('llvmpipe', 4, half).defaults.precision).toBe('f32'); // no subgroup kernel: f16 is no faster
+    expect(choiceFor('NVIDIA H100', 32, half).defaults.precision).toBe('f32'); // a GPU: not measured
+  });
+});
+
 describe('--precision', () => {
   it('refuses a value that is not auto, f32 or f16', () => {
     expect(() => resolveConfig({}, { preset: 'tiny', precision: 'bf16' as 'f16' })).toThrow(ConfigError);
@@ -197,7 +221,7 @@ describe('--precision', () => {
     expect(() => applyPrecision(noHalf, 'f16')).toThrow(/this adapter \(SwiftShader\) does not offer shader-f16; use --precision f32 or auto/);
   });
 
-  it('auto takes the adapter rule (f32 on lavapipe; f16 in the f16 test project), and an explicit choice is what runs', async () => {
+  it('auto takes the adapter rule (here the test project assumes f32 or f16), and an explicit choice is what runs', async () => {
     const e = await getEngine();
     expect(applyPrecision(e, 'auto')).toBe(e.choice.defaults.precision);
     expect(applyPrecision(e, 'f32')).toBe('f32');

@@ -73,35 +73,39 @@ describe('one submit per training step', () => {
 });
 
 describe('override variants compile before step 1', () => {
-  it('after prepareTransformerKernels, a GPT step and a ViT step compile no pipeline synchronously', async () => {
-    const fresh = await Engine.create();
-    try {
-      const gcfg: GptConfig = { n_layer: 1, n_head: 2, n_embd: 16, vocab_size: 32, n_positions: 8 };
-      const vcfg: VitConfig = { n_layer: 1, n_head: 2, n_embd: 16, image_size: 28, patch_size: 7, n_classes: 10 };
-      const gpt = new GPT(fresh, gcfg);
-      gpt.initialize(1);
-      const vit = new ViT(fresh, vcfg);
-      vit.initialize(1);
-      await prepareTransformerKernels(fresh, { headSize: 8, seqLen: 8 });
-      await prepareTransformerKernels(fresh, { headSize: 8, seqLen: vit.T });
-      const late0 = fresh.kernels.lateCompiles;
-      const batch: Batch = { inputs: new Int32Array(randomInts(16, 1, 32)), targets: new Int32Array(randomInts(16, 2, 32)) };
-      await new StepRunner(fresh, gpt, new AdamW(fresh, gpt.blocks, ADAMW_DEFAULTS)).step([batch], [fullPlan(1)], 1e-3, 2, 8)();
-      const images = batchOf(randomSet(4, 3), [0, 1], 2, patchGeometry(28, 28, 7));
-      await new VitStepRunner(fresh, vit, new AdamW(fresh, vit.blocks, ADAMW_DEFAULTS)).step([images], [fullPlan(1)], 1e-3)();
-      expect(fresh.kernels.lateCompiles - late0).toBe(0);
-      // Without the preparation the same step would compile late: the check above can fail.
-      const other = await Engine.create();
+  for (const precision of ['f32', 'f16'] as const) {
+    it(`after prepareTransformerKernels, a GPT step and a ViT step compile no pipeline synchronously (${precision})`, async (ctx) => {
+      const fresh = await Engine.create();
       try {
-        const g2 = new GPT(other, gcfg);
-        g2.initialize(1);
-        await new StepRunner(other, g2, new AdamW(other, g2.blocks, ADAMW_DEFAULTS)).step([batch], [fullPlan(1)], 1e-3, 2, 8)();
-        expect(other.kernels.lateCompiles).toBeGreaterThan(0);
+        if (precision === 'f16' && !fresh.choice.halfAvailable) return ctx.skip();
+        fresh.choice.force('precision', precision);
+        const gcfg: GptConfig = { n_layer: 1, n_head: 2, n_embd: 16, vocab_size: 32, n_positions: 8 };
+        const vcfg: VitConfig = { n_layer: 1, n_head: 2, n_embd: 16, image_size: 28, patch_size: 7, n_classes: 10 };
+        const gpt = new GPT(fresh, gcfg);
+        gpt.initialize(1);
+        const vit = new ViT(fresh, vcfg);
+        vit.initialize(1);
+        await prepareTransformerKernels(fresh, { headSize: 8, seqLen: 8 });
+        await prepareTransformerKernels(fresh, { headSize: 8, seqLen: vit.T });
+        const late0 = fresh.kernels.lateCompiles;
+        const batch: Batch = { inputs: new Int32Array(randomInts(16, 1, 32)), targets: new Int32Array(randomInts(16, 2, 32)) };
+        await new StepRunner(fresh, gpt, new AdamW(fresh, gpt.blocks, ADAMW_DEFAULTS)).step([batch], [fullPlan(1)], 1e-3, 2, 8)();
+        const images = batchOf(randomSet(4, 3), [0, 1], 2, patchGeometry(28, 28, 7));
+        await new VitStepRunner(fresh, vit, new AdamW(fresh, vit.blocks, ADAMW_DEFAULTS)).step([images], [fullPlan(1)], 1e-3)();
+        expect(fresh.kernels.lateCompiles - late0).toBe(0);
+        // Without the preparation the same step would compile late: the check above can fail.
+        const other = await Engine.create();
+        try {
+          const g2 = new GPT(other, gcfg);
+          g2.initialize(1);
+          await new StepRunner(other, g2, new AdamW(other, g2.blocks, ADAMW_DEFAULTS)).step([batch], [fullPlan(1)], 1e-3, 2, 8)();
+          expect(other.kernels.lateCompiles).toBeGreaterThan(0);
+        } finally {
+          other.destroy();
+        }
       } finally {
-        other.destroy();
+        fresh.destroy();
       }
-    } finally {
-      fresh.destroy();
-    }
-  });
+    });
+  }
 });

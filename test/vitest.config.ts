@@ -8,8 +8,9 @@ const onEngine = readdirSync('test')
 
 // GPU tests share one Dawn device: one worker, no isolation, so the device (and its compiled pipelines) is
 // opened once for the whole suite. Parallel workers each opening lavapipe on 2 cores thrash.
-// Two projects, one after the other in their own processes: the whole suite at the adapter's precision (f32),
-// then every engine test again as if the adapter's rule picked f16 (SBLD_TEST_PRECISION, ./helpers/gpu.ts).
+// Two projects, one after the other in their own processes: the whole suite with the engine's precision rule taken
+// as f32, then every engine test again with it taken as f16 (SBLD_TEST_PRECISION, ./helpers/gpu.ts), whichever
+// the adapter's own rule picks. Runs in child processes (the CLI, the benches) keep the adapter's rule.
 // One of them alone: `--project f32` or `--project f16`.
 export default defineConfig({
   test: {
@@ -19,7 +20,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     projects: [
-      { extends: true, test: { name: 'f32', include: ['test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'f32', include: ['test/**/*.test.ts'], env: { SBLD_TEST_PRECISION: 'f32' } } },
       { extends: true, test: { name: 'f16', include: onEngine, env: { SBLD_TEST_PRECISION: 'f16' } } },
     ],
   },

@@ -93,12 +93,14 @@ export function matmulKernelFor(e: Engine, d: GemmDims, flags: GemmFlags, tensor
 
 /**
  * Every pipeline `gemm` can dispatch on this adapter: the chosen kernel and its fallback, each with the four
- * (TRANS_A, TRANS_B) pairs, so a model can compile them ahead.
+ * (TRANS_A, TRANS_B) pairs, so a model can compile them ahead. Under f16 precision the f16 twins, and the f32
+ * kernels too while the output head keeps f32 operands (`headInF32`).
  */
 export function matmulVariants(e: Engine): KernelVariant[] {
   const wanted = e.choice.get('matmul');
   const kernels: MatmulKernel[] = wanted === 'matmul_subgroup' ? ['matmul_forward', ...(e.kernels.has('matmul_subgroup') ? (['matmul_subgroup'] as const) : [])] : [wanted];
-  const names = e.choice.get('precision') === 'f16' ? kernels.map((k) => `${k}_f16`) : kernels;
+  const half = kernels.map((k) => `${k}_f16`);
+  const names = e.choice.get('precision') !== 'f16' ? kernels : e.choice.get('headInF32') ? [...kernels, ...half] : half;
   return names.flatMap((name) => [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ name, overrides: { TRANS_A, TRANS_B } }))));
 }
 

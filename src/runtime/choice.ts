@@ -28,8 +28,11 @@
  *     f32 one (docs/results/precision/README.md).
  *   LayerNorm forward and dx: cpu -> a row per invocation (no barriers); GPU -> a workgroup per row (coalesced
  *     loads, many rows in flight; the usual GPU recipe, not yet timed on a GPU here).
- *   precision: the matmuls' operand type (src/ops/matmul.ts: f16 mixed precision); f32 on every adapter by
- *     default (see `defaults`); f16 needs shader-f16.
+ *   precision: the matmuls' operand type (src/ops/matmul.ts: f16 mixed precision). cpu with subgroups and
+ *     shader-f16 -> f16: matmul_subgroup's f16 twin reads two halves per 32-bit load, and there a step ran
+ *     1.07x (wall) / 1.11x (CPU time) the f32 step's speed, faster in 17 / 18 of 20 alternating pairs, at
+ *     +0.004 nats after 1000 steps (docs/results/precision/README.md); f32 everywhere else: without the
+ *     subgroup kernel f16 was no faster, and no GPU has been measured. f16 needs shader-f16.
  * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
  * run a given shape still falls back as the op's fit check says.
  */
@@ -94,7 +97,7 @@ export class KernelChoice {
       biasPlan: this.cpu ? 'cpu' : 'gpu',
       linearGelu: 'fused',
       linearResidual: 'fused',
-      precision: 'f32',
+      precision: this.cpu && this.subgroupKernelsLoaded(['matmul_subgroup_f16']) && this.halfAvailable ? 'f16' : 'f32',
       headInF32: true,
       layernorm: this.cpu ? 'row-per-invocation' : 'workgroup-per-row',
     };

@@ -9,8 +9,8 @@ let shared: Promise<Engine> | null = null;
 
 export function getEngine(): Promise<Engine> {
   shared ??= Engine.create().then((e) => {
-    // SBLD_TEST_PRECISION=f16 runs the whole suite as if this adapter's rule picked f16: wherever a test or a
-    // run leaves the precision to the adapter ('auto'), the matmuls take f16 operands.
+    // SBLD_TEST_PRECISION=f16 (or f32) runs the whole suite as if this adapter's rule picked f16 (f32): wherever a
+    // test or a run leaves the precision to the adapter ('auto'), the matmuls take those operands.
     const p = process.env.SBLD_TEST_PRECISION;
     if (p === 'f16' && !e.choice.halfAvailable) {
       console.warn(`SBLD_TEST_PRECISION=f16: ${e.gpu.adapterName} has no shader-f16, so these tests run at its own precision again`);

@@ -1,7 +1,7 @@
 /**
  * What the suite expects under each matmul precision. `npm test` runs the engine tests twice
- * (test/vitest.config.ts): as the adapter's rule picks (f32 on every adapter today), and with
- * SBLD_TEST_PRECISION=f16 as if it picked f16 (./gpu.ts). Tests of the autograd linears and of whole models hold
+ * (test/vitest.config.ts): with SBLD_TEST_PRECISION=f32 and =f16, as if the adapter's rule picked that precision
+ * (./gpu.ts). Tests of the autograd linears and of whole models hold
  * f16 to bounds derived from f16's precision, and the dispatch counts and arena sizes add what f16 adds (the casts
  * and the f16 copies), so both runs check exact numbers.
  *
