@@ -1,5 +1,6 @@
 #!/bin/bash
-# Step time before ($OLD, a worktree at the commit before the bias + GELU epilogue) and after (this checkout),
+# Step time of $OLD (a worktree at the commit to compare with: the one before the bias + GELU epilogue for the
+# step-small-{old,new} logs, fbf9722 for step-small-vs-fbf9722) and of this checkout,
 # interleaved in one run: ROUNDS x (old, new) of `bench step --preset small`, each log starting with `uptime`
 # (the load average: other work shares the 2 cores). Logs: $NAME-<tag>-<round>.txt (NAME defaults to step-small).
 OLD=${OLD:?set OLD to the old worktree}; NEW=$(pwd); OUTDIR=$NEW/docs/results/speed; ROUNDS=${ROUNDS:-3}; NAME=${NAME:-step-small}
