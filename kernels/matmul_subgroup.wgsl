@@ -44,7 +44,7 @@ fn to_operand(v: f32) -> Operand { return Operand(v); }
 // Four operands as a and w store them, and load4 their values. Here four f32; the f16 twin stores four f16 as two
 // u32 and unpacks them (src/runtime/kernels.ts), the same values: llvmpipe loads each 32-bit component of a
 // storage read on its own, so two halves per component halve the loads where vec4<f16> loads every half alone
-// (1.2-1.5x the f32 kernel's speed instead of 0.9-1.3x, docs/results/precision/README.md).
+// (measured in docs/results/precision/README.md).
 alias Operand4 = vec4<f32>;
 fn load4(x: Operand4) -> vec4<f32> { return x; }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A policy variant trained against a finished frontier stage (analysis or tuning: nothing here changes the study's
 # settings). For each seed of the stage, the variant trains with the config the frontier gave PLD at budget 1
-# there (task, preset, steps, warm-up, eval cadence: read from runs/pld/b1/seed-<s>/config.json; at budget 1 the
+# there (task, preset, steps, warm-up, eval cadence, precision: read from runs/pld/b1/seed-<s>/; at budget 1 the
 # taylor SBLD runs get the same), and tuning-table.ts reads it against the stage's baseline frontier.
 #
 #   bash bench/frontier/ablate.sh STAGE_DIR VARIANT      e.g. docs/results/frontier/gpt sbld-shuffled
@@ -42,11 +42,16 @@ OUT=${OUT:-$base-ablation-$name}
 mkdir -p "$OUT"
 { date -u; uptime; } | tee "$OUT/log.txt"
 for config in "${configs[@]}"; do
-  # The frontier's per-run settings, as command-line flags.
+  # The frontier's per-run settings, as command-line flags; the precision the run resolved (its metrics summary),
+  # f32 for runs from before f16 existed, so a variant is not trained in another precision than its stage.
   read -r -a run_flags < <(node -e '
-    const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const fs = require("fs");
+    const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const summary = fs.readFileSync(process.argv[1].replace(/config\.json$/, "metrics.jsonl"), "utf8").split("\n")
+      .filter((l) => l.includes("\"summary\"")).map((l) => JSON.parse(l)).pop();
     console.log([`--task ${c.task ?? "gpt"}`, `--preset ${c.preset}`, `--steps ${c.steps}`, `--warmup-steps ${c.warmupSteps}`,
-      `--eval-every ${c.evalEvery}`, `--eval-batches ${c.evalBatches}`, `--seed ${c.seed}`].join(" "));' "$config")
+      `--eval-every ${c.evalEvery}`, `--eval-batches ${c.evalBatches}`, `--seed ${c.seed}`,
+      `--precision ${summary?.precision ?? "f32"}`].join(" "));' "$config")
   seed=$(basename "$(dirname "$config")")
   npm start --silent -- "${run_flags[@]}" --checkpoint-every 0 --sample-tokens 0 "${flags[@]}" --overwrite \
     --out "$OUT/runs/$policy/b1/$seed" 2>&1 | grep --line-buffered -v '^Warning: maxDynamic' | tee -a "$OUT/log.txt"

@@ -23,16 +23,15 @@
  *     output and the GEMM accumulating onto it (src/ops/linear_residual.ts); 'separate' runs matmul then
  *     residualAdd.
  *   headInF32: under f16 precision the output head (GPT's tied head, the ViT's classifier: the logits) keeps
- *     f32 operands on every adapter; false makes it f16 like the other matmuls. Measured: on `small`, 1000
- *     steps, 3 seeds, f16 ended +0.0107 ± 0.0038 nats behind f32 with an f16 head and +0.0034 ± 0.0010 with an
- *     f32 one (docs/results/precision/README.md).
+ *     f32 operands on every adapter; false makes it f16 like the other matmuls. With an f16 head, f16 ended
+ *     about three times as far behind f32 at equal steps (docs/results/precision/README.md).
  *   LayerNorm forward and dx: cpu -> a row per invocation (no barriers); GPU -> a workgroup per row (coalesced
  *     loads, many rows in flight; the usual GPU recipe, not yet timed on a GPU here).
  *   precision: the matmuls' operand type (src/ops/matmul.ts: f16 mixed precision). cpu with subgroups and
- *     shader-f16 -> f16: matmul_subgroup's f16 twin reads two halves per 32-bit load, and there a step ran
- *     1.07x (wall) / 1.11x (CPU time) the f32 step's speed, faster in 17 / 18 of 20 alternating pairs, at
- *     +0.004 nats after 1000 steps (docs/results/precision/README.md); f32 everywhere else: without the
- *     subgroup kernel f16 was no faster, and no GPU has been measured. f16 needs shader-f16.
+ *     shader-f16 -> f16: matmul_subgroup's f16 twin reads two halves per 32-bit load, which made whole steps
+ *     faster there in `bench precision`'s alternating pairs; f32 everywhere else: without the subgroup kernel
+ *     f16 was no faster, and no GPU has been measured (docs/results/precision/README.md has the numbers and
+ *     the loss at equal steps). f16 needs shader-f16.
  * Tests and benchmarks force a choice with `force` (null: back to the adapter's); a forced kernel that cannot
  * run a given shape still falls back as the op's fit check says.
  */

@@ -97,9 +97,10 @@ const OPERAND_ALIAS = /^alias Operand = f32;$/m;
 /**
  * The f16 twin of a source that declares `alias Operand = f32;` (the matmul kernels, LayerNorm), else null: the
  * same text with `enable f16;`, the alias set to f16, `to_operand` made f16's and `load4` reading packed halves
- * (both below), and every entry point renamed NAME_f16. The twin's kernels read Operand-typed bindings as f16 and convert each loaded value to f32
- * (the source writes `f32(a[i])`, the identity in the f32 original), so the two cannot drift apart. Like any file
- * that enables f16, the twin is skipped on a device without `shader-f16`.
+ * (both below), and every entry point renamed NAME_f16. The twin's kernels read Operand-typed bindings as f16
+ * and convert each loaded value to f32 (the source writes `f32(a[i])` or `load4(a[i])`, the identity in the f32
+ * original), so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a device
+ * without `shader-f16`.
  */
 function f16Twin(file: string, source: string): KernelSource | null {
   if (!OPERAND_ALIAS.test(source)) return null;
