@@ -7,6 +7,7 @@
 #   bash bench/frontier/ablate.sh STAGE_DIR VARIANT      e.g. docs/results/frontier/gpt sbld-shuffled
 #
 # Variants (all with the taylor sensitivity, the study's setting):
+#   pld              PLD as in the study (with STEPS: at another step count)
 #   taylor           SBLD as in the study (a tuning folder trained with skip_loss as its base)
 #   sbld-shuffled    SBLD with its measured sensitivities permuted across layers (seeded)
 #   sbld-no-lists    SBLD without block / allow lists: keep probabilities from the sensitivities alone
@@ -14,17 +15,20 @@
 #   pld-no-rescale   PLD without its 1/p rescaling (SBLD's setting)
 #   pld-pwegd-curve  PLD on SBLD's pwegd time curve instead of its own
 #
-# Runs go to $OUT/runs/<policy>/b1/seed-<s>/ (default OUT: STAGE_DIR-ablation-VARIANT), the table to $OUT/table.md
-# and the console to $OUT/log.txt (with the date and load average before and after).
+# STEPS=T trains T steps instead of the stage's, with the warm-up and eval cadence scaled as the frontier scales
+# them (for a stage whose planner was given a wrong layer share). Runs go to $OUT/runs/<policy>/b1/seed-<s>/
+# (default OUT: STAGE_DIR-ablation-VARIANT), the table to $OUT/table.md and the console to $OUT/log.txt (appended,
+# with the date and load average before and after), so two variants can share one OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-variants="taylor | sbld-shuffled | sbld-no-lists | sbld-pld-curve | pld-no-rescale | pld-pwegd-curve"
+variants="pld | taylor | sbld-shuffled | sbld-no-lists | sbld-pld-curve | pld-no-rescale | pld-pwegd-curve"
 usage="usage: bash bench/frontier/ablate.sh STAGE_DIR ($variants)"
 base=${1:?$usage}
 name=${2:?$usage}
 base=${base%/}
 case "$name" in
+  pld) policy=pld; flags=(--drop pld --drop-sensitivity taylor) ;;
   taylor) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor) ;;
   sbld-shuffled) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-shuffle-sensitivities true) ;;
   sbld-no-lists) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-use-lists false) ;;
@@ -40,18 +44,20 @@ if [ ! -f "${configs[0]}" ]; then
 fi
 OUT=${OUT:-$base-ablation-$name}
 mkdir -p "$OUT"
-{ date -u; uptime; } | tee "$OUT/log.txt"
+{ date -u; uptime; echo "variant $name${STEPS:+, STEPS=$STEPS}"; } | tee -a "$OUT/log.txt"
 for config in "${configs[@]}"; do
   # The frontier's per-run settings, as command-line flags; the precision the run resolved (its metrics summary),
   # f32 for runs from before f16 existed, so a variant is not trained in another precision than its stage.
   read -r -a run_flags < <(node -e '
     const fs = require("fs");
     const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const T = Number(process.argv[2] || c.steps);
+    const scaled = (n) => Math.max(1, Math.round((n * T) / c.steps));
     const summary = fs.readFileSync(process.argv[1].replace(/config\.json$/, "metrics.jsonl"), "utf8").split("\n")
       .filter((l) => l.includes("\"summary\"")).map((l) => JSON.parse(l)).pop();
-    console.log([`--task ${c.task ?? "gpt"}`, `--preset ${c.preset}`, `--steps ${c.steps}`, `--warmup-steps ${c.warmupSteps}`,
-      `--eval-every ${c.evalEvery}`, `--eval-batches ${c.evalBatches}`, `--seed ${c.seed}`,
-      `--precision ${summary?.precision ?? "f32"}`].join(" "));' "$config")
+    console.log([`--task ${c.task ?? "gpt"}`, `--preset ${c.preset}`, `--steps ${T}`, `--warmup-steps ${scaled(c.warmupSteps)}`,
+      `--eval-every ${scaled(c.evalEvery)}`, `--eval-batches ${c.evalBatches}`, `--seed ${c.seed}`,
+      `--precision ${summary?.precision ?? "f32"}`].join(" "));' "$config" "${STEPS:-}")
   seed=$(basename "$(dirname "$config")")
   npm start --silent -- "${run_flags[@]}" --checkpoint-every 0 --sample-tokens 0 "${flags[@]}" --overwrite \
     --out "$OUT/runs/$policy/b1/$seed" 2>&1 | grep --line-buffered -v '^Warning: maxDynamic' | tee -a "$OUT/log.txt"
