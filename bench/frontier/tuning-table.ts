@@ -51,7 +51,7 @@ for (const r of rows.filter((x) => x.policy !== 'none')) {
   console.log(`  ${r.policy}: ` + r.per_seed.map((s) => `seed ${s.seed} ${s.final_val_loss.toFixed(4)} (${s.speedup_flops === null ? s.speedup_flops_status : s.speedup_flops.toFixed(3) + 'x'})`).join(', '));
 }
 // Paired per seed in FLOPs (tuning runs share the machine, so their wall times say nothing): each dropping policy
-// against PLD, and a variant `<policy>:<name>` against its own policy too.
+// against PLD, and a variant `<policy>:<name>` against its own policy and against `pld:<name>` too.
 function paired(r: (typeof rows)[number], otherPolicy: string): void {
   const other = rows.find((x) => x.policy === otherPolicy && x.budget === r.budget);
   if (!other) return;
@@ -69,6 +69,7 @@ function paired(r: (typeof rows)[number], otherPolicy: string): void {
 }
 for (const r of rows.filter((x) => x.policy !== 'none' && x.policy !== 'pld')) {
   paired(r, 'pld');
-  const base = r.policy.split(':')[0]!;
-  if (base !== r.policy && base !== 'pld') paired(r, base);
+  const [base, name] = r.policy.split(':') as [string, string | undefined];
+  if (name !== undefined && base !== 'pld') paired(r, base);
+  if (name !== undefined && r.policy !== `pld:${name}`) paired(r, `pld:${name}`);
 }
