@@ -51,12 +51,12 @@ function expectRows(op: string, what: string, t: Tensor, N: number): void {
   expectDType(op, what, t, 'f32');
 }
 
-function expectAll(op: string, what: string, t: Tensor, N: number, C: number): void {
+function expectAll(op: string, what: string, t: Tensor, N: number, C: number, dtype: 'f32' | 'f16' = 'f32'): void {
   if (t.size !== N * C) throw new ShapeError(`${op}: ${what} has shape ${fmtShape(t.shape)}, expected ${N * C} elements (${N} x ${C})`);
-  expectDType(op, what, t, 'f32');
+  expectDType(op, what, t, dtype);
 }
 
-/** The kernels' checks, in order: `all` tensors (N, C), `rows` (N), `channels` (C); every one f32. */
+/** The kernels' checks, in order: `all` tensors (N, C), `rows` (N), `channels` (C); every one f32 (an f16 forward out: expectAll). */
 function expectLayout(
   op: string,
   N: number,
@@ -89,11 +89,9 @@ export function layernorm_forward(
 ): void {
   const op = 'layernorm_forward';
   const half = out.dtype === 'f16';
-  if (half) {
-    if (out.size !== N * C) throw new ShapeError(`${op}: out has shape ${fmtShape(out.shape)}, expected ${N * C} elements (${N} x ${C})`);
-    if (!e.kernels.has('layernorm_forward_f16')) throw new ShapeError(`${op}: an f16 out needs shader-f16, which this device does not have`);
-  }
-  expectLayout(op, N, C, { all: half ? { x } : { x, out }, rows: { mean, rstd }, channels: { weight, bias } });
+  expectAll(op, 'out', out, N, C, half ? 'f16' : 'f32');
+  if (half && !e.kernels.has('layernorm_forward_f16')) throw new ShapeError(`${op}: an f16 out needs shader-f16, which this device does not have`);
+  expectLayout(op, N, C, { all: { x }, rows: { mean, rstd }, channels: { weight, bias } });
   if (!(eps > 0)) throw new ShapeError(`${op}: eps must be positive, got ${eps}`);
   if (N === 0) return;
   // accumulate is read by the backward kernels only (one params struct per WGSL file).

@@ -72,7 +72,7 @@ export class KernelChoice {
   /** Subgroups of at least 8 lanes (see the header). */
   readonly subgroups: boolean;
   private readonly forced: Partial<KernelChoices> = {};
-  /** Rules taken as this adapter's own (`assumeDefaults`): what `force(op, null)` goes back to. */
+  /** Rules taken as this adapter's own (`assumeDefault`): what `force(op, null)` goes back to. */
   private readonly assumed: Partial<KernelChoices> = {};
 
   constructor(

@@ -1,9 +1,9 @@
 /**
  * What the suite expects under each matmul precision. `npm test` runs the engine tests twice
  * (test/vitest.config.ts): with SBLD_TEST_PRECISION=f32 and =f16, as if the adapter's rule picked that precision
- * (./gpu.ts). Tests of the autograd linears and of whole models hold
- * f16 to bounds derived from f16's precision, and the dispatch counts and arena sizes add what f16 adds (the casts
- * and the f16 copies), so both runs check exact numbers.
+ * (./gpu.ts). Tests of the autograd linears and of whole models hold f16 to bounds derived from f16's precision,
+ * and the dispatch counts and arena sizes add what f16 adds (the casts and the f16 copies), so both runs check
+ * exact numbers.
  *
  * The bound: f16 has 10 fraction bits; each operand is rounded to one of its two f16 neighbours (WGSL does not
  * fix which), so off by at most u = 2^-10 relative, and each product a_k w_k by at most (2u + u^2) |a_k w_k|.
