@@ -192,28 +192,33 @@ fn fma_rows1(acc: ptr<function, Rows8>, x: Rows8, wk: vec4<f32>) {
   (*acc).r7 = fma(x.r7, wk, (*acc).r7);
 }
 
-fn store_row(v: vec4<f32>, base: u32, row: u32, col4: u32) {
+// The bias of this lane's 4 columns, loaded once per tile: loaded in each row's store, it was loaded again for
+// every row, since the compiler cannot tell that the stores between them leave bias alone.
+fn lane_bias(col4: u32) -> vec4<f32> {
+  if (params.has_bias != 1u) { return vec4<f32>(0.0); }
+  let c = col4 * 4u;
+  return vec4(bias[c], bias[c + 1u], bias[c + 2u], bias[c + 3u]);
+}
+
+fn store_row(v: vec4<f32>, b: vec4<f32>, base: u32, row: u32, col4: u32) {
   let N4 = params.N / 4u;
   if (row >= params.M || col4 >= N4) { return; }
   var r = v;
-  if (params.has_bias == 1u) {
-    let c = col4 * 4u;
-    r += vec4(bias[c], bias[c + 1u], bias[c + 2u], bias[c + 3u]);
-  }
+  if (params.has_bias == 1u) { r += b; }
   let idx = base + row * N4 + col4;
   if (params.accumulate == 1u) { r += out[idx]; }
   out[idx] = r;
 }
 
-fn store_rows(t: Rows8, base: u32, row0: u32, col4: u32) {
-  store_row(t.r0, base, row0, col4);
-  store_row(t.r1, base, row0 + 1u, col4);
-  store_row(t.r2, base, row0 + 2u, col4);
-  store_row(t.r3, base, row0 + 3u, col4);
-  store_row(t.r4, base, row0 + 4u, col4);
-  store_row(t.r5, base, row0 + 5u, col4);
-  store_row(t.r6, base, row0 + 6u, col4);
-  store_row(t.r7, base, row0 + 7u, col4);
+fn store_rows(t: Rows8, b: vec4<f32>, base: u32, row0: u32, col4: u32) {
+  store_row(t.r0, b, base, row0, col4);
+  store_row(t.r1, b, base, row0 + 1u, col4);
+  store_row(t.r2, b, base, row0 + 2u, col4);
+  store_row(t.r3, b, base, row0 + 3u, col4);
+  store_row(t.r4, b, base, row0 + 4u, col4);
+  store_row(t.r5, b, base, row0 + 5u, col4);
+  store_row(t.r6, b, base, row0 + 6u, col4);
+  store_row(t.r7, b, base, row0 + 7u, col4);
 }
 
 // GELU, tanh approximation, exactly as kernels/gelu.wgsl evaluates it (see there): x s with
@@ -223,29 +228,26 @@ fn gelu4(x: vec4<f32>) -> vec4<f32> {
   return x / (1.0 + exp(-2.0 * clamp(u, vec4<f32>(-40.0), vec4<f32>(40.0))));
 }
 
-fn store_row_gelu(v: vec4<f32>, base: u32, row: u32, col4: u32) {
+fn store_row_gelu(v: vec4<f32>, b: vec4<f32>, base: u32, row: u32, col4: u32) {
   let N4 = params.N / 4u;
   if (row >= params.M || col4 >= N4) { return; }
   var r = v;
-  if (params.has_bias == 1u) {
-    let c = col4 * 4u;
-    r += vec4(bias[c], bias[c + 1u], bias[c + 2u], bias[c + 3u]);
-  }
+  if (params.has_bias == 1u) { r += b; }
   let idx = base + row * N4 + col4;
   pre[idx] = r;
   let g = gelu4(r);
   act[idx] = vec4<Operand>(to_operand(g.x), to_operand(g.y), to_operand(g.z), to_operand(g.w));
 }
 
-fn store_rows_gelu(t: Rows8, base: u32, row0: u32, col4: u32) {
-  store_row_gelu(t.r0, base, row0, col4);
-  store_row_gelu(t.r1, base, row0 + 1u, col4);
-  store_row_gelu(t.r2, base, row0 + 2u, col4);
-  store_row_gelu(t.r3, base, row0 + 3u, col4);
-  store_row_gelu(t.r4, base, row0 + 4u, col4);
-  store_row_gelu(t.r5, base, row0 + 5u, col4);
-  store_row_gelu(t.r6, base, row0 + 6u, col4);
-  store_row_gelu(t.r7, base, row0 + 7u, col4);
+fn store_rows_gelu(t: Rows8, b: vec4<f32>, base: u32, row0: u32, col4: u32) {
+  store_row_gelu(t.r0, b, base, row0, col4);
+  store_row_gelu(t.r1, b, base, row0 + 1u, col4);
+  store_row_gelu(t.r2, b, base, row0 + 2u, col4);
+  store_row_gelu(t.r3, b, base, row0 + 3u, col4);
+  store_row_gelu(t.r4, b, base, row0 + 4u, col4);
+  store_row_gelu(t.r5, b, base, row0 + 5u, col4);
+  store_row_gelu(t.r6, b, base, row0 + 6u, col4);
+  store_row_gelu(t.r7, b, base, row0 + 7u, col4);
 }
 
 // The workgroup's 16 x 32 tile of op(a) @ op(w), this lane's 4 columns: lo rows row0 .. row0+7, hi the next 8.
@@ -275,8 +277,9 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invoc
   let row0 = wg.y * 16u;
   let col4 = wg.x * 8u + lane;
   let base_out = wg.z * (params.stride_out / 4u);
-  store_rows(lo, base_out, row0, col4);
-  store_rows(hi, base_out, row0 + 8u, col4);
+  let b = lane_bias(col4);
+  store_rows(lo, b, base_out, row0, col4);
+  store_rows(hi, b, base_out, row0 + 8u, col4);
 }
 
 // Same grid and product; the GELU epilogue (see the header).
@@ -288,6 +291,7 @@ fn matmul_subgroup_gelu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_
   let row0 = wg.y * 16u;
   let col4 = wg.x * 8u + lane;
   let base_out = wg.z * (params.stride_out / 4u);
-  store_rows_gelu(lo, base_out, row0, col4);
-  store_rows_gelu(hi, base_out, row0 + 8u, col4);
+  let b = lane_bias(col4);
+  store_rows_gelu(lo, b, base_out, row0, col4);
+  store_rows_gelu(hi, b, base_out, row0 + 8u, col4);
 }
