@@ -41,12 +41,14 @@ enable subgroups;
 alias Operand = f32;
 fn to_operand(v: f32) -> Operand { return Operand(v); }
 
-// Four operands as a and w store them, and load4 their values. Here four f32; the f16 twin stores four f16 as two
-// u32 and unpacks them (src/runtime/kernels.ts), the same values: llvmpipe loads each 32-bit component of a
-// storage read on its own, so two halves per component halve the loads where vec4<f16> loads every half alone
-// (measured in docs/results/precision/README.md).
+// Four operands as a, w and act store them; load4 their values, store4 four values converted by to_operand. Here
+// four f32; the f16 twin stores four f16 as two u32 and packs and unpacks them (src/runtime/kernels.ts), the same
+// values: llvmpipe loads and stores each 32-bit component of a storage access on its own, so two halves per
+// component halve the loads and stores where vec4<f16> takes every half alone (measured in
+// docs/results/precision/README.md and docs/results/speed/README.md).
 alias Operand4 = vec4<f32>;
 fn load4(x: Operand4) -> vec4<f32> { return x; }
+fn store4(v: vec4<f32>) -> Operand4 { return v; }
 
 struct Params {
   M: u32,
@@ -68,7 +70,7 @@ override TRANS_B: bool = false;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (N)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // (batch, M, N)
 @group(0) @binding(5) var<storage, read_write> pre: array<vec4<f32>>; // (batch, M, N): GELU's input (the twin only)
-@group(0) @binding(6) var<storage, read_write> act: array<vec4<Operand>>; // (batch, M, N): GELU's output (the twin only)
+@group(0) @binding(6) var<storage, read_write> act: array<Operand4>;   // (batch, M, N): GELU's output (the twin only)
 
 // 8 rows of a lane's accumulators: row i, the lane's 4 columns. (A struct, not an array, so that every access
 // has a constant index and stays in registers.)
@@ -236,7 +238,7 @@ fn store_row_gelu(v: vec4<f32>, b: vec4<f32>, base: u32, row: u32, col4: u32) {
   let idx = base + row * N4 + col4;
   pre[idx] = r;
   let g = gelu4(r);
-  act[idx] = vec4<Operand>(to_operand(g.x), to_operand(g.y), to_operand(g.z), to_operand(g.w));
+  act[idx] = store4(g);
 }
 
 fn store_rows_gelu(t: Rows8, b: vec4<f32>, base: u32, row0: u32, col4: u32) {

@@ -130,6 +130,15 @@ describe('matmul_subgroup_f16 operands', () => {
     const args = { a: single, w: half, bias: e.alloc([4], 'f32', 'bias'), out: e.alloc([4, 4], 'f32', 'out') };
     expect(() => e.dispatch('matmul_subgroup_f16', args, params, [1, 1, 1])).toThrow(/a is .* but the kernel reads vec4<f16> packed in vec2<u32> \(dtype f16\)/);
   });
+
+  it("and the GELU twin's f16 output is stored as packed halves, so only an f16 tensor binds there", async (ctx) => {
+    const e = await halfEngine();
+    if (!e || !e.kernels.has('matmul_subgroup_gelu_f16')) return ctx.skip();
+    const bindings = e.kernels.kernel('matmul_subgroup_gelu_f16').bindings;
+    const typed = (names: string[]) => bindings.filter((b) => names.includes(b.name)).map((b) => [b.name, b.elementType, dtypeForElement(b.elementType)]);
+    expect(typed(['a', 'w', 'act'])).toEqual(['a', 'w', 'act'].map((n) => [n, 'vec4<f16> packed in vec2<u32>', 'f16']));
+    expect(typed(['pre']).map(([, , dtype]) => dtype)).toEqual(['f32']);
+  });
 });
 
 describe('autograd linears under f16 precision', () => {

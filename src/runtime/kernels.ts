@@ -102,7 +102,7 @@ const OPERAND_ALIAS = /^alias Operand = f32;$/m;
  * original), so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a device
  * without `shader-f16`.
  */
-function f16Twin(file: string, source: string): KernelSource | null {
+export function f16Twin(file: string, source: string): KernelSource | null {
   if (!OPERAND_ALIAS.test(source)) return null;
   const renamed = source
     .replace(/(@compute[^\n]*\n\s*fn\s+)(\w+)\(/g, '$1$2_f16(')
@@ -130,9 +130,12 @@ const TO_HALF_OPERAND = `fn to_operand(v: f32) -> Operand {
  * The twin stores four f16 as two u32 and unpacks them: the same values as reading vec4<f16>, in half the 32-bit
  * loads, which is what a CPU adapter pays for (see that file).
  */
-const OPERAND4 = /^alias Operand4 = vec4<f32>;\nfn load4\(x: Operand4\) -> vec4<f32> \{ return x; \}$/m;
+const OPERAND4 = /^alias Operand4 = vec4<f32>;\nfn load4\(x: Operand4\) -> vec4<f32> \{ return x; \}\nfn store4\(v: vec4<f32>\) -> Operand4 \{ return v; \}$/m;
 const PACKED_HALF_OPERAND4 = `alias Operand4 = vec2<u32>;
-fn load4(x: Operand4) -> vec4<f32> { return vec4(unpack2x16float(x.x), unpack2x16float(x.y)); }`;
+fn load4(x: Operand4) -> vec4<f32> { return vec4(unpack2x16float(x.x), unpack2x16float(x.y)); }
+fn store4(v: vec4<f32>) -> Operand4 {
+  return vec2(bitcast<u32>(vec2(to_operand(v.x), to_operand(v.y))), bitcast<u32>(vec2(to_operand(v.z), to_operand(v.w))));
+}`;
 
 /** The element type recorded for a binding of packed halves, so that only an f16 tensor binds to it. */
 const PACKED_HALVES = 'vec4<f16> packed in vec2<u32>';
@@ -140,7 +143,7 @@ const PACKED_HALVES = 'vec4<f16> packed in vec2<u32>';
 /** Names of the storage arrays that hold packed halves (a twin's `array<Operand4>`). */
 function packedHalfBindings(source: string): Set<string> {
   if (!source.includes(PACKED_HALF_OPERAND4)) return new Set();
-  return new Set([...source.matchAll(/var<storage,\s*read>\s+(\w+)\s*:\s*array<Operand4>/g)].map((m) => m[1]!));
+  return new Set([...source.matchAll(/var<storage,\s*read(?:_write)?>\s+(\w+)\s*:\s*array<Operand4>/g)].map((m) => m[1]!));
 }
 
 export class KernelRegistry {

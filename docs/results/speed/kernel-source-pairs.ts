@@ -1,15 +1,15 @@
-// kernels/matmul_subgroup.wgsl at git revision OLD (default HEAD) against the working tree, f16 twins (packed operands),
+// kernels/matmul_subgroup.wgsl at git revision OLD (default HEAD) against the working tree, their f16 twins as the registry
+// makes them (src/runtime/kernels.ts; OLD's source through today's twin rules),
 // with a bias, the forward layouts of the GPT `small` linears: R calls per round, rounds alternating old/new, medians of
 // wall and process CPU ms per call and of the per-round ratios. `OLD=rev npx tsx docs/results/speed/kernel-source-pairs.ts
 // [rounds] [calls] [entry point]`.
 import { readFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { acquireGpu } from '../../../src/runtime/device.js';
+import { f16Twin } from '../../../src/runtime/kernels.js';
 const gpu = await acquireGpu();
 const dev = gpu.device;
-const twin = (s: string) => 'enable f16;\n' + s.replace('alias Operand = f32;', 'alias Operand = f16;')
-  .replace(/fn to_operand\(v: f32\) -> Operand \{ return Operand\(v\); \}/, 'fn to_operand(v: f32) -> Operand { return f16(v); }')
-  .replace(/alias Operand4 = vec4<f32>;\nfn load4\(x: Operand4\) -> vec4<f32> \{ return x; \}/, 'alias Operand4 = vec2<u32>;\nfn load4(x: Operand4) -> vec4<f32> { return vec4(unpack2x16float(x.x), unpack2x16float(x.y)); }');
+const twin = (s: string) => f16Twin('matmul_subgroup.wgsl', s)!.source;
 const oldSrc = twin(execSync(`git show ${process.env.OLD ?? 'HEAD'}:kernels/matmul_subgroup.wgsl`).toString());
 const newSrc = twin(readFileSync('kernels/matmul_subgroup.wgsl', 'utf8'));
 const pairs = Number(process.argv[2] ?? 15), R = Number(process.argv[3] ?? 10);
@@ -17,7 +17,7 @@ const entry = process.argv[4] ?? 'matmul_subgroup';
 const shapes: [number, number, number][] = [[1024, 128, 384], [1024, 128, 512], [1024, 512, 128]];
 function pipe(code: string) {
   const m = dev.createShaderModule({ code });
-  return dev.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: entry, constants: { TRANS_B: 0, TRANS_A: 0 } } });
+  return dev.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: `${entry}_f16`, constants: { TRANS_B: 0, TRANS_A: 0 } } });
 }
 const variants = { old: pipe(oldSrc), new: pipe(newSrc) } as const;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
