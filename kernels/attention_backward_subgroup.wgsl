@@ -18,6 +18,16 @@
 
 enable subgroups;
 
+// Under f16 mixed precision dqkv's one reader is the qkv linear's backward, whose GEMMs read f16, so the kernels
+// store a copy of what they write to dqkv for it (store_operand = 1): Operand values, four per Operand4, through
+// store4, which the registry's f16 twin (src/runtime/kernels.ts; entry points NAME_f16) makes packed f16 with
+// cast_to_f16's rounding. Here, in f32, store_operand is 0 and dqkv_operand an unused binding.
+alias Operand = f32;
+fn to_operand(v: f32) -> Operand { return Operand(v); }
+alias Operand4 = vec4<f32>;
+fn load4(x: Operand4) -> vec4<f32> { return x; }
+fn store4(v: vec4<f32>) -> Operand4 { return v; }
+
 struct Params {
   B: u32,
   T: u32,
@@ -27,6 +37,7 @@ struct Params {
   causal: u32,     // 1: query t sees keys 0..t; 0: all T keys
   accumulate: u32, // 1: dqkv += gradient, 0: dqkv = gradient
   scale: f32,      // 1 / sqrt(HS)
+  store_operand: u32, // 1: dqkv_operand = what dqkv holds after the store, too
 }
 
 override HC: u32 = 8u;  // HS / 4: vec4 chunks per head vector
@@ -43,6 +54,7 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;                // (B, NH, T)
 @group(0) @binding(5) var<storage, read_write> dsum: array<f32>;         // (B, NH, T) scratch: D_t
 @group(0) @binding(6) var<storage, read_write> dqkv: array<vec4<f32>>;   // (B, T, 3C)
+@group(0) @binding(7) var<storage, read_write> dqkv_operand: array<Operand4>; // (B, T, 3C) when store_operand
 
 // Every lane gets lane j's x in result[j].
 fn bcast8(x: vec4<f32>) -> array<vec4<f32>, 8> {
@@ -59,11 +71,12 @@ fn bcast8s(x: f32) -> array<f32, 8> {
   );
 }
 
-// dqkv[i] = v (or += v when accumulating).
+// dqkv[i] = v (or += v when accumulating), and its copy when store_operand.
 fn store_dqkv(i: u32, v: vec4<f32>) {
   var x = v;
   if (params.accumulate == 1u) { x += dqkv[i]; }
   dqkv[i] = x;
+  if (params.store_operand == 1u) { dqkv_operand[i] = store4(x); }
 }
 
 // The workgroup's (b, h) and first row: grid B * NH * ceil(T / (8 R)), (b, h) outer, folded into y by the host.

@@ -33,6 +33,16 @@
 
 enable subgroups;
 
+// Under f16 mixed precision the output's one reader is a linear that takes f16 operands, so the kernel stores a
+// copy of out for it (store_operand = 1): Operand values, four per Operand4, through store4, which the registry's
+// f16 twin (src/runtime/kernels.ts; entry point NAME_f16) makes packed f16 with cast_to_f16's rounding. Here, in
+// f32, store_operand is 0 and out_operand an unused binding.
+alias Operand = f32;
+fn to_operand(v: f32) -> Operand { return Operand(v); }
+alias Operand4 = vec4<f32>;
+fn load4(x: Operand4) -> vec4<f32> { return x; }
+fn store4(v: vec4<f32>) -> Operand4 { return v; }
+
 struct Params {
   B: u32,
   T: u32,
@@ -41,6 +51,7 @@ struct Params {
   HS: u32,      // C / NH, a multiple of 4, at most 4 * MAX_REGS
   causal: u32,  // 1: query t sees keys 0..t; 0: all T keys
   scale: f32,   // 1 / sqrt(HS)
+  store_operand: u32, // 1: out_operand = out too
 }
 
 override HC: u32 = 8u;  // HS / 4: vec4 chunks per head vector
@@ -55,6 +66,7 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;        // (B, T, 3C)
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;  // (B, T, C)
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>;        // (B, NH, T)
+@group(0) @binding(4) var<storage, read_write> out_operand: array<Operand4>; // (B, T, C) when store_operand
 
 // Every lane gets lane j's x in result[j].
 fn bcast8(x: vec4<f32>) -> array<vec4<f32>, 8> {
@@ -152,7 +164,11 @@ fn attention_forward_subgroup(
       lse[bh * T + t] = (m[r] + log2(l[r])) / LOG2E;
       let inv = 1.0 / l[r];
       let o_at = (b * T + t) * C4 + h * HC;
-      for (var c = 0u; c < hc; c++) { out[o_at + c] = acc[r * HC + c] * inv; }
+      for (var c = 0u; c < hc; c++) {
+        let o = acc[r * HC + c] * inv;
+        out[o_at + c] = o;
+        if (params.store_operand == 1u) { out_operand[o_at + c] = store4(o); }
+      }
     }
   }
 }

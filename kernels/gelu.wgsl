@@ -12,6 +12,16 @@
 // first element is 4 * ((wid.y * num_workgroups.x + wid.x) * WG + local index), so the host can fold more
 // than 65535 workgroups into y.
 
+// gelu_backward_dual also stores dx as the input of the next matmul under f16 mixed precision (src/ops/linear_gelu.ts):
+// Operand values, four per Operand4, through store4. The registry's f16 twin (src/runtime/kernels.ts) makes them
+// packed f16, so the dual kernel replaces gelu_backward and a cast_to_f16 of its output, with the same values.
+// It needs n % 4 == 0 (an Operand4 holds four elements; the host checks).
+alias Operand = f32;
+fn to_operand(v: f32) -> Operand { return Operand(v); }
+alias Operand4 = vec4<f32>;
+fn load4(x: Operand4) -> vec4<f32> { return x; }
+fn store4(v: vec4<f32>) -> Operand4 { return v; }
+
 struct Params {
   n: u32,          // elements
   accumulate: u32, // 1: out += result (gelu_forward) or dx += result (gelu_backward); 0: overwrite
@@ -28,6 +38,7 @@ const U_MAX: f32 = 40.0;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;       // (n)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;  // (n)
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;   // (n)
+@group(0) @binding(5) var<storage, read_write> dx_operand: array<Operand4>; // (n / 4): gelu_backward_dual only
 
 fn first_element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return ((wid.y * nwg.x + wid.x) * WG + lid) * 4u;
@@ -76,6 +87,21 @@ fn gelu_forward(
   }
 }
 
+// dx at i .. i+3 (all < n): dout * gelu'(x), plus the stored dx when accumulating.
+fn backward4(i: u32) -> vec4<f32> {
+  let g = vec4<f32>(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]);
+  var d = g * gelu_grad4(vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]));
+  if (params.accumulate == 1u) { d += vec4<f32>(dx[i], dx[i + 1u], dx[i + 2u], dx[i + 3u]); }
+  return d;
+}
+
+fn store_dx4(i: u32, d: vec4<f32>) {
+  dx[i] = d.x;
+  dx[i + 1u] = d.y;
+  dx[i + 2u] = d.z;
+  dx[i + 3u] = d.w;
+}
+
 @compute @workgroup_size(WG)
 fn gelu_backward(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -86,13 +112,7 @@ fn gelu_backward(
   let n = params.n;
   if (i >= n) { return; }
   if (i + 4u <= n) {
-    let g = vec4<f32>(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]);
-    var d = g * gelu_grad4(vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]));
-    if (params.accumulate == 1u) { d += vec4<f32>(dx[i], dx[i + 1u], dx[i + 2u], dx[i + 3u]); }
-    dx[i] = d.x;
-    dx[i + 1u] = d.y;
-    dx[i + 2u] = d.z;
-    dx[i + 3u] = d.w;
+    store_dx4(i, backward4(i));
   } else {
     for (var k = i; k < n; k++) {
       var d = dout[k] * gelu_grad4(vec4<f32>(x[k])).x;
@@ -100,4 +120,18 @@ fn gelu_backward(
       dx[k] = d;
     }
   }
+}
+
+// gelu_backward that also stores dx as Operand values (see the header); n % 4 == 0.
+@compute @workgroup_size(WG)
+fn gelu_backward_dual(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = first_element(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let d = backward4(i);
+  store_dx4(i, d);
+  dx_operand[i / 4u] = store4(d);
 }

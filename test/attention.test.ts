@@ -16,10 +16,12 @@ import {
   useAttentionKernels,
   type AttentionKernels,
 } from '../src/ops/attention.js';
+import { toHalf } from '../src/ops/cast.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { expectClose } from './helpers/compare.js';
 import { expectGradMatchesFiniteDiff } from './helpers/finite_diff.js';
 import { getEngine, tensorFrom } from './helpers/gpu.js';
+import { halfMatmuls } from './helpers/precision.js';
 import { f32, randomArray } from './helpers/random.js';
 import { attentionBackwardRef, attentionRef, type AttentionRef } from './reference/attention.js';
 
@@ -135,18 +137,27 @@ for (const kernels of KERNELS) {
           expectClose('out', await e.readFloat(out0), ref.out, TOL);
           expectClose('lse', await e.readFloat(lse), ref.lse, TOL);
 
-          // Autograd: one dispatch forward, two backward, and dqkv in qkv's layout.
+          // Autograd: one dispatch forward, two backward, and dqkv in qkv's layout. Under f16 precision the subgroup
+          // kernels' f16 twins run, storing the f16 copies the linears around attention read (out's and dqkv's).
+          const halfCopies = halfMatmuls(e) && want.fwd[0]!.endsWith('_subgroup');
+          const twins = (names: string[]) => (halfCopies ? names.map((k) => `${k}_f16`) : names);
           const d0 = e.counters.dispatches;
-          const out = attention(e, qkv, NH, { causal });
+          let out = out0;
+          expect(attentionKernelsIn(e, () => (out = attention(e, qkv, NH, { causal })))).toEqual(twins(want.fwd));
           expect(e.counters.dispatches - d0).toBe(1);
           expect(out.shape).toEqual([B, T, C]);
           expectClose('out (autograd)', await e.readFloat(out), ref.out, TOL);
           out.grad = tensorFrom(e, [B, T, C], dout, 'f32', 'dout');
           const d1 = e.counters.dispatches;
-          expect(attentionKernelsIn(e, () => e.tape.replay())).toEqual(want.bwd);
+          expect(attentionKernelsIn(e, () => e.tape.replay())).toEqual(twins(want.bwd));
           expect(e.counters.dispatches - d1).toBe(2);
           expect(qkv.grad!.shape).toEqual([B, T, 3 * C]);
           expectClose('dqkv', await e.readFloat(qkv.grad!), attentionBackwardRef(r, x, dout), TOL);
+          // The copies: bit for bit what cast_to_f16 makes of out and dqkv.
+          for (const t of [out, qkv.grad!]) {
+            if (!halfCopies) expect(t.halfCopy).toBeNull();
+            else expect(await e.read(t.halfCopy!), `${t.label}'s f16 copy`).toEqual(await e.read(toHalf(e, t)));
+          }
         });
       }
 

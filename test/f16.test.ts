@@ -11,6 +11,8 @@
 import { Float16Array, f16round } from '@petamoriken/float16';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cast_to_f16, toHalf } from '../src/ops/cast.js';
+import { canStoreDual, gelu_backward, gelu_backward_dual } from '../src/ops/gelu.js';
+import { canStoreBranchDual, residual_backward, residual_backward_dual } from '../src/ops/residual.js';
 import { halfCopyOf } from '../src/ops/half-weights.js';
 import { linearGelu } from '../src/ops/linear_gelu.js';
 import { linearResidual } from '../src/ops/linear_residual.js';
@@ -18,7 +20,7 @@ import { gemm, matmul, matmulKernelFor, subgroupKernelFits, useMatmulKernel, typ
 import type { Engine } from '../src/runtime/engine.js';
 import { dtypeForElement } from '../src/runtime/kernels.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { expectClose } from './helpers/compare.js';
+import { bits, expectClose } from './helpers/compare.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
 import { abs, expectWithin, F32_TOL, f16Ulp, linearBounds, productBound, U } from './helpers/precision.js';
 import { f32, randomArray } from './helpers/random.js';
@@ -114,6 +116,72 @@ for (const kernel of KERNELS) {
           });
   });
 }
+
+describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
+  // Against the unfused pair: the f32 output bit for bit, and the f16 copy bit for bit what cast_to_f16 makes of it.
+  it('gelu_backward_dual: dx as gelu_backward writes it, its copy as cast_to_f16 writes it, accumulating or not', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    for (const accumulate of [false, true]) {
+      e.resetArena();
+      const n = 4 * 331;
+      const x = tensorFrom(e, [n], f32(randomArray(n, 41, 6)).map((v, i) => (i === 7 ? 5 : v)));
+      const dout = tensorFrom(e, [n], Float32Array.from(randomArray(n, 42, 3e4)).map((v, i) => (i === 7 ? 9e4 : v))); // gelu'(5) ~ 1: past f16's range
+      const prior = f32(randomArray(n, 43));
+      const dx = tensorFrom(e, [n], prior);
+      const dxHalf = e.alloc([n], 'f16', 'dx.f16');
+      const ref = tensorFrom(e, [n], prior);
+      const refHalf = e.alloc([n], 'f16', 'ref.f16');
+      e.dispatchLog = [];
+      gelu_backward_dual(e, dx, dxHalf, accumulate, x, dout);
+      expect(e.dispatchLog.map((r) => r.kernel)).toEqual(['gelu_backward_dual_f16']);
+      e.dispatchLog = null;
+      gelu_backward(e, ref, accumulate, x, dout);
+      cast_to_f16(e, refHalf, ref);
+      expect(bits(await e.readFloat(dx))).toEqual(bits(await e.readFloat(ref)));
+      expect(await e.read(dxHalf)).toEqual(await e.read(refHalf));
+      expect((await e.read(dxHalf)).some((v) => v === Infinity || v === -Infinity)).toBe(true);
+    }
+  });
+
+  it('residual_backward_dual: dh and dbranch as residual_backward writes them, the copy as cast_to_f16 writes it', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    for (const [accumulateDh, accumulateDbranch, scale] of [[false, false, 1], [true, true, 0.75]] as const) {
+      e.resetArena();
+      const n = 4 * 257;
+      const dout = tensorFrom(e, [n], Float32Array.from(randomArray(n, 51, 3e4)).map((v, i) => (i === 3 ? 9e4 : v)));
+      const priorH = f32(randomArray(n, 52));
+      const priorB = f32(randomArray(n, 53));
+      const [dh, dbranch, refDh, refBranch] = [priorH, priorB, priorH, priorB].map((v) => tensorFrom(e, [n], v));
+      const half = e.alloc([n], 'f16', 'dbranch.f16');
+      const refHalf = e.alloc([n], 'f16', 'ref.f16');
+      e.dispatchLog = [];
+      residual_backward_dual(e, dh!, accumulateDh, dbranch!, half, accumulateDbranch, dout, scale);
+      expect(e.dispatchLog.map((r) => r.kernel)).toEqual(['residual_backward_dual_f16']);
+      e.dispatchLog = null;
+      residual_backward(e, refDh!, accumulateDh, refBranch!, accumulateDbranch, dout, scale);
+      cast_to_f16(e, refHalf, refBranch!);
+      expect(bits(await e.readFloat(dh!))).toEqual(bits(await e.readFloat(refDh!)));
+      expect(bits(await e.readFloat(dbranch!))).toEqual(bits(await e.readFloat(refBranch!)));
+      expect(await e.read(half)).toEqual(await e.read(refHalf));
+      expect((await e.read(half)).some((v) => v === Infinity || v === -Infinity)).toBe(true);
+    }
+    expect(() => residual_backward_dual(e, e.alloc([6], 'f32', 'a'), false, e.alloc([6], 'f32', 'b'), e.alloc([6], 'f16', 'c'), false, e.alloc([6], 'f32', 'd'))).toThrow(/multiple of 4/);
+    expect(canStoreBranchDual(e, 6)).toBe(false);
+  });
+
+  it('gelu_backward_dual refuses a size that is not a multiple of 4, and wrong sizes', async (ctx) => {
+    const e = await halfEngine();
+    if (!e) return ctx.skip();
+    e.resetArena();
+    const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => e.alloc([n], dtype, 't');
+    expect(() => gelu_backward_dual(e, t(6), t(6, 'f16'), false, t(6), t(6))).toThrow(/multiple of 4/);
+    expect(() => gelu_backward_dual(e, t(8), t(4, 'f16'), false, t(8), t(8))).toThrow(/dxOperand has shape \[4\]/);
+    expect(canStoreDual(e, 6)).toBe(false);
+    expect(canStoreDual(e, 8)).toBe(true);
+  });
+});
 
 describe('matmul_subgroup_f16 operands', () => {
   it('are read as packed halves, and an f32 tensor in their place is refused', async (ctx) => {

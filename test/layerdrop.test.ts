@@ -17,7 +17,7 @@ import type { Tensor } from '../src/runtime/tensor.js';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/optimizer.js';
 import { evaluate, StepRunner, uploadBatch } from '../src/tasks/gpt/step.js';
 import { getEngine } from './helpers/gpu.js';
-import { halfCasts, halfMatmuls } from './helpers/precision.js';
+import { attentionOutputCasts, halfCasts, halfMatmuls } from './helpers/precision.js';
 import { randomInts } from './helpers/random.js';
 
 // A small model with L = 4 so that every k = 0..4 and all 16 skip sets are covered; C32 H2, T16 B2.
@@ -38,13 +38,14 @@ const batches: Batch[] = [0, 1, 2, 3].map((i) => ({
 
 /**
  * The pre-LN block's forward dispatches at scale 1: 7 with both epilogue fusions, + 1 without GELU's, + 2 without
- * the residuals'; under f16 precision + 1, the f16 copy of attention's output, the input of the attention's
- * projection (the LayerNorms and the fused linear + GELU write theirs in f16 themselves; the weights' copies are
- * current), or + 2 where GELU runs on its own (its f32 output is cast too).
+ * the residuals'; under f16 precision + 1 where GELU runs on its own (its f32 output is cast for fc2), and + 1
+ * where attention's kernels cannot store the f16 copy of its output themselves (the LayerNorms and the fused
+ * linear + GELU write theirs in f16; the weights' copies are current).
  */
 function blockForwardDispatches(e: Engine): number {
   const fusedGelu = e.choice.get('linearGelu') === 'fused';
-  return 7 + (fusedGelu ? 0 : 1) + (e.choice.get('linearResidual') === 'fused' ? 0 : 2) + halfCasts(e, fusedGelu ? 1 : 2).length;
+  const casts = [...halfCasts(e, fusedGelu ? 0 : 1), ...attentionOutputCasts(e, CONFIG.n_embd / CONFIG.n_head)];
+  return 7 + (fusedGelu ? 0 : 1) + (e.choice.get('linearResidual') === 'fused' ? 0 : 2) + casts.length;
 }
 
 /**

@@ -99,9 +99,11 @@ for (const kernel of KERNELS) {
           expectWithin('out', await e.readFloat(out), linearResidualRef(M, N, K, a, w, bias, h, scale), bound.out, TOL);
           out.grad = tensorFrom(e, [...lead, N], dout, 'f32', 'dout');
           const backward = kernelsIn(e, () => e.tape.replay());
-          // residual_backward (dh and dbranch; under f16 then dbranch's f16 copy), dA and dW by the family's kernel,
-          // the bias gradient.
-          const gemms = ['residual_backward', ...halfCasts(e, 1), gemmName(e, family), gemmName(e, family)];
+          // residual_backward (dh and dbranch; under f16 dbranch's f16 copy too, from the same dispatch when fused and
+          // the size allows, else a cast after), dA and dW by the family's kernel, the bias gradient.
+          const dual = halfMatmuls(e) && scale === 1 && (M * N) % 4 === 0;
+          const dres = dual ? ['residual_backward_dual_f16'] : ['residual_backward', ...halfCasts(e, 1)];
+          const gemms = [...dres, gemmName(e, family), gemmName(e, family)];
           const biasKernels = Array.from({ length: bias ? biasBackwardDispatches(e, M) : 0 }, (_, i) => backward[gemms.length + i]);
           expect(backward).toEqual([...gemms, ...biasKernels]);
           expect(biasKernels.every((k) => k === 'bias_backward'), biasKernels.join()).toBe(true);

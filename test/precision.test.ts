@@ -118,7 +118,7 @@ describe('an overflowing step under f16', () => {
 });
 
 describe('dispatches of an f16 step', () => {
-  it('are the f32 step plus one cast per weight, per linear backward and per linear input not already f16; none for a skipped layer', async (ctx) => {
+  it('are the f32 step plus one cast per weight (every linear input and dout has its f16 copy from its producer); none for a skipped layer', async (ctx) => {
     const half = await session('f16');
     if (!half) return ctx.skip();
     const L = half.cfg.n_layer;
@@ -130,10 +130,13 @@ describe('dispatches of an f16 step', () => {
     const single = await session('f32');
     const f32Full = await runStep(single!, 0);
     const f32Skipped = await runStep(single!, 1, [{ ...skipLast }]);
-    // Per block: 4 linears x (cast w, cast dout) and the input of 1 (attention's output): the LayerNorms and the
-    // fused linear + GELU write the other three in f16 themselves, in place of their f32 output. The head (tied
-    // wte) stays f32 (headInF32): no casts.
-    const perBlock = 4 * 2 + 1;
+    // Per block: the 4 linears' weights. Every linear input and dout has its f16 copy from the dispatch that writes
+    // it: the LayerNorms and the fused linear + GELU write theirs in f16 in place of f32; attention's f16 twins
+    // store copies of its output and of dqkv beside them; GELU's and the two residual adds' backward are the *_dual
+    // kernels, in place of the plain ones. The head (tied wte) stays f32 (headInF32): no casts.
+    const perBlock = 4;
+    const perBlockTwins = ['gelu_backward_dual_f16', 'residual_backward_dual_f16', 'residual_backward_dual_f16', 'attention_forward_subgroup_f16', 'attention_backward_dq_subgroup_f16', 'attention_backward_dkv_subgroup_f16'];
+    expect(full.kernels.filter((k) => perBlockTwins.includes(k)).sort()).toEqual(Array.from({ length: L }, () => perBlockTwins).flat().sort());
     expect(full.dispatches - f32Full.dispatches).toBe(perBlock * L);
     expect(again.dispatches).toBe(full.dispatches);
     expect(skipped.dispatches - f32Skipped.dispatches).toBe(perBlock * (L - 1));

@@ -16,7 +16,7 @@ import { batchOf, patchGeometry, type ImageBatch } from '../src/tasks/vit/data.j
 import { ViT, type VitConfig } from '../src/tasks/vit/model.js';
 import { uploadImages, VitStepRunner } from '../src/tasks/vit/step.js';
 import { getEngine } from './helpers/gpu.js';
-import { halfCasts, halfMatmuls } from './helpers/precision.js';
+import { attentionOutputCasts, halfCasts, halfMatmuls } from './helpers/precision.js';
 import { randomSet } from './helpers/vit_data.js';
 
 const L = 4;
@@ -89,11 +89,12 @@ beforeAll(async () => {
  */
 const BLOCK_FORWARD_OPS = () => 7 + (e.choice.get('linearGelu') === 'fused' ? 0 : 1) + (e.choice.get('linearResidual') === 'fused' ? 0 : 2);
 /**
- * Its dispatches: under f16 precision also the f16 copy of attention's output, the input of the attention's
- * projection (the LayerNorms and the fused linear + GELU write theirs in f16 themselves; the weights' copies are
- * current); one more where GELU runs on its own (its f32 output is cast too).
+ * Its dispatches: under f16 precision one more where GELU runs on its own (its f32 output is cast for fc2), and
+ * one more where attention's kernels cannot store the f16 copy of its output themselves (the LayerNorms and the
+ * fused linear + GELU write theirs in f16; the weights' copies are current).
  */
-const BLOCK_FORWARD_DISPATCHES = () => BLOCK_FORWARD_OPS() + halfCasts(e, e.choice.get('linearGelu') === 'fused' ? 1 : 2).length;
+const BLOCK_FORWARD_DISPATCHES = () =>
+  BLOCK_FORWARD_OPS() + halfCasts(e, e.choice.get('linearGelu') === 'fused' ? 0 : 1).length + attentionOutputCasts(e, CONFIG.n_embd / CONFIG.n_head).length;
 
 /**
  * Under f16, brings every weight's f16 copy up to date (a no-grad forward of the whole model), so the counts that

@@ -78,7 +78,9 @@ function subgroupShape(HS: number, T: number): { HC: number; R: number } {
 export function attentionVariants(e: Engine, HS: number, T: number): KernelVariant[] {
   if (e.choice.get('attention') !== 'subgroup' || HS % 4 !== 0 || HS / 4 > SUBGROUP_MAX_REGS || !e.choice.subgroupKernelsLoaded(SUBGROUP_KERNELS)) return [];
   const overrides = subgroupShape(HS, T);
-  return SUBGROUP_KERNELS.map((name) => ({ name, overrides }));
+  // Under f16 precision the f16 twins (storing the copies for the linears around attention) run instead.
+  const half = e.choice.get('precision') === 'f16' && e.choice.subgroupKernelsLoaded(SUBGROUP_KERNELS.map((k) => `${k}_f16`));
+  return SUBGROUP_KERNELS.map((name) => ({ name: half ? `${name}_f16` : name, overrides }));
 }
 
 /** Workgroups of the subgroup kernels: one per (b, h) and tile of 8 R rows, folded past 65535. */
@@ -111,18 +113,50 @@ function params(d: Dims, causal: boolean) {
   return { B: d.B, T: d.T, C: d.C, NH: d.NH, HS: d.HS, causal: causal ? 1 : 0, scale: 1 / Math.sqrt(d.HS) };
 }
 
-/** Kernel-level forward: out (B, T, C) = attention of qkv (B, T, 3C); lse (B, NH, T) is written for backward. */
-export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, causal: boolean): void {
+/**
+ * The subgroup kernel and its extra arguments for an optional f16 copy of its output (`copy`, of `like`'s shape):
+ * the f16 twin storing it, or the plain kernel with the copy off and an unused binding in its place.
+ */
+function subgroupCopy(e: Engine, name: string, copy: Tensor | null, like: Tensor, binding: string) {
+  if (!copy) return { kernel: name, args: { [binding]: e.unused }, store_operand: 0 };
+  expectDType(name, binding, copy, 'f16');
+  expectShape(name, binding, copy, like.shape);
+  return { kernel: `${name}_f16`, args: { [binding]: copy }, store_operand: 1 };
+}
+
+/** Whether the subgroup kernels here can also store an f16 copy of what they write (their f16 twins are loaded). */
+export function attentionCanStoreHalf(e: Engine, HS: number, tensors: Tensor[]): boolean {
+  return attentionKernelsFor(e, HS, tensors) === 'subgroup' && e.choice.subgroupKernelsLoaded(SUBGROUP_KERNELS.map((k) => `${k}_f16`));
+}
+
+/**
+ * Kernel-level forward: out (B, T, C) = attention of qkv (B, T, 3C); lse (B, NH, T) is written for backward.
+ * `outHalf` (f16, out's shape; only where `attentionCanStoreHalf`): the same dispatch stores f16(out) there too.
+ */
+export function attention_forward(
+  e: Engine,
+  out: Tensor,
+  lse: Tensor,
+  qkv: Tensor,
+  B: number,
+  T: number,
+  C: number,
+  NH: number,
+  causal: boolean,
+  outHalf: Tensor | null = null,
+): void {
   const d = checkDims('attention', B, T, C, NH);
   expectShape('attention', 'qkv', qkv, [B, T, 3 * C]);
   expectShape('attention', 'out', out, [B, T, C]);
   expectShape('attention', 'lse', lse, [B, NH, T]);
   for (const [name, t] of [['qkv', qkv], ['out', out], ['lse', lse]] as const) expectDType('attention', name, t, 'f32');
+  if (outHalf && !attentionCanStoreHalf(e, d.HS, [qkv, out])) throw new ShapeError('attention: an f16 copy of out needs the subgroup kernels and shader-f16 (attentionCanStoreHalf)');
   const rows = B * NH * T;
   if (rows === 0 || C === 0) return;
   if (attentionKernelsFor(e, d.HS, [qkv, out]) === 'subgroup') {
     const { HC, R } = subgroupShape(d.HS, d.T);
-    e.dispatch('attention_forward_subgroup', { qkv, out, lse }, params(d, causal), subgroupGrid(d, R), { HC, R });
+    const c = subgroupCopy(e, 'attention_forward_subgroup', outHalf, out, 'out_operand');
+    e.dispatch(c.kernel, { qkv, out, lse, ...c.args }, { ...params(d, causal), store_operand: c.store_operand }, subgroupGrid(d, R), { HC, R });
   } else {
     e.dispatch('attention_forward', { qkv, out, lse }, params(d, causal), e.grid('attention_forward', rows));
   }
@@ -131,6 +165,8 @@ export function attention_forward(e: Engine, out: Tensor, lse: Tensor, qkv: Tens
 /**
  * Kernel-level backward: dqkv (B, T, 3C) = (or += when `accumulate`) the gradient of qkv, from the forward's
  * qkv, out, lse and the incoming dout (B, T, C). Uses a (B, NH, T) arena scratch for D_t = dO_t . O_t.
+ * `dqkvHalf` (f16, dqkv's shape; only where `attentionCanStoreHalf`): the same dispatches store f16 of what dqkv
+ * then holds there too.
  */
 export function attention_backward(
   e: Engine,
@@ -145,6 +181,7 @@ export function attention_backward(
   C: number,
   NH: number,
   causal: boolean,
+  dqkvHalf: Tensor | null = null,
 ): void {
   const d = checkDims('attention backward', B, T, C, NH);
   expectShape('attention backward', 'dqkv', dqkv, [B, T, 3 * C]);
@@ -155,6 +192,9 @@ export function attention_backward(
   for (const [name, t] of [['dqkv', dqkv], ['qkv', qkv], ['out', out], ['dout', dout], ['lse', lse]] as const) {
     expectDType('attention backward', name, t, 'f32');
   }
+  if (dqkvHalf && !attentionCanStoreHalf(e, d.HS, [dqkv, qkv, out, dout])) {
+    throw new ShapeError('attention backward: an f16 copy of dqkv needs the subgroup kernels and shader-f16 (attentionCanStoreHalf)');
+  }
   const rows = B * NH * T;
   if (rows === 0 || C === 0) return;
   const dsum = e.alloc([B, NH, T], 'f32', 'attention.dsum'); // (B, NH, T)
@@ -163,8 +203,10 @@ export function attention_backward(
   if (attentionKernelsFor(e, d.HS, [dqkv, qkv, out, dout]) === 'subgroup') {
     const { HC, R } = subgroupShape(d.HS, d.T);
     const grid = subgroupGrid(d, R);
-    e.dispatch('attention_backward_dq_subgroup', { qkv, out, dout, lse, dsum, dqkv }, p, grid, { HC, R });
-    e.dispatch('attention_backward_dkv_subgroup', { qkv, dout, lse, dsum, dqkv }, p, grid, { HC, R });
+    const dq = subgroupCopy(e, 'attention_backward_dq_subgroup', dqkvHalf, dqkv, 'dqkv_operand');
+    const dkv = subgroupCopy(e, 'attention_backward_dkv_subgroup', dqkvHalf, dqkv, 'dqkv_operand');
+    e.dispatch(dq.kernel, { qkv, out, dout, lse, dsum, dqkv, ...dq.args }, { ...p, store_operand: dq.store_operand }, grid, { HC, R });
+    e.dispatch(dkv.kernel, { qkv, dout, lse, dsum, dqkv, ...dkv.args }, { ...p, store_operand: dkv.store_operand }, grid, { HC, R });
   } else {
     const grid = e.grid('attention_backward_dq', rows);
     e.dispatch('attention_backward_dq', { qkv, out, dout, lse, dsum, dqkv }, p, grid);
@@ -186,11 +228,17 @@ export function attention(e: Engine, qkv: Tensor, nHead: number, opts: Attention
   checkDims('attention', B, T, C, nHead);
   const out = e.alloc([B, T, C], 'f32', 'attention.out'); // (B, T, C)
   const lse = e.alloc([B, nHead, T], 'f32', 'attention.lse'); // (B, NH, T)
-  attention_forward(e, out, lse, qkv, B, T, C, nHead, causal);
+  // Under f16 precision the output goes to a linear (the block's projection) and dqkv comes from one (qkv's): the
+  // kernels store the f16 copies those linears' GEMMs read, in place of a cast each (`halfCopy`, src/ops/matmul.ts).
+  const halves = e.choice.get('precision') === 'f16' && attentionCanStoreHalf(e, C / nHead, [qkv, out]);
+  if (halves) out.halfCopy = e.alloc(out.shape, 'f16', 'attention.out.f16');
+  attention_forward(e, out, lse, qkv, B, T, C, nHead, causal, out.halfCopy);
   e.record('attention', [out], () => {
     const dout = e.gradIn('attention', out);
     const g = e.gradOf('attention', qkv);
-    attention_backward(e, g.grad, g.accumulate, qkv, out, dout, lse, B, T, C, nHead, causal);
+    const dqkvHalf = halves && attentionCanStoreHalf(e, C / nHead, [g.grad, qkv, out, dout]) ? e.alloc(g.grad.shape, 'f16', `${g.grad.label}.f16`) : null;
+    attention_backward(e, g.grad, g.accumulate, qkv, out, dout, lse, B, T, C, nHead, causal, dqkvHalf);
+    g.grad.halfCopy = dqkvHalf;
   });
   return out;
 }

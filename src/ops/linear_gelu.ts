@@ -9,7 +9,9 @@
  *
  * What the fusion saves: one dispatch per call (GELU's), and one pass over the (rows, N) pre-activation (GELU
  * read it back and wrote out; the epilogue computes out from registers). The backward is the unfused one:
- * gelu_backward into dpre, then the matmul's backward (src/ops/matmul.ts), four dispatches with a bias.
+ * gelu_backward into dpre, then the matmul's backward (src/ops/matmul.ts), four dispatches with a bias. Under f16
+ * precision gelu_backward_dual stores dpre's f16 copy for the GEMMs in the same pass, so the cast the matmul's
+ * backward would add is not dispatched.
  *
  * Kernels: the twin with the GELU epilogue of the GEMM `matmulKernelFor` picks (src/runtime/choice.ts):
  * matmul_subgroup_gelu (kernels/matmul_subgroup.wgsl) on CPU adapters where the operands can be read as vec4,
@@ -19,8 +21,7 @@
 import type { Engine } from '../runtime/engine.js';
 import type { KernelVariant } from '../runtime/kernels.js';
 import { fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { gelu } from './gelu.js';
-import { gelu_backward } from './gelu.js';
+import { canStoreDual, gelu, gelu_backward, gelu_backward_dual } from './gelu.js';
 import { gemm, gemmOperands, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
 
 /** The GELU-epilogue twin of each GEMM kernel. */
@@ -69,11 +70,19 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
 
 /**
  * Kernel-level backward: dpre = dout * gelu'(pre) into `dpre` (overwritten), then the gradients of a, w and
- * bias by the matmul's rule (`e.gradOf` says where, and whether to accumulate).
+ * bias by the matmul's rule (`e.gradOf` says where, and whether to accumulate). With f16 `operands` the GEMMs'
+ * f16 copy of dpre comes from the same dispatch (gelu_backward_dual) where the device has it, else a cast.
  */
 export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, operands: GemmOperands = { a, w }): void {
-  gelu_backward(e, dpre, false, pre, dout);
-  matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands);
+  let dpreHalf: Tensor | undefined;
+  if (operands.a.dtype === 'f16' && canStoreDual(e, dpre.size)) {
+    // The GEMMs read dpre in f16: stored beside dpre by the same dispatch instead of cast from it after.
+    dpreHalf = e.alloc(dpre.shape, 'f16', 'linear_gelu.dpre.f16');
+    gelu_backward_dual(e, dpre, dpreHalf, false, pre, dout);
+  } else {
+    gelu_backward(e, dpre, false, pre, dout);
+  }
+  matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands, dpreHalf);
 }
 
 /**

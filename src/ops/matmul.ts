@@ -194,8 +194,8 @@ export function matmul_forward(e: Engine, out: Tensor, a: Tensor, w: Tensor, bia
 
 /**
  * What the GEMMs of an autograd linear read for a and w: a and w themselves, or under f16 precision an f16 copy
- * of a (cast now, in the arena; an a already f16 as it is) and w's (a parameter's cached copy; any other tensor
- * is cast now).
+ * of a (an a already f16 as it is; the copy its producer stored beside it, `a.halfCopy`; else cast now, in the
+ * arena) and w's (a parameter's cached copy; any other tensor is cast now).
  */
 export function gemmOperands(e: Engine, a: Tensor, w: Tensor, head = false): GemmOperands {
   if (e.choice.get('precision') !== 'f16' || (head && e.choice.get('headInF32'))) {
@@ -206,7 +206,7 @@ export function gemmOperands(e: Engine, a: Tensor, w: Tensor, head = false): Gem
   // this linear) is read as it is.
   if (a.dtype !== 'f16') expectDType('matmul', 'a', a, 'f32');
   expectDType('matmul', 'w', w, 'f32');
-  return { a: a.dtype === 'f16' ? a : toHalf(e, a), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
+  return { a: a.dtype === 'f16' ? a : (a.halfCopy ?? toHalf(e, a)), w: w.isParameter ? halfCopyOf(e, w) : toHalf(e, w) };
 }
 
 /**
@@ -219,15 +219,18 @@ export function matmul(e: Engine, a: Tensor, w: Tensor, bias: Tensor | null = nu
   const out = e.alloc(matmulOutShape(a, w, d, transA), 'f32', 'matmul.out');
   const operands = gemmOperands(e, a, w, head);
   gemm(e, out, operands.a, operands.w, bias, d, { transA, transB });
-  e.record('matmul', [out], () => matmul_backward(e, 'matmul', e.gradIn('matmul', out), a, w, bias, d, { transA, transB }, operands));
+  e.record('matmul', [out], () => {
+    const dout = e.gradIn('matmul', out);
+    matmul_backward(e, 'matmul', dout, a, w, bias, d, { transA, transB }, operands, dout.halfCopy ?? undefined);
+  });
   return out;
 }
 
 /**
  * Kernel-level backward of out = op(a) @ op(w) + bias given dout: the gradients of a, w and bias (those that
  * need one, by `e.gradOf`, which also says whether to accumulate). Three dispatches with a bias, two without;
- * with f16 `operands` (the forward's, from `gemmOperands`) the GEMMs read those and an f16 copy of dout (one
- * cast more), and the gradients are f32 as always.
+ * with f16 `operands` (the forward's, from `gemmOperands`) the GEMMs read those and an f16 copy of dout: `doutHalf`
+ * where dout's producer stored one beside it, else one cast more. The gradients are f32 as always.
  */
 export function matmul_backward(
   e: Engine,
@@ -239,8 +242,12 @@ export function matmul_backward(
   d: GemmDims,
   { transA = false, transB = false }: { transA?: boolean; transB?: boolean } = {},
   operands: GemmOperands = { a, w },
+  doutHalf?: Tensor,
 ): void {
-  const g = operands.a.dtype === 'f16' ? toHalf(e, dout) : dout;
+  if (doutHalf && (doutHalf.dtype !== 'f16' || doutHalf.size !== dout.size)) {
+    throw new ShapeError(`${op}: doutHalf ${doutHalf} must be an f16 copy of dout ${dout}`);
+  }
+  const g = operands.a.dtype === 'f16' ? (doutHalf ?? toHalf(e, dout)) : dout;
   const { a: x, w: y } = operands;
   // dA' (M, K) = dout (M, N) @ W'^T.  a stored (K, M) when transA: dA = W' @ dout^T.
   const ga = e.gradOf(op, a);

@@ -43,7 +43,10 @@ export class Autograd {
       if (!t.grad) throw new ShapeError(`${op}: parameter ${t} has no gradient buffer`);
       return { grad: t.grad, accumulate: true };
     }
-    if (t.grad) return { grad: t.grad, accumulate: true };
+    if (t.grad) {
+      t.grad.halfCopy = null; // the rule is about to add into it
+      return { grad: t.grad, accumulate: true };
+    }
     // Gradients are f32, also of an f16 activation (f16 mixed precision stores some activations in f16).
     t.grad = this.store.alloc(t.shape, t.dtype === 'f16' ? 'f32' : t.dtype, `d${t.label}`);
     return { grad: t.grad, accumulate: false };

@@ -70,9 +70,11 @@ export const KERNEL_FLOPS: Record<string, (params: Params, grid: Grid) => number
   // tanh form: x³, the polynomial, tanh, the product: ~9; backward adds sech² and the chain: ~16.
   gelu_forward: (q) => p(q, 'n') * 9,
   gelu_backward: (q) => p(q, 'n') * 16,
+  gelu_backward_dual: (q) => p(q, 'n') * 16,
   // out = x + scale·branch; backward dh = dout, dbranch = scale·dout.
   residual_forward: (q) => p(q, 'n') * 2,
   residual_backward: (q) => p(q, 'n') * 1,
+  residual_backward_dual: (q) => p(q, 'n') * 1,
   embedding_forward: (q) => p(q, 'B') * p(q, 'T') * p(q, 'C'),
   embedding_backward_wte: (q) => p(q, 'B') * p(q, 'T') * p(q, 'C'),
   embedding_backward_wpe: (q) => p(q, 'B') * p(q, 'T') * p(q, 'C'),

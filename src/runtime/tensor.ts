@@ -18,6 +18,13 @@ export class Tensor {
    * by the first backward rule that writes it (=) and later ones add (+=).
    */
   grad: Tensor | null = null;
+  /**
+   * An f16 copy of this tensor's value that the kernel writing it stored beside it, for a linear that reads it as
+   * an f16 operand under f16 mixed precision (an activation: attention's output; a gradient: attention's dqkv).
+   * Whoever writes the tensor again drops it: for gradients that is `gradOf` (every later rule adds through it),
+   * and activations are written once, by their producer.
+   */
+  halfCopy: Tensor | null = null;
   /** Parameters accumulate gradients across micro-batches and are updated by the optimizer. */
   readonly isParameter: boolean;
 

@@ -11,6 +11,7 @@
  * tolerance.
  */
 import { expect } from 'vitest';
+import { attentionCanStoreHalf } from '../../src/ops/attention.js';
 import type { Engine } from '../../src/runtime/engine.js';
 import { matmulBackwardRef, matmulRef, withHalfGemmOperands, type MatmulRef } from '../reference/matmul.js';
 import type { Tolerance } from './compare.js';
@@ -87,6 +88,14 @@ export function referencePair<T>(e: Engine, fn: () => T): { exact: T; half?: T }
 /** The casts to f16 an op dispatches before its GEMM where the linears take f16 operands (none in f32). */
 export function halfCasts(e: Engine, n: number): string[] {
   return halfMatmuls(e) ? Array<string>(n).fill('cast_to_f16') : [];
+}
+
+/**
+ * The cast of attention's output for the projection after it, under f16: none where attention's f16 twin stores
+ * the copy itself (the subgroup kernels, `attentionCanStoreHalf`), else one.
+ */
+export function attentionOutputCasts(e: Engine, HS: number): string[] {
+  return halfCasts(e, attentionCanStoreHalf(e, HS, []) ? 0 : 1);
 }
 
 /**
