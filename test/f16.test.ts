@@ -10,6 +10,7 @@
  */
 import { Float16Array, f16round } from '@petamoriken/float16';
 import { afterEach, describe, expect, it } from 'vitest';
+import { adamw_update, writeStepScalars, type OptimBlock } from '../src/ops/adamw.js';
 import { cast_to_f16, toHalf } from '../src/ops/cast.js';
 import { canStoreDual, gelu_backward, gelu_backward_dual } from '../src/ops/gelu.js';
 import { canStoreBranchDual, residual_backward, residual_backward_dual } from '../src/ops/residual.js';
@@ -19,7 +20,7 @@ import { linearResidual } from '../src/ops/linear_residual.js';
 import { gemm, matmul, matmulKernelFor, subgroupKernelFits, useMatmulKernel, type MatmulKernel } from '../src/ops/matmul.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { dtypeForElement } from '../src/runtime/kernels.js';
-import type { Tensor } from '../src/runtime/tensor.js';
+import { Tensor } from '../src/runtime/tensor.js';
 import { bits, expectClose } from './helpers/compare.js';
 import { getEngine, paramFrom, tensorFrom } from './helpers/gpu.js';
 import { abs, expectWithin, F32_TOL, f16Ulp, linearBounds, productBound, U } from './helpers/precision.js';
@@ -340,5 +341,50 @@ describe('f16 copies of weights', () => {
     expectClose('copy', await e.read(copy), Float64Array.from(Float16Array.from(await e.readFloat(w))), { atol: 0, rtol: 2 * U });
     e.tape.clear();
     expect(toHalf(e, x).dtype).toBe('f16');
+  });
+
+  it("are written by AdamW's update where they sit in their block's mirror: the values as the plain update, the copies as a cast, none cast after", async (ctx) => {
+    const e = await halfEngine();
+    if (!e || !e.kernels.has('adamw_update_dual_f16')) return ctx.skip();
+    e.resetArena();
+    e.choice.force('precision', 'f16');
+    const n = 1024;
+    const hp = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+    const stepScalars = e.alloc([4], 'f32', 'stepScalars');
+    writeStepScalars(e, stepScalars, [{ lr: 0.05, step: 2 }], hp.beta1, hp.beta2);
+    const state = (label: string): OptimBlock => {
+      const block = { params: e.persistent([n], 'f32', `${label}.p`), grads: e.persistent([n], 'f32', `${label}.g`), m: e.persistent([n], 'f32', `${label}.m`), v: e.persistent([n], 'f32', `${label}.v`), decayCount: 512 };
+      e.write(block.params, Float32Array.from(randomArray(n, 61)));
+      e.write(block.grads, Float32Array.from(randomArray(n, 62, 50)));
+      e.write(block.m, Float32Array.from(randomArray(n, 63, 0.1)));
+      e.write(block.v, Float32Array.from(randomArray(n, 64, 0.1), (x) => x * x));
+      return block;
+    };
+    const dual = state('dual');
+    const plain = state('plain');
+    // Two views in the mirror (f16 offsets 0 and 256 bytes) and one whose f16 offset (128 bytes) is not aligned.
+    const view = (b: OptimBlock, at: number, size: number) => new Tensor(b.params.buffer, [size], 'f32', at * 4, `w${at}`, true);
+    const [w0, w128, w64] = [view(dual, 0, 64), view(dual, 128, 256), view(dual, 64, 64)];
+    const casts = (fn: () => void) => {
+      e.dispatchLog = [];
+      fn();
+      const kernels = e.dispatchLog.map((r) => r.kernel);
+      e.dispatchLog = null;
+      return kernels;
+    };
+    expect(casts(() => [w0, w128, w64].forEach((w) => halfCopyOf(e, w)))).toEqual(['cast_to_f16', 'cast_to_f16', 'cast_to_f16']);
+    for (const overflow of [0, 1]) {
+      const clip = tensorFrom(e, [4], [1, 0, overflow, 0], 'f32', 'clip');
+      expect(casts(() => adamw_update(e, dual, stepScalars, 0, clip, hp))).toEqual(['adamw_update_dual_f16']);
+      expect(casts(() => adamw_update(e, plain, stepScalars, 0, clip, hp))).toEqual(['adamw_update']);
+      expect(bits(await e.readFloat(dual.params))).toEqual(bits(await e.readFloat(plain.params)));
+      expect(bits(await e.readFloat(dual.m))).toEqual(bits(await e.readFloat(plain.m)));
+      // The mirror's copies are current (no cast) and hold what cast_to_f16 makes of the new values (the old ones
+      // when the update skipped for overflow); the unaligned view's own copy is cast again (also after a skipped
+      // update: the host cannot tell it from one that wrote).
+      expect(casts(() => [w0, w128].forEach((w) => halfCopyOf(e, w)))).toEqual([]);
+      for (const w of [w0, w128]) expect(await e.read(halfCopyOf(e, w)), w.label).toEqual(await e.read(toHalf(e, w)));
+      expect(casts(() => halfCopyOf(e, w64))).toEqual(['cast_to_f16']);
+    }
   });
 });

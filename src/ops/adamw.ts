@@ -10,7 +10,8 @@
  *   grad_sumsq(e, block.grads, sumsq, slot)              per block that ran: 1 dispatch (2 when n > 16384)
  *   grad_clip_scale(e, sumsq, nSlots, maxNorm, clip, 1/S) 1 dispatch: clip = [scale, norm, overflow, 0]
  *   writeStepScalars(e, stepScalars, entries, b1, b2)    one upload of [lr, bc1, bc2, 0] per block
- *   adamw_update(e, block, stepScalars, b, clip, hp)     per block that ran: 1 dispatch
+ *   adamw_update(e, block, stepScalars, b, clip, hp)     per block that ran: 1 dispatch (adamw_update_dual_f16
+ *                                                        where its weights have f16 copies: those written too)
  *
  * S is the loss scale (1 unless f16 mixed precision scales the loss; src/train/loss-scale.ts): the gradients are
  * of S times the loss, and clip[0] takes them back. A non-finite gradient sum sets clip[2] = 1, and then every
@@ -22,6 +23,7 @@
  */
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, Tensor } from '../runtime/tensor.js';
+import { halfMirrorOf, updatedWithMirror } from './half-weights.js';
 
 /** AdamW hyperparameters that stay fixed over a run (they go in the cached params uniform). */
 export interface AdamWHyper {
@@ -169,11 +171,15 @@ export function adamw_update(e: Engine, block: OptimBlock, stepScalars: Tensor, 
   expectDType('adamw_update', 'clip', clip, 'f32');
   if (clip.size !== 4) throw new ShapeError(`adamw_update: clip has shape ${fmtShape(clip.shape)}, expected [4] ([scale, norm, overflow, 0])`);
   if (n === 0) return;
-  const workgroups = Math.ceil(n / 4 / (e.workgroupSize('adamw_update')[0] * ADAMW_ITEMS));
+  // Under f16 precision, where the block's weights have f16 copies, the update writes those too (./half-weights.ts).
+  const mirror = e.kernels.has('adamw_update_dual_f16') ? halfMirrorOf(e, block.params) : null;
+  const kernel = mirror ? 'adamw_update_dual_f16' : 'adamw_update';
+  const versionBefore = mirror ? e.writes.version(block.params.buffer) : 0;
+  const workgroups = Math.ceil(n / 4 / (e.workgroupSize(kernel)[0] * ADAMW_ITEMS));
   const wgX = Math.min(workgroups, MAX_WG_PER_DIM);
   e.dispatch(
-    'adamw_update',
-    { p: block.params, grads: block.grads, m: block.m, v: block.v, step_scalars: stepScalars, clip },
+    kernel,
+    { p: block.params, grads: block.grads, m: block.m, v: block.v, step_scalars: stepScalars, clip, ...(mirror ? { p_operand: mirror } : {}) },
     {
       n4: n / 4,
       decay_count: decayCount,
@@ -187,6 +193,7 @@ export function adamw_update(e: Engine, block: OptimBlock, stepScalars: Tensor, 
     },
     [wgX, Math.ceil(workgroups / wgX)],
   );
+  if (mirror) updatedWithMirror(e, block.params, versionBefore);
 }
 
 /**

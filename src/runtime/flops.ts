@@ -94,6 +94,7 @@ export const KERNEL_FLOPS: Record<string, (params: Params, grid: Grid) => number
   grad_clip_scale: (q) => p(q, 'n_slots') + 3,
   // Per parameter: clip scale, m, v, bias corrections, sqrt, division, decay, update: ~14.
   adamw_update: (q) => p(q, 'n4') * 4 * 14,
+  adamw_update_dual: (q) => p(q, 'n4') * 4 * 14,
   // A conversion per element, no arithmetic.
   cast_to_f16: () => 0,
   // Per element: (h_out - h_in)·grad summed (3).
