@@ -14,7 +14,8 @@
  * GELU too and the projections' with the residual add, attention); one more for GELU where the adapter's
  * `linearGelu` choice is 'separate', and one more per projection (its residual add) where `linearResidual` is
  * 'separate' or s != 1. Under f16 mixed precision the LayerNorms and the fused linear + GELU write their output
- * in f16, the input of the linear after them, and the attention's output gets a cast (src/ops/matmul.ts): 1 more.
+ * in f16, the input of the linear after them, and attention stores an f16 copy of its output beside it: no more
+ * dispatches (src/ops/matmul.ts).
  */
 import { attention } from '../ops/attention.js';
 import { layernorm } from '../ops/layernorm.js';

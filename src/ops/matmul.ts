@@ -20,12 +20,14 @@
  *
  * f16 mixed precision (the adapter's `precision` choice, or `--precision f16`): the autograd ops (`matmul` here,
  * linear_gelu, linear_residual) hand the GEMMs f16 operands: the activation itself where its producer stored it
- * in f16 (a block's LayerNorms, the fused linear + GELU), else an f16 copy (one cast_to_f16), either kept for the
- * backward; the parameter's f16 copy (./half-weights.ts: cast once per update); and in the backward an f16 copy
- * of dout. Each kernel above has an f16 twin (NAME_f16, derived from the same WGSL) that reads f16 operands and
- * accumulates and writes f32 (linear_gelu's output aside: f16), so every gradient stays f32 (bias and its
- * gradient too). Costs over f32: a cast forward per linear whose input is f32, one backward per linear, one per
- * weight per step.
+ * in f16 (a block's LayerNorms, the fused linear + GELU), else the f16 copy its producer stored beside it
+ * (`halfCopy`: attention's output), else an f16 copy made now (one cast_to_f16), either kept for the backward;
+ * the parameter's f16 copy (./half-weights.ts: written by AdamW's update, or cast where it could not be); and in
+ * the backward an f16 copy of dout, likewise from its producer where it stores one (GELU's and the residual
+ * add's backward, attention's dqkv) or cast. Each kernel above has an f16 twin (NAME_f16, derived from the same
+ * WGSL) that reads f16 operands and accumulates and writes f32 (linear_gelu's output aside: f16), so every
+ * gradient stays f32 (bias and its gradient too). In a transformer block nothing is cast after the first step
+ * where attention runs its subgroup kernels (their f16 twins store the copies).
  */
 import { foldGrid, type Engine } from '../runtime/engine.js';
 import type { MatmulKernel } from '../runtime/choice.js';
