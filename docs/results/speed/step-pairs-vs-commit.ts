@@ -1,7 +1,7 @@
 /**
  * The training step of another commit against this checkout's, alternating in one process: `OLD=<worktree of that
- * commit, with node_modules> npx tsx docs/results/speed/step-pairs-vs-commit.ts [pairs] [preset]`. Each side opens
- * its own TrainingSession (its own code, engine and device; the GPT preset, default `small`, policy none, the
+ * commit, with node_modules> npx tsx docs/results/speed/step-pairs-vs-commit.ts [pairs] [preset] [gpt|vit]`. Each
+ * side opens its own session (its own code, engine and device; the task's preset, default `small`, policy none, the
  * precision its adapter rule picks: f32 where the old code predates f16) and they take steps in turns, the order
  * alternating per pair, as `bench precision` does for f32 against f16; step time is wall time from the plan to the
  * loss read back, and process CPU time over the same span. Reports the median of the per-pair ratios old / new and
@@ -24,15 +24,22 @@ const pairs = Number(process.argv[2] ?? 30);
 const preset = process.argv[3] ?? 'small';
 const here = resolve(import.meta.dirname, '../../..');
 
-async function open(dir: string, sessionModule: string): Promise<Session> {
+const task = process.argv[4] ?? 'gpt';
+
+async function open(dir: string): Promise<Session> {
   const { benchConfig } = await import(`${dir}/bench/step.ts`);
-  const { TrainingSession } = await import(`${dir}/${sessionModule}`);
+  if (task === 'vit') {
+    const { VitSession } = await import(`${dir}/src/tasks/vit/session.ts`);
+    return VitSession.open(benchConfig({ task, preset }, { preset }));
+  }
+  // Before the restructure the GPT session lived in src/train/session.ts.
+  const gptModule = execSync('git ls-files src/tasks/gpt/session.ts', { cwd: dir }).toString().trim() ? 'src/tasks/gpt/session.ts' : 'src/train/session.ts';
+  const { TrainingSession } = await import(`${dir}/${gptModule}`);
   return TrainingSession.open(benchConfig({ preset }, { preset }));
 }
 const commit = (dir: string) => execSync('git rev-parse --short HEAD', { cwd: dir }).toString().trim();
-const sessionModule = (dir: string) => (execSync('git ls-files src/tasks/gpt/session.ts', { cwd: dir }).toString().trim() ? 'src/tasks/gpt/session.ts' : 'src/train/session.ts');
 
-const sides = { old: await open(oldDir, sessionModule(oldDir)), new: await open(here, sessionModule(here)) };
+const sides = { old: await open(oldDir), new: await open(here) };
 const steps = { old: 0, new: 0 };
 async function timed(side: 'old' | 'new') {
   const s = sides[side];
@@ -58,7 +65,7 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-console.log(`old ${commit(oldDir)}, new ${commit(here)} + working tree (${execSync('git status --short', { cwd: here }).toString().split('\n').filter(Boolean).length} changed paths); GPT preset ${preset}, policy none`);
+console.log(`old ${commit(oldDir)}, new ${commit(here)} + working tree (${execSync('git status --short', { cwd: here }).toString().split('\n').filter(Boolean).length} changed paths); ${task} preset ${preset}, policy none`);
 const precision = (s: Session) => String(s.e.choice?.get('precision') ?? 'f32 (before f16)');
 console.log(`${pairs} pairs of steps in alternating order; precision: old ${precision(sides.old)}, new ${precision(sides.new)}; dispatches per step: old ${rows[0]!.old.dispatches}, new ${rows[0]!.new.dispatches}; ${availableParallelism()} cores`);
 for (const f of ['wall', 'cpu'] as const) {
