@@ -8,11 +8,12 @@
 // and subgroupBroadcast from a constant lane are one vector instruction each. So the cost is the number of floats
 // each lane loads per multiply-add, and the kernel shares one operand through subgroupBroadcast instead of
 // loading it in every lane:
-//   - one workgroup = one subgroup of 8 lanes computes a 16 x 32 tile of out; lane l owns columns 4l..4l+3 of it;
-//   - per 4 steps of k, each lane loads its own 4 columns of op(w) at those k (4 vec4, along the contiguous
+//   - one workgroup = one subgroup of 8 lanes computes a 16 x 64 tile of out; lane l owns columns 4l..4l+3 and
+//     32+4l..32+4l+3 of it;
+//   - per 4 steps of k, each lane loads its own 8 columns of op(w) at those k (8 vec4, along the contiguous
 //     dimension of w's layout) and 1/8 of the 16 x 4 block of op(a) (2 vec4), which subgroupBroadcast then hands
-//     to every lane;
-//   - so a lane loads 24 floats per 256 multiply-adds (a 4 x 4 register tile without sharing loads 8 per 16).
+//     to every lane, and which both groups of columns use;
+//   - so a lane loads 40 floats per 512 multiply-adds (a 4 x 4 register tile without sharing loads 8 per 16).
 // Workgroup memory would not help here: on llvmpipe it is loaded lane by lane too, and barriers cost more.
 // Variants measured while writing this (interleaved medians of process CPU time, at 1024^3 and the GPT shapes)
 // and dropped:
@@ -22,7 +23,10 @@
 //   - 8 rows per subgroup: a third more instructions per multiply-add, slower at most shapes; 32 rows: fewer
 //     loads, but the 128 accumulators spill, no faster overall;
 //   - 8 steps of k per loop iteration: twice the code, more spills, ~25% slower, and ~9 s of CPU to compile on
-//     first use instead of ~6 s; a masked copy of the block for the last k steps: doubles the code again.
+//     first use instead of ~6 s; a masked copy of the block for the last k steps: doubles the code again;
+//   - one group of 4 columns per lane (a 16 x 32 tile, 24 floats per 256 multiply-adds): the kernel until the
+//     second group, which took 1.00-1.24x less CPU time at the GPT `small` shapes in every layout, f16 twins
+//     (docs/results/speed/README.md).
 //
 // Rows of the tile past M and columns past N read whatever lies there (WebGPU clamps out-of-bounds reads) and
 // are never stored. K need not be a multiple of 4 when only a is transposed: the last K % 4 steps go one at a
@@ -83,6 +87,14 @@ struct Rows8 {
   r5: vec4<f32>,
   r6: vec4<f32>,
   r7: vec4<f32>,
+}
+
+// A lane's accumulators: 16 rows at its two groups of 4 columns.
+struct Tile {
+  lo: Rows8,
+  hi: Rows8,
+  lo2: Rows8,
+  hi2: Rows8,
 }
 
 // op(w) at k .. k+3 (k a multiple of 4) and this lane's columns 4*col4 .. 4*col4+3: result[kk] = op(w)[k + kk][..].
@@ -150,36 +162,49 @@ fn fma_rows(acc: ptr<function, Rows8>, x: Rows8, wk: array<vec4<f32>, 4>) {
   (*acc).r7 = fma(vec4(x.r7.w), wk[3], fma(vec4(x.r7.z), wk[2], fma(vec4(x.r7.y), wk[1], fma(vec4(x.r7.x), wk[0], (*acc).r7))));
 }
 
-// k0 .. k0+3 (all < K) for the tile's 16 rows: lo holds rows row0 .. row0+7, hi rows row0+8 .. row0+15.
-fn block4(lo: ptr<function, Rows8>, hi: ptr<function, Rows8>, base_a: u32, base_w: u32, row0: u32, col4: u32, lane: u32, k0: u32) {
+// k0 .. k0+3 (all < K) for the tile's 16 rows: lo holds rows row0 .. row0+7, hi rows row0+8 .. row0+15; lo2 and hi2
+// the same rows at the lane's second group of columns (col4 + 8).
+fn block4(t: ptr<function, Tile>, base_a: u32, base_w: u32, row0: u32, col4: u32, lane: u32, k0: u32) {
   let wk = w_rows4(base_w, k0, col4);
+  let wk2 = w_rows4(base_w, k0, col4 + 8u);
+  var x_lo: Rows8;
+  var x_hi: Rows8;
   if (TRANS_A) {
     // a stored (K, M): lane j < 4 reads rows 0..7 at k0 + j, lane 4 + j rows 8..15 at k0 + j (2 vec4 each).
     let s = base_a + (k0 + (lane & 3u)) * (params.M / 4u) + row0 / 4u + (lane >> 2u) * 2u;
     let y0 = load4(a[s]);
     let y1 = load4(a[s + 1u]);
-    fma_rows(lo, bcast_cols(y0, y1, 0u), wk);
-    fma_rows(hi, bcast_cols(y0, y1, 4u), wk);
+    x_lo = bcast_cols(y0, y1, 0u);
+    x_hi = bcast_cols(y0, y1, 4u);
   } else {
     // a stored (M, K): lane i reads rows i and 8 + i at k0 .. k0+3.
     let K4 = params.K / 4u;
     let s = base_a + (row0 + lane) * K4 + k0 / 4u;
-    fma_rows(lo, bcast_rows(load4(a[s])), wk);
-    fma_rows(hi, bcast_rows(load4(a[s + 8u * K4])), wk);
+    x_lo = bcast_rows(load4(a[s]));
+    x_hi = bcast_rows(load4(a[s + 8u * K4]));
   }
+  fma_rows(&(*t).lo, x_lo, wk);
+  fma_rows(&(*t).hi, x_hi, wk);
+  fma_rows(&(*t).lo2, x_lo, wk2);
+  fma_rows(&(*t).hi2, x_hi, wk2);
 }
 
 // One step of k without sharing, for the last K % 4 steps. Only a stored (K, M) with w stored (K, N) has them:
 // every other layout reads along k, so the host only sends K % 4 == 0.
-fn step1(lo: ptr<function, Rows8>, hi: ptr<function, Rows8>, base_a: u32, base_w: u32, row0: u32, col4: u32, k: u32) {
+fn step1(t: ptr<function, Tile>, base_a: u32, base_w: u32, row0: u32, col4: u32, k: u32) {
   let wk = load4(w[base_w + k * (params.N / 4u) + col4]);
+  let wk2 = load4(w[base_w + k * (params.N / 4u) + col4 + 8u]);
   let s = base_a + k * (params.M / 4u) + row0 / 4u;
   let y0 = load4(a[s]);
   let y1 = load4(a[s + 1u]);
   let y2 = load4(a[s + 2u]);
   let y3 = load4(a[s + 3u]);
-  fma_rows1(lo, Rows8(vec4(y0.x), vec4(y0.y), vec4(y0.z), vec4(y0.w), vec4(y1.x), vec4(y1.y), vec4(y1.z), vec4(y1.w)), wk);
-  fma_rows1(hi, Rows8(vec4(y2.x), vec4(y2.y), vec4(y2.z), vec4(y2.w), vec4(y3.x), vec4(y3.y), vec4(y3.z), vec4(y3.w)), wk);
+  let x_lo = Rows8(vec4(y0.x), vec4(y0.y), vec4(y0.z), vec4(y0.w), vec4(y1.x), vec4(y1.y), vec4(y1.z), vec4(y1.w));
+  let x_hi = Rows8(vec4(y2.x), vec4(y2.y), vec4(y2.z), vec4(y2.w), vec4(y3.x), vec4(y3.y), vec4(y3.z), vec4(y3.w));
+  fma_rows1(&(*t).lo, x_lo, wk);
+  fma_rows1(&(*t).hi, x_hi, wk);
+  fma_rows1(&(*t).lo2, x_lo, wk2);
+  fma_rows1(&(*t).hi2, x_hi, wk2);
 }
 
 // acc[i] += x[i] * wk: one step of k (x holds each row's value in all 4 components).
@@ -252,48 +277,53 @@ fn store_rows_gelu(t: Rows8, b: vec4<f32>, base: u32, row0: u32, col4: u32) {
   store_row_gelu(t.r7, b, base, row0 + 7u, col4);
 }
 
-// The workgroup's 16 x 32 tile of op(a) @ op(w), this lane's 4 columns: lo rows row0 .. row0+7, hi the next 8.
-fn tile_product(wg: vec3<u32>, lane: u32, lo: ptr<function, Rows8>, hi: ptr<function, Rows8>) {
+// The workgroup's 16 x 64 tile of op(a) @ op(w): this lane's columns 4 col4 .. 4 col4 + 3 in lo (rows row0 ..
+// row0+7) and hi (the next 8), and its columns 32 further on in lo2 and hi2.
+fn tile_product(wg: vec3<u32>, lane: u32, t: ptr<function, Tile>) {
   let row0 = wg.y * 16u;
-  let col4 = wg.x * 8u + lane;
+  let col4 = wg.x * 16u + lane;
   let batch = wg.z;
   let base_a = batch * (params.stride_a / 4u);
   let base_w = batch * (params.stride_w / 4u);
   let K4 = params.K & ~3u;
   for (var k0 = 0u; k0 < K4; k0 += 4u) {
-    block4(lo, hi, base_a, base_w, row0, col4, lane, k0);
+    block4(t, base_a, base_w, row0, col4, lane, k0);
   }
   if (TRANS_A && !TRANS_B) {
     for (var k = K4; k < params.K; k++) {
-      step1(lo, hi, base_a, base_w, row0, col4, k);
+      step1(t, base_a, base_w, row0, col4, k);
     }
   }
 }
 
-// Grid: (ceil(N / 32), ceil(M / 16), batch). Needs subgroups of at least 8 lanes (the host checks).
+// Grid: (ceil(N / 64), ceil(M / 16), batch). Needs subgroups of at least 8 lanes (the host checks).
 @compute @workgroup_size(8, 1, 1)
 fn matmul_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  var lo: Rows8;
-  var hi: Rows8;
-  tile_product(wg, lane, &lo, &hi);
+  var t: Tile;
+  tile_product(wg, lane, &t);
   let row0 = wg.y * 16u;
-  let col4 = wg.x * 8u + lane;
+  let col4 = wg.x * 16u + lane;
   let base_out = wg.z * (params.stride_out / 4u);
   let b = lane_bias(col4);
-  store_rows(lo, b, base_out, row0, col4);
-  store_rows(hi, b, base_out, row0 + 8u, col4);
+  store_rows(t.lo, b, base_out, row0, col4);
+  store_rows(t.hi, b, base_out, row0 + 8u, col4);
+  let b2 = lane_bias(col4 + 8u);
+  store_rows(t.lo2, b2, base_out, row0, col4 + 8u);
+  store_rows(t.hi2, b2, base_out, row0 + 8u, col4 + 8u);
 }
 
 // Same grid and product; the GELU epilogue (see the header).
 @compute @workgroup_size(8, 1, 1)
 fn matmul_subgroup_gelu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  var lo: Rows8;
-  var hi: Rows8;
-  tile_product(wg, lane, &lo, &hi);
+  var t: Tile;
+  tile_product(wg, lane, &t);
   let row0 = wg.y * 16u;
-  let col4 = wg.x * 8u + lane;
+  let col4 = wg.x * 16u + lane;
   let base_out = wg.z * (params.stride_out / 4u);
   let b = lane_bias(col4);
-  store_rows_gelu(lo, b, base_out, row0, col4);
-  store_rows_gelu(hi, b, base_out, row0 + 8u, col4);
+  store_rows_gelu(t.lo, b, base_out, row0, col4);
+  store_rows_gelu(t.hi, b, base_out, row0 + 8u, col4);
+  let b2 = lane_bias(col4 + 8u);
+  store_rows_gelu(t.lo2, b2, base_out, row0, col4 + 8u);
+  store_rows_gelu(t.hi2, b2, base_out, row0 + 8u, col4 + 8u);
 }

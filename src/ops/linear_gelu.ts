@@ -22,13 +22,11 @@ import type { Engine } from '../runtime/engine.js';
 import type { KernelVariant } from '../runtime/kernels.js';
 import { fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { canStoreDual, gelu, gelu_backward, gelu_backward_dual } from './gelu.js';
-import { gemm, gemmOperands, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
+import { gemm, gemmOperands, KERNEL_TILE, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
 
 /** The GELU-epilogue twin of each GEMM kernel. */
 const GELU_TWIN = { matmul_subgroup: 'matmul_subgroup_gelu', matmul_forward: 'matmul_forward_gelu', matmul_tiled: 'matmul_tiled_gelu' } as const;
 
-/** Rows and columns of out per workgroup: the twins tile as their plain kernels do. */
-const KERNEL_TILE = { matmul_subgroup: { rows: 16, cols: 32 }, matmul_forward: { rows: 32, cols: 32 }, matmul_tiled: { rows: 64, cols: 64 } } as const;
 
 function linearDims(op: string, a: Tensor, w: Tensor): GemmDims {
   if (w.shape.length !== 2) throw new ShapeError(`${op}: w must be 2-D (K, N), got ${fmtShape(w.shape)}`);

@@ -59,9 +59,9 @@ export interface GemmOperands {
   w: Tensor;
 }
 
-/** Rows and columns of out per workgroup, for the grid. */
-const KERNEL_TILE: Record<MatmulKernel, { rows: number; cols: number }> = {
-  matmul_subgroup: { rows: 16, cols: 32 }, // one subgroup of 8 lanes x (16 rows, 4 columns)
+/** Rows and columns of out per workgroup, for the grid (the kernels' epilogue twins tile the same way). */
+export const KERNEL_TILE: Record<MatmulKernel, { rows: number; cols: number }> = {
+  matmul_subgroup: { rows: 16, cols: 64 }, // one subgroup of 8 lanes x (16 rows, 2 x 4 columns)
   matmul_forward: { rows: 32, cols: 32 }, // 8 x 8 invocations x (4 rows, 4 columns)
   matmul_tiled: { rows: 64, cols: 64 }, // 16 x 16 invocations x (4 rows, 4 columns)
 };
