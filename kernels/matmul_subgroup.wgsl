@@ -26,7 +26,8 @@
 //     first use instead of ~6 s; a masked copy of the block for the last k steps: doubles the code again;
 //   - one group of 4 columns per lane (a 16 x 32 tile, 24 floats per 256 multiply-adds): the kernel until the
 //     second group, which took 1.00-1.24x less CPU time at the GPT `small` shapes in every layout, f16 twins
-//     (docs/results/speed/README.md).
+//     (docs/results/speed/README.md); 32 rows x 64 columns (four groups of 8 rows each): 0.76-0.95x, the 256
+//     accumulators spill.
 //
 // Rows of the tile past M and columns past N read whatever lies there (WebGPU clamps out-of-bounds reads) and
 // are never stored. K need not be a multiple of 4 when only a is transposed: the last K % 4 steps go one at a
