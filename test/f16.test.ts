@@ -12,7 +12,7 @@ import { Float16Array, f16round } from '@petamoriken/float16';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adamw_update, writeStepScalars, type OptimBlock } from '../src/ops/adamw.js';
 import { cast_to_f16, toHalf } from '../src/ops/cast.js';
-import { canStoreDual, gelu_backward, gelu_backward_dual } from '../src/ops/gelu.js';
+import { canStoreGeluDual, gelu_backward, gelu_backward_dual } from '../src/ops/gelu.js';
 import { canStoreBranchDual, residual_backward, residual_backward_dual } from '../src/ops/residual.js';
 import { halfCopyOf } from '../src/ops/half-weights.js';
 import { linearGelu } from '../src/ops/linear_gelu.js';
@@ -179,8 +179,8 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
     const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => e.alloc([n], dtype, 't');
     expect(() => gelu_backward_dual(e, t(6), t(6, 'f16'), false, t(6), t(6))).toThrow(/multiple of 4/);
     expect(() => gelu_backward_dual(e, t(8), t(4, 'f16'), false, t(8), t(8))).toThrow(/dxOperand has shape \[4\]/);
-    expect(canStoreDual(e, 6)).toBe(false);
-    expect(canStoreDual(e, 8)).toBe(true);
+    expect(canStoreGeluDual(e, 6)).toBe(false);
+    expect(canStoreGeluDual(e, 8)).toBe(true);
   });
 });
 

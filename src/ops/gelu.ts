@@ -45,7 +45,7 @@ export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Ten
  * gelu_backward that also stores dx as the next matmul's operand (f16 mixed precision: a linear's backward GEMMs
  * read an f16 copy of their dout): dx (+)= dout * gelu'(x) and dxOperand = f16(dx), the values cast_to_f16 of
  * dx gives, in one dispatch (gelu_backward_dual_f16; with an f32 dxOperand, the f32 kernel and a plain copy).
- * Needs dx's size to be a multiple of 4 (`canStoreDual`).
+ * Needs dx's size to be a multiple of 4 (`canStoreGeluDual`).
  */
 export function gelu_backward_dual(e: Engine, dx: Tensor, dxOperand: Tensor, accumulate: boolean, x: Tensor, dout: Tensor): void {
   const op = 'gelu_backward_dual';
@@ -62,7 +62,7 @@ export function gelu_backward_dual(e: Engine, dx: Tensor, dxOperand: Tensor, acc
 }
 
 /** Whether `gelu_backward_dual` can store an f16 copy of a gradient of `size` elements on this device. */
-export function canStoreDual(e: Engine, size: number): boolean {
+export function canStoreGeluDual(e: Engine, size: number): boolean {
   return size % 4 === 0 && e.kernels.has('gelu_backward_dual_f16');
 }
 

@@ -21,12 +21,11 @@
 import type { Engine } from '../runtime/engine.js';
 import type { KernelVariant } from '../runtime/kernels.js';
 import { fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { canStoreDual, gelu, gelu_backward, gelu_backward_dual } from './gelu.js';
+import { canStoreGeluDual, gelu, gelu_backward, gelu_backward_dual } from './gelu.js';
 import { gemm, gemmOperands, KERNEL_TILE, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
 
 /** The GELU-epilogue twin of each GEMM kernel. */
 const GELU_TWIN = { matmul_subgroup: 'matmul_subgroup_gelu', matmul_forward: 'matmul_forward_gelu', matmul_tiled: 'matmul_tiled_gelu' } as const;
-
 
 function linearDims(op: string, a: Tensor, w: Tensor): GemmDims {
   if (w.shape.length !== 2) throw new ShapeError(`${op}: w must be 2-D (K, N), got ${fmtShape(w.shape)}`);
@@ -73,7 +72,7 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
  */
 export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, operands: GemmOperands = { a, w }): void {
   let dpreHalf: Tensor | undefined;
-  if (operands.a.dtype === 'f16' && canStoreDual(e, dpre.size)) {
+  if (operands.a.dtype === 'f16' && canStoreGeluDual(e, dpre.size)) {
     // The GEMMs read dpre in f16: stored beside dpre by the same dispatch instead of cast from it after.
     dpreHalf = e.alloc(dpre.shape, 'f16', 'linear_gelu.dpre.f16');
     gelu_backward_dual(e, dpre, dpreHalf, false, pre, dout);

@@ -95,11 +95,13 @@ export function enabledExtensions(source: string): string[] {
 const OPERAND_ALIAS = /^alias Operand = f32;$/m;
 
 /**
- * The f16 twin of a source that declares `alias Operand = f32;` (the matmul kernels, LayerNorm), else null: the
- * same text with `enable f16;`, the alias set to f16, `to_operand` made f16's and `load4` reading packed halves
- * (both below), and every entry point renamed NAME_f16. The twin's kernels read Operand-typed bindings as f16
- * and convert each loaded value to f32 (the source writes `f32(a[i])` or `load4(a[i])`, the identity in the f32
- * original), so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a device
+ * The f16 twin of a source that declares `alias Operand = f32;` (the matmul kernels, LayerNorm, and the kernels
+ * that store an f16 copy of what they write: GELU's and the residual add's backward, attention, AdamW), else null:
+ * the same text with `enable f16;`, the alias set to f16, `to_operand` made f16's and `load4` / `store4` reading
+ * and writing packed halves (both below), and every entry point renamed NAME_f16. The twin's kernels read
+ * Operand-typed bindings as f16 and convert each loaded value to f32 (the source writes `f32(a[i])` or
+ * `load4(a[i])`, the identity in the f32 original), and convert what they store with `to_operand` or `store4`,
+ * so the two cannot drift apart. Like any file that enables f16, the twin is skipped on a device
  * without `shader-f16`.
  */
 export function f16Twin(file: string, source: string): KernelSource | null {
@@ -126,9 +128,10 @@ const TO_HALF_OPERAND = `fn to_operand(v: f32) -> Operand {
 }`;
 
 /**
- * A file that reads its operands four at a time declares how (`Operand4`, `load4`; kernels/matmul_subgroup.wgsl).
- * The twin stores four f16 as two u32 and unpacks them: the same values as reading vec4<f16>, in half the 32-bit
- * loads, which is what a CPU adapter pays for (see that file).
+ * A file that reads or writes its operands four at a time declares how (`Operand4`, `load4`, `store4`;
+ * kernels/matmul_subgroup.wgsl). The twin stores four f16 as two u32 and unpacks or packs them: the same values
+ * as reading or writing vec4<f16>, in half the 32-bit loads and stores, which is what a CPU adapter pays for
+ * (see that file).
  */
 const OPERAND4 = /^alias Operand4 = vec4<f32>;\nfn load4\(x: Operand4\) -> vec4<f32> \{ return x; \}\nfn store4\(v: vec4<f32>\) -> Operand4 \{ return v; \}$/m;
 const PACKED_HALF_OPERAND4 = `alias Operand4 = vec2<u32>;
