@@ -12,8 +12,8 @@ import { Float16Array, f16round } from '@petamoriken/float16';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adamw_update, writeStepScalars, type OptimBlock } from '../src/ops/adamw.js';
 import { cast_to_f16, toHalf } from '../src/ops/cast.js';
-import { canStoreGeluDual, gelu_backward, gelu_backward_dual } from '../src/ops/gelu.js';
-import { canStoreBranchDual, residual_backward, residual_backward_dual } from '../src/ops/residual.js';
+import { canStoreGeluDual, gelu_backward } from '../src/ops/gelu.js';
+import { canStoreBranchDual, residual_backward } from '../src/ops/residual.js';
 import { halfCopyOf } from '../src/ops/half-weights.js';
 import { linearGelu } from '../src/ops/linear_gelu.js';
 import { linearResidual } from '../src/ops/linear_residual.js';
@@ -120,7 +120,7 @@ for (const kernel of KERNELS) {
 
 describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
   // Against the unfused pair: the f32 output bit for bit, and the f16 copy bit for bit what cast_to_f16 makes of it.
-  it('gelu_backward_dual: dx as gelu_backward writes it, its copy as cast_to_f16 writes it, accumulating or not', async (ctx) => {
+  it('gelu_backward with dxOperand: dx as without it, its copy as cast_to_f16 writes it, accumulating or not', async (ctx) => {
     const e = await halfEngine();
     if (!e) return ctx.skip();
     for (const accumulate of [false, true]) {
@@ -134,7 +134,7 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
       const ref = tensorFrom(e, [n], prior);
       const refHalf = e.alloc([n], 'f16', 'ref.f16');
       e.dispatchLog = [];
-      gelu_backward_dual(e, dx, dxHalf, accumulate, x, dout);
+      gelu_backward(e, dx, accumulate, x, dout, dxHalf);
       expect(e.dispatchLog.map((r) => r.kernel)).toEqual(['gelu_backward_dual_f16']);
       e.dispatchLog = null;
       gelu_backward(e, ref, accumulate, x, dout);
@@ -145,7 +145,7 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
     }
   });
 
-  it('residual_backward_dual: dh and dbranch as residual_backward writes them, the copy as cast_to_f16 writes it', async (ctx) => {
+  it('residual_backward with dbranchOperand: dh and dbranch as without it, the copy as cast_to_f16 writes it', async (ctx) => {
     const e = await halfEngine();
     if (!e) return ctx.skip();
     for (const [accumulateDh, accumulateDbranch, scale] of [[false, false, 1], [true, true, 0.75]] as const) {
@@ -158,7 +158,7 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
       const half = e.alloc([n], 'f16', 'dbranch.f16');
       const refHalf = e.alloc([n], 'f16', 'ref.f16');
       e.dispatchLog = [];
-      residual_backward_dual(e, dh!, accumulateDh, dbranch!, half, accumulateDbranch, dout, scale);
+      residual_backward(e, dh!, accumulateDh, dbranch!, accumulateDbranch, dout, scale, half);
       expect(e.dispatchLog.map((r) => r.kernel)).toEqual(['residual_backward_dual_f16']);
       e.dispatchLog = null;
       residual_backward(e, refDh!, accumulateDh, refBranch!, accumulateDbranch, dout, scale);
@@ -168,17 +168,17 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
       expect(await e.read(half)).toEqual(await e.read(refHalf));
       expect((await e.read(half)).some((v) => v === Infinity || v === -Infinity)).toBe(true);
     }
-    expect(() => residual_backward_dual(e, e.alloc([6], 'f32', 'a'), false, e.alloc([6], 'f32', 'b'), e.alloc([6], 'f16', 'c'), false, e.alloc([6], 'f32', 'd'))).toThrow(/multiple of 4/);
+    expect(() => residual_backward(e, e.alloc([6], 'f32', 'a'), false, e.alloc([6], 'f32', 'b'), false, e.alloc([6], 'f32', 'd'), 1, e.alloc([6], 'f16', 'c'))).toThrow(/multiple of 4/);
     expect(canStoreBranchDual(e, 6)).toBe(false);
   });
 
-  it('gelu_backward_dual refuses a size that is not a multiple of 4, and wrong sizes', async (ctx) => {
+  it('gelu_backward refuses a dxOperand for a size that is not a multiple of 4, or of the wrong size', async (ctx) => {
     const e = await halfEngine();
     if (!e) return ctx.skip();
     e.resetArena();
     const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => e.alloc([n], dtype, 't');
-    expect(() => gelu_backward_dual(e, t(6), t(6, 'f16'), false, t(6), t(6))).toThrow(/multiple of 4/);
-    expect(() => gelu_backward_dual(e, t(8), t(4, 'f16'), false, t(8), t(8))).toThrow(/dxOperand has shape \[4\]/);
+    expect(() => gelu_backward(e, t(6), false, t(6), t(6), t(6, 'f16'))).toThrow(/multiple of 4/);
+    expect(() => gelu_backward(e, t(8), false, t(8), t(8), t(4, 'f16'))).toThrow(/dxOperand has shape \[4\]/);
     expect(canStoreGeluDual(e, 6)).toBe(false);
     expect(canStoreGeluDual(e, 8)).toBe(true);
   });

@@ -31,37 +31,32 @@ export function gelu_forward(e: Engine, out: Tensor, x: Tensor, accumulate = fal
   e.dispatch('gelu_forward', { x, out }, { n, accumulate: accumulate ? 1 : 0 }, e.grid('gelu_forward', n, PER_INVOCATION));
 }
 
-/** Kernel-level backward: dx (+)= dout * gelu'(x) by `accumulate`. */
-export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Tensor, dout: Tensor): void {
-  expectDType('gelu_backward', 'x', x, 'f32');
-  expectSameSize('gelu_backward', 'dx', dx, x);
-  expectSameSize('gelu_backward', 'dout', dout, x);
-  const n = x.size;
-  if (n === 0) return;
-  e.dispatch('gelu_backward', { x, dout, dx }, { n, accumulate: accumulate ? 1 : 0 }, e.grid('gelu_backward', n, PER_INVOCATION));
-}
-
 /**
- * gelu_backward that also stores dx as the next matmul's operand (f16 mixed precision: a linear's backward GEMMs
- * read an f16 copy of their dout): dx (+)= dout * gelu'(x) and dxOperand = f16(dx), the values cast_to_f16 of
- * dx gives, in one dispatch (gelu_backward_dual_f16; with an f32 dxOperand, the f32 kernel and a plain copy).
- * Needs dx's size to be a multiple of 4 (`canStoreGeluDual`).
+ * Kernel-level backward: dx (+)= dout * gelu'(x) by `accumulate`. With `dxOperand` (f16 mixed precision: a
+ * linear's backward GEMMs read an f16 copy of their dout) the same dispatch also stores dxOperand = f16(dx), the
+ * values cast_to_f16 of dx gives (gelu_backward_dual_f16; with an f32 dxOperand, the f32 kernel and a plain
+ * copy); that needs dx's size to be a multiple of 4 (`canStoreGeluDual`).
  */
-export function gelu_backward_dual(e: Engine, dx: Tensor, dxOperand: Tensor, accumulate: boolean, x: Tensor, dout: Tensor): void {
-  const op = 'gelu_backward_dual';
+export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Tensor, dout: Tensor, dxOperand: Tensor | null = null): void {
+  const op = 'gelu_backward';
   expectDType(op, 'x', x, 'f32');
   expectSameSize(op, 'dx', dx, x);
   expectSameSize(op, 'dout', dout, x);
-  if (dxOperand.size !== x.size) throw new ShapeError(`${op}: dxOperand has shape ${fmtShape(dxOperand.shape)}, but x has ${fmtShape(x.shape)}`);
   const n = x.size;
-  if (n % 4 !== 0) throw new ShapeError(`${op}: ${n} elements; the dual store needs a multiple of 4 (use gelu_backward and a cast)`);
-  const kernel = dxOperand.dtype === 'f16' ? `${op}_f16` : op;
-  if (!e.kernels.has(kernel)) throw new ShapeError(`${op}: this device has no ${kernel} (an f16 operand needs shader-f16)`);
+  let kernel = op;
+  if (dxOperand) {
+    if (dxOperand.size !== n) throw new ShapeError(`${op}: dxOperand has shape ${fmtShape(dxOperand.shape)}, but x has ${fmtShape(x.shape)}`);
+    if (n % 4 !== 0) throw new ShapeError(`${op}: ${n} elements; storing dxOperand needs a multiple of 4 (leave it out and cast)`);
+    kernel = dxOperand.dtype === 'f16' ? 'gelu_backward_dual_f16' : 'gelu_backward_dual';
+    if (!e.kernels.has(kernel)) throw new ShapeError(`${op}: this device has no ${kernel} (an f16 operand needs shader-f16)`);
+  }
   if (n === 0) return;
-  e.dispatch(kernel, { x, dout, dx, dx_operand: dxOperand }, { n, accumulate: accumulate ? 1 : 0 }, e.grid(kernel, n, PER_INVOCATION));
+  const args: Record<string, Tensor> = { x, dout, dx };
+  if (dxOperand) args.dx_operand = dxOperand;
+  e.dispatch(kernel, args, { n, accumulate: accumulate ? 1 : 0 }, e.grid(kernel, n, PER_INVOCATION));
 }
 
-/** Whether `gelu_backward_dual` can store an f16 copy of a gradient of `size` elements on this device. */
+/** Whether `gelu_backward` can store an f16 copy (`dxOperand`) of a gradient of `size` elements on this device. */
 export function canStoreGeluDual(e: Engine, size: number): boolean {
   return size % 4 === 0 && e.kernels.has('gelu_backward_dual_f16');
 }

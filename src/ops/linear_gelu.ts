@@ -10,7 +10,7 @@
  * What the fusion saves: one dispatch per call (GELU's), and one pass over the (rows, N) pre-activation (GELU
  * read it back and wrote out; the epilogue computes out from registers). The backward is the unfused one:
  * gelu_backward into dpre, then the matmul's backward (src/ops/matmul.ts), four dispatches with a bias. Under f16
- * precision gelu_backward_dual stores dpre's f16 copy for the GEMMs in the same pass, so the cast the matmul's
+ * precision gelu_backward stores dpre's f16 copy for the GEMMs in the same pass, so the cast the matmul's
  * backward would add is not dispatched.
  *
  * Kernels: the twin with the GELU epilogue of the GEMM `matmulKernelFor` picks (src/runtime/choice.ts):
@@ -21,7 +21,7 @@
 import type { Engine } from '../runtime/engine.js';
 import type { KernelVariant } from '../runtime/kernels.js';
 import { fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { canStoreGeluDual, gelu, gelu_backward, gelu_backward_dual } from './gelu.js';
+import { canStoreGeluDual, gelu, gelu_backward } from './gelu.js';
 import { gemm, gemmOperands, KERNEL_TILE, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
 
 /** The GELU-epilogue twin of each GEMM kernel. */
@@ -68,18 +68,13 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
 /**
  * Kernel-level backward: dpre = dout * gelu'(pre) into `dpre` (overwritten), then the gradients of a, w and
  * bias by the matmul's rule (`e.gradOf` says where, and whether to accumulate). With f16 `operands` the GEMMs'
- * f16 copy of dpre comes from the same dispatch (gelu_backward_dual) where the device has it, else a cast.
+ * f16 copy of dpre comes from the same dispatch (gelu_backward with dxOperand) where the device has it, else a cast.
  */
 export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, operands: GemmOperands = { a, w }): void {
-  let dpreHalf: Tensor | undefined;
-  if (operands.a.dtype === 'f16' && canStoreGeluDual(e, dpre.size)) {
-    // The GEMMs read dpre in f16: stored beside dpre by the same dispatch instead of cast from it after.
-    dpreHalf = e.alloc(dpre.shape, 'f16', 'linear_gelu.dpre.f16');
-    gelu_backward_dual(e, dpre, dpreHalf, false, pre, dout);
-  } else {
-    gelu_backward(e, dpre, false, pre, dout);
-  }
-  matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands, dpreHalf);
+  // The GEMMs read dpre in f16: stored beside dpre by the same dispatch where it can be, else cast from it after.
+  const dpreHalf = operands.a.dtype === 'f16' && canStoreGeluDual(e, dpre.size) ? e.alloc(dpre.shape, 'f16', 'linear_gelu.dpre.f16') : null;
+  gelu_backward(e, dpre, false, pre, dout, dpreHalf);
+  matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands, dpreHalf ?? undefined);
 }
 
 /**

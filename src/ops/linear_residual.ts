@@ -13,7 +13,7 @@
  * Saves: a, w and h's identity (nothing extra). What the fusion saves against matmul + residualAdd: one
  * dispatch per call forward, the (rows, N) branch activation (never written, so not kept either: a skipped
  * write and read pass, and activation memory), for a copy of h. The backward is unchanged: residual_backward
- * (one dispatch writing dh and dbranch), then the matmul's three. Under f16 precision residual_backward_dual
+ * (one dispatch writing dh and dbranch), then the matmul's three. Under f16 precision residual_backward
  * also stores dbranch's f16 copy for the GEMMs, so the cast the matmul's backward would add is not dispatched.
  *
  * Kernels: the GEMM `matmulKernelFor` picks (src/runtime/choice.ts) with accumulate on; whether models fuse is
@@ -22,7 +22,7 @@
 import type { Engine } from '../runtime/engine.js';
 import { expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { gemm, gemmOperands, matmul, matmul_backward, matmulDims, matmulOutShape, type GemmDims, type GemmOperands } from './matmul.js';
-import { canStoreBranchDual, residual_backward, residual_backward_dual, residualAdd } from './residual.js';
+import { canStoreBranchDual, residual_backward, residualAdd } from './residual.js';
 
 function linearDims(op: string, a: Tensor, w: Tensor, h: Tensor): GemmDims {
   if (w.shape.length !== 2) throw new ShapeError(`${op}: w must be 2-D (K, N), got ${fmtShape(w.shape)}`);
@@ -46,7 +46,7 @@ export function linear_residual_forward(e: Engine, out: Tensor, h: Tensor, a: Te
 /**
  * Kernel-level backward: dh (+)= dout and dbranch = scale * dout (one residual_backward), then the gradients of
  * a, w and bias by the matmul's rule (`e.gradOf` says where, and whether to accumulate). With f16 `operands` the
- * GEMMs' f16 copy of dbranch comes from the same dispatch (residual_backward_dual) where the device has it.
+ * GEMMs' f16 copy of dbranch comes from the same dispatch (residual_backward with dbranchOperand) where the device has it.
  */
 export function linear_residual_backward(
   e: Engine,
@@ -60,15 +60,10 @@ export function linear_residual_backward(
   scale: number,
   operands: GemmOperands = { a, w },
 ): void {
-  let dbranchHalf: Tensor | undefined;
-  if (operands.a.dtype === 'f16' && canStoreBranchDual(e, dbranch.size)) {
-    // The GEMMs read dbranch in f16: stored beside it by the same dispatch instead of cast from it after.
-    dbranchHalf = e.alloc(dbranch.shape, 'f16', 'linear_residual.dbranch.f16');
-    residual_backward_dual(e, dh, accumulateDh, dbranch, dbranchHalf, false, dout, scale);
-  } else {
-    residual_backward(e, dh, accumulateDh, dbranch, false, dout, scale);
-  }
-  matmul_backward(e, 'linear_residual', dbranch, a, w, bias, matmulDims('linear_residual', a, w), {}, operands, dbranchHalf);
+  // The GEMMs read dbranch in f16: stored beside it by the same dispatch where it can be, else cast from it after.
+  const dbranchHalf = operands.a.dtype === 'f16' && canStoreBranchDual(e, dbranch.size) ? e.alloc(dbranch.shape, 'f16', 'linear_residual.dbranch.f16') : null;
+  residual_backward(e, dh, accumulateDh, dbranch, false, dout, scale, dbranchHalf);
+  matmul_backward(e, 'linear_residual', dbranch, a, w, bias, matmulDims('linear_residual', a, w), {}, operands, dbranchHalf ?? undefined);
 }
 
 /**

@@ -56,7 +56,10 @@ export function residual_forward(e: Engine, out: Tensor, h: Tensor, branch: Tens
 
 /**
  * Kernel-level backward: dh (+)= dout and dbranch (+)= scale * dout, each by its own flag. dh and dbranch
- * must be different buffers from each other and from dout.
+ * must be different buffers from each other and from dout. With `dbranchOperand` (f16 mixed precision: the
+ * branch's linear reads an f16 copy of its dout) the same dispatch also stores dbranchOperand = f16(dbranch), the
+ * values cast_to_f16 of dbranch gives (residual_backward_dual_f16; with an f32 dbranchOperand, the f32 kernel and
+ * a plain copy); that needs a size that is a multiple of 4 (`canStoreBranchDual`).
  */
 export function residual_backward(
   e: Engine,
@@ -66,42 +69,25 @@ export function residual_backward(
   accumulateDbranch: boolean,
   dout: Tensor,
   scale = 1,
+  dbranchOperand: Tensor | null = null,
 ): void {
   const op = 'residual_backward';
   const n = checkArgs(op, ['dout', dout], { dh, dbranch }, scale);
+  let kernel = op;
+  if (dbranchOperand) {
+    if (dbranchOperand.size !== n) throw new ShapeError(`${op}: dbranchOperand has shape ${fmtShape(dbranchOperand.shape)}, but dout has ${fmtShape(dout.shape)}`);
+    if (n % 4 !== 0) throw new ShapeError(`${op}: ${n} elements; storing dbranchOperand needs a multiple of 4 (leave it out and cast)`);
+    kernel = dbranchOperand.dtype === 'f16' ? 'residual_backward_dual_f16' : 'residual_backward_dual';
+    if (!e.kernels.has(kernel)) throw new ShapeError(`${op}: this device has no ${kernel} (an f16 operand needs shader-f16)`);
+  }
   if (n === 0) return;
   const flags = { accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 };
-  e.dispatch(op, { dout, dh, dbranch }, { n, scale, ...flags }, e.grid(op, n, PER_INVOCATION));
+  const args: Record<string, Tensor> = { dout, dh, dbranch };
+  if (dbranchOperand) args.dbranch_operand = dbranchOperand;
+  e.dispatch(kernel, args, { n, scale, ...flags }, e.grid(kernel, n, PER_INVOCATION));
 }
 
-/**
- * residual_backward that also stores dbranch as the next matmul's operand (f16 mixed precision: the branch's
- * linear reads an f16 copy of its dout): dh (+)= dout, dbranch (+)= scale * dout and dbranchOperand = f16(dbranch),
- * the values cast_to_f16 of dbranch gives, in one dispatch (residual_backward_dual_f16; with an f32
- * dbranchOperand, the f32 kernel and a plain copy). Needs a size that is a multiple of 4 (`canStoreBranchDual`).
- */
-export function residual_backward_dual(
-  e: Engine,
-  dh: Tensor,
-  accumulateDh: boolean,
-  dbranch: Tensor,
-  dbranchOperand: Tensor,
-  accumulateDbranch: boolean,
-  dout: Tensor,
-  scale = 1,
-): void {
-  const op = 'residual_backward_dual';
-  const n = checkArgs(op, ['dout', dout], { dh, dbranch }, scale);
-  if (dbranchOperand.size !== n) throw new ShapeError(`${op}: dbranchOperand has shape ${fmtShape(dbranchOperand.shape)}, but dout has ${fmtShape(dout.shape)}`);
-  if (n % 4 !== 0) throw new ShapeError(`${op}: ${n} elements; the dual store needs a multiple of 4 (use residual_backward and a cast)`);
-  const kernel = dbranchOperand.dtype === 'f16' ? `${op}_f16` : op;
-  if (!e.kernels.has(kernel)) throw new ShapeError(`${op}: this device has no ${kernel} (an f16 operand needs shader-f16)`);
-  if (n === 0) return;
-  const flags = { accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 };
-  e.dispatch(kernel, { dout, dh, dbranch, dbranch_operand: dbranchOperand }, { n, scale, ...flags }, e.grid(kernel, n, PER_INVOCATION));
-}
-
-/** Whether `residual_backward_dual` can store an f16 copy of a branch gradient of `size` elements on this device. */
+/** Whether `residual_backward` can store an f16 copy (`dbranchOperand`) of a branch gradient of `size` elements on this device. */
 export function canStoreBranchDual(e: Engine, size: number): boolean {
   return size % 4 === 0 && e.kernels.has('residual_backward_dual_f16');
 }

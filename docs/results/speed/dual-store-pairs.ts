@@ -10,9 +10,9 @@ import { availableParallelism, loadavg } from 'node:os';
 import { adamw_update, writeStepScalars, type OptimBlock } from '../../../src/ops/adamw.js';
 import { attention_backward, attention_forward } from '../../../src/ops/attention.js';
 import { cast_to_f16 } from '../../../src/ops/cast.js';
-import { gelu_backward, gelu_backward_dual } from '../../../src/ops/gelu.js';
+import { gelu_backward } from '../../../src/ops/gelu.js';
 import { halfCopyOf } from '../../../src/ops/half-weights.js';
-import { residual_backward, residual_backward_dual } from '../../../src/ops/residual.js';
+import { residual_backward } from '../../../src/ops/residual.js';
 import { Engine } from '../../../src/runtime/engine.js';
 import { Tensor } from '../../../src/runtime/tensor.js';
 
@@ -53,10 +53,10 @@ e.write(clip, new Float32Array([1, 0, 0, 0]));
 const hp = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
 
 const pairs: Record<string, [() => void, () => void]> = {
-  'gelu backward (1024 x 512)': [() => (gelu_backward(e, dx, false, x, dout), cast_to_f16(e, dxh, dx)), () => gelu_backward_dual(e, dx, dxh, false, x, dout)],
+  'gelu backward (1024 x 512)': [() => (gelu_backward(e, dx, false, x, dout), cast_to_f16(e, dxh, dx)), () => gelu_backward(e, dx, false, x, dout, dxh)],
   'residual backward (1024 x 128)': [
     () => (residual_backward(e, dh, false, db, false, d2, 1), cast_to_f16(e, dbh, db)),
-    () => residual_backward_dual(e, dh, false, db, dbh, false, d2, 1),
+    () => residual_backward(e, dh, false, db, false, d2, 1, dbh),
   ],
   'attention forward': [() => (attention_forward(e, out, lse, qkv, B, T, C, NH, true), cast_to_f16(e, outh, out)), () => attention_forward(e, out, lse, qkv, B, T, C, NH, true, outh)],
   'attention backward': [
