@@ -14,6 +14,9 @@
 #   sbld-pld-curve   SBLD on PLD's time curve 1 - exp(-γt) instead of pwegd
 #   pld-no-rescale   PLD without its 1/p rescaling (SBLD's setting)
 #   pld-pwegd-curve  PLD on SBLD's pwegd time curve instead of its own
+#   sbld-remeasure   SBLD taking its (free) taylor estimate again every 10 steps, not once at T_pre
+#   sbld-alpha2      SBLD with α = 2: keep probabilities follow the sensitivities more steeply
+#   sbld-backward    SBLD with the backward-only skip (--drop-scope backward; give STEPS from the planner)
 #
 # STEPS=T trains T steps instead of the stage's, with the warm-up and eval cadence scaled as the frontier scales
 # them (for a stage whose planner was given a wrong layer share). Runs go to $OUT/runs/<policy>/b1/seed-<s>/
@@ -22,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-variants="pld | taylor | sbld-shuffled | sbld-no-lists | sbld-pld-curve | pld-no-rescale | pld-pwegd-curve"
+variants="pld | taylor | sbld-shuffled | sbld-no-lists | sbld-pld-curve | pld-no-rescale | pld-pwegd-curve | sbld-remeasure | sbld-alpha2 | sbld-backward"
 usage="usage: bash bench/frontier/ablate.sh STAGE_DIR ($variants)"
 base=${1:?$usage}
 name=${2:?$usage}
@@ -35,6 +38,9 @@ case "$name" in
   sbld-pld-curve) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-curve pld) ;;
   pld-no-rescale) policy=pld; flags=(--drop pld --drop-sensitivity taylor --drop-rescale none) ;;
   pld-pwegd-curve) policy=pld; flags=(--drop pld --drop-sensitivity taylor --drop-pld-curve pwegd) ;;
+  sbld-remeasure) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-remeasure-every 10) ;;
+  sbld-alpha2) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-alpha 2) ;;
+  sbld-backward) policy=sbld; flags=(--drop sbld --drop-sensitivity taylor --drop-scope backward) ;;
   *) echo "unknown variant '$name' ($variants)" >&2; exit 2 ;;
 esac
 configs=("$base"/runs/pld/b1/seed-*/config.json)
