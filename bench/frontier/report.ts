@@ -142,7 +142,7 @@ is closest to b · ${inp.refSteps} (bench/frontier/plan.ts). Each run's warm-up 
 - f, the layers' share of a full step's time: **${c.layer_share.toFixed(3)}** (${c.source}${c.source === 'given' ? '' : `: median full step ${c.full_step_ms.toFixed(1)} ms, with layers [${c.skipped_layers.join(', ')}] skipped ${c.partial_step_ms.toFixed(1)} ms, ${c.rounds} interleaved rounds`})
 - s, the share of a layer's work a skip removes: ${inp.scope}
 - the same shares counted in FLOPs (not used for matching; a check on the timed ones): layers ${f(c.layer_share_flops, 3)} of a step's FLOPs, a backward-only skip ${f(c.backward_saving_flops, 3)} of a layer's
-- m, one SBLD skip_loss measurement: ${c.measure_steps.toFixed(2)} full steps (${c.measure_ms.toFixed(0)} ms)
+- m, one SBLD skip_loss measurement: ${c.measure_steps.toFixed(2)} full steps (${Number.isFinite(c.measure_ms) ? `${c.measure_ms.toFixed(0)} ms` : 'estimated as (L+1)·M/3 steps, not timed'}; a taylor SBLD makes none)
 - k_t: the policy's expected kept fraction at step t (\`keepProbabilities\`)
 
 ## Results (mean ± s.e. over seeds)
