@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The frontier study of issue #12 (docs/layer-dropping.md, "The frontier study": protocol and results).
 #
-#   bash bench/frontier/study.sh [gpt] [vit] [robust]      (default: all three stages, in that order)
+#   bash bench/frontier/study.sh [gpt] [gpt-fresh] [vit] [robust]   (default: gpt, vit, robust, in that order)
 #   PLAN_ONLY=1 bash bench/frontier/study.sh ...           (print each stage's runs and time estimate only)
 #
 # Stages (outputs under docs/results/frontier/<stage>/: report.md, results.json, plots, calibration.json and the
@@ -9,6 +9,8 @@
 #   gpt     GPT on the Brown corpus, preset deep24 (24 layers), reference R = 100 steps, seeds 2001-2003,
 #           baseline budgets 0.5,1,1.5,2 (50-200 steps), none/pld/sbld at budget 1.
 #   vit     ViT on Fashion-MNIST, preset deep (12 layers), R = 300 steps, seeds 2001-2003, the same budgets.
+#   gpt-fresh  the gpt stage on fresh seeds 2004-2006, baseline budgets 1,1.5 (every dropping run there ended
+#           between them), with the gpt stage's calibrated layer share (the same 129-step plan); not in the default.
 #   robust  GPT preset deep, R = 60 steps (shorter, so 8 seeds fit in under an hour), seeds 3001-3008, baseline
 #           budgets 0.5,1,1.5: SBLD's lists and final loss over 8 seeds against PLD's worst seed.
 # SBLD runs with the online taylor sensitivity (--drop-sensitivity taylor): chosen on the tuning seeds, where the
@@ -51,8 +53,9 @@ run() {
 for s in "${stages[@]}"; do
   case "$s" in
     gpt) run gpt --preset deep24 --steps 100 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 --drop-sensitivity taylor ;;
+    gpt-fresh) run gpt-fresh --preset deep24 --steps 100 --seeds 3 --seed 2004 --policies none,pld,sbld --baseline-budgets 1,1.5 --budgets 1 --drop-sensitivity taylor --layer-share 0.9555671158828266 --precision f32 ;;
     vit) run vit --task vit --preset deep --steps 300 --seeds 3 --seed 2001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5,2 --budgets 1 --drop-sensitivity taylor ;;
     robust) run robust --preset deep --steps 60 --seeds 8 --seed 3001 --policies none,pld,sbld --baseline-budgets 0.5,1,1.5 --budgets 1 --drop-sensitivity taylor ;;
-    *) echo "unknown stage '$s' (gpt, vit, robust)" >&2; exit 2 ;;
+    *) echo "unknown stage '$s' (gpt, gpt-fresh, vit, robust)" >&2; exit 2 ;;
   esac
 done
