@@ -12,8 +12,9 @@ import { Float16Array, f16round } from '@petamoriken/float16';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adamw_update, writeStepScalars, type OptimBlock } from '../src/ops/adamw.js';
 import { cast_to_f16, toHalf } from '../src/ops/cast.js';
-import { canStoreGeluDual, gelu_backward } from '../src/ops/gelu.js';
-import { canStoreBranchDual, residual_backward } from '../src/ops/residual.js';
+import { canStoreDual } from '../src/ops/dual-store.js';
+import { gelu_backward } from '../src/ops/gelu.js';
+import { residual_backward } from '../src/ops/residual.js';
 import { halfCopyOf } from '../src/ops/half-weights.js';
 import { linearGelu } from '../src/ops/linear_gelu.js';
 import { linearResidual } from '../src/ops/linear_residual.js';
@@ -169,7 +170,7 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
       expect((await e.read(half)).some((v) => v === Infinity || v === -Infinity)).toBe(true);
     }
     expect(() => residual_backward(e, e.alloc([6], 'f32', 'a'), false, e.alloc([6], 'f32', 'b'), false, e.alloc([6], 'f32', 'd'), 1, e.alloc([6], 'f16', 'c'))).toThrow(/multiple of 4/);
-    expect(canStoreBranchDual(e, 6)).toBe(false);
+    expect(canStoreDual(e, 'residual_backward', 6)).toBe(false);
   });
 
   it('gelu_backward refuses a dxOperand for a size that is not a multiple of 4, or of the wrong size', async (ctx) => {
@@ -179,8 +180,8 @@ describe('dual stores: a gradient and its f16 copy from one dispatch', () => {
     const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => e.alloc([n], dtype, 't');
     expect(() => gelu_backward(e, t(6), false, t(6), t(6), t(6, 'f16'))).toThrow(/multiple of 4/);
     expect(() => gelu_backward(e, t(8), false, t(8), t(8), t(4, 'f16'))).toThrow(/dxOperand has shape \[4\]/);
-    expect(canStoreGeluDual(e, 6)).toBe(false);
-    expect(canStoreGeluDual(e, 8)).toBe(true);
+    expect(canStoreDual(e, 'gelu_backward', 6)).toBe(false);
+    expect(canStoreDual(e, 'gelu_backward', 8)).toBe(true);
   });
 });
 

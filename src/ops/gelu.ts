@@ -12,6 +12,7 @@
  */
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
+import { dualStoreKernel } from './dual-store.js';
 
 /** Elements per invocation (one vec4). */
 const PER_INVOCATION = 4;
@@ -35,7 +36,7 @@ export function gelu_forward(e: Engine, out: Tensor, x: Tensor, accumulate = fal
  * Kernel-level backward: dx (+)= dout * gelu'(x) by `accumulate`. With `dxOperand` (f16 mixed precision: a
  * linear's backward GEMMs read an f16 copy of their dout) the same dispatch also stores dxOperand = f16(dx), the
  * values cast_to_f16 of dx gives (gelu_backward_dual_f16; with an f32 dxOperand, the f32 kernel and a plain
- * copy); that needs dx's size to be a multiple of 4 (`canStoreGeluDual`).
+ * copy); that needs dx's size to be a multiple of 4 (`canStoreDual`, src/ops/dual-store.ts).
  */
 export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Tensor, dout: Tensor, dxOperand: Tensor | null = null): void {
   const op = 'gelu_backward';
@@ -43,22 +44,11 @@ export function gelu_backward(e: Engine, dx: Tensor, accumulate: boolean, x: Ten
   expectSameSize(op, 'dx', dx, x);
   expectSameSize(op, 'dout', dout, x);
   const n = x.size;
-  let kernel = op;
-  if (dxOperand) {
-    if (dxOperand.size !== n) throw new ShapeError(`${op}: dxOperand has shape ${fmtShape(dxOperand.shape)}, but x has ${fmtShape(x.shape)}`);
-    if (n % 4 !== 0) throw new ShapeError(`${op}: ${n} elements; storing dxOperand needs a multiple of 4 (leave it out and cast)`);
-    kernel = dxOperand.dtype === 'f16' ? 'gelu_backward_dual_f16' : 'gelu_backward_dual';
-    if (!e.kernels.has(kernel)) throw new ShapeError(`${op}: this device has no ${kernel} (an f16 operand needs shader-f16)`);
-  }
+  const kernel = dualStoreKernel(e, op, 'dxOperand', dxOperand, 'x', x);
   if (n === 0) return;
   const args: Record<string, Tensor> = { x, dout, dx };
   if (dxOperand) args.dx_operand = dxOperand;
   e.dispatch(kernel, args, { n, accumulate: accumulate ? 1 : 0 }, e.grid(kernel, n, PER_INVOCATION));
-}
-
-/** Whether `gelu_backward` can store an f16 copy (`dxOperand`) of a gradient of `size` elements on this device. */
-export function canStoreGeluDual(e: Engine, size: number): boolean {
-  return size % 4 === 0 && e.kernels.has('gelu_backward_dual_f16');
 }
 
 /** Autograd GELU: returns gelu(x) shaped like x and records dx (+)= dout * gelu'(x). */

@@ -21,7 +21,8 @@
 import type { Engine } from '../runtime/engine.js';
 import type { KernelVariant } from '../runtime/kernels.js';
 import { fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
-import { canStoreGeluDual, gelu, gelu_backward } from './gelu.js';
+import { canStoreDual } from './dual-store.js';
+import { gelu, gelu_backward } from './gelu.js';
 import { gemm, gemmOperands, KERNEL_TILE, matmul, matmul_backward, matmulDims, matmulKernelFor, matmulOutShape, matmulVariants, type GemmDims, type GemmOperands } from './matmul.js';
 
 /** The GELU-epilogue twin of each GEMM kernel. */
@@ -72,7 +73,7 @@ export function linear_gelu_forward(e: Engine, out: Tensor, pre: Tensor, a: Tens
  */
 export function linear_gelu_backward(e: Engine, dpre: Tensor, dout: Tensor, pre: Tensor, a: Tensor, w: Tensor, bias: Tensor | null, operands: GemmOperands = { a, w }): void {
   // The GEMMs read dpre in f16: stored beside dpre by the same dispatch where it can be, else cast from it after.
-  const dpreHalf = operands.a.dtype === 'f16' && canStoreGeluDual(e, dpre.size) ? e.alloc(dpre.shape, 'f16', 'linear_gelu.dpre.f16') : null;
+  const dpreHalf = operands.a.dtype === 'f16' && canStoreDual(e, 'gelu_backward', dpre.size) ? e.alloc(dpre.shape, 'f16', 'linear_gelu.dpre.f16') : null;
   gelu_backward(e, dpre, false, pre, dout, dpreHalf);
   matmul_backward(e, 'linear_gelu', dpre, a, w, bias, linearDims('linear_gelu', a, w), {}, operands, dpreHalf ?? undefined);
 }

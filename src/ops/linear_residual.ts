@@ -22,7 +22,8 @@
 import type { Engine } from '../runtime/engine.js';
 import { expectShape, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
 import { gemm, gemmOperands, matmul, matmul_backward, matmulDims, matmulOutShape, type GemmDims, type GemmOperands } from './matmul.js';
-import { canStoreBranchDual, residual_backward, residualAdd } from './residual.js';
+import { canStoreDual } from './dual-store.js';
+import { residual_backward, residualAdd } from './residual.js';
 
 function linearDims(op: string, a: Tensor, w: Tensor, h: Tensor): GemmDims {
   if (w.shape.length !== 2) throw new ShapeError(`${op}: w must be 2-D (K, N), got ${fmtShape(w.shape)}`);
@@ -61,7 +62,7 @@ export function linear_residual_backward(
   operands: GemmOperands = { a, w },
 ): void {
   // The GEMMs read dbranch in f16: stored beside it by the same dispatch where it can be, else cast from it after.
-  const dbranchHalf = operands.a.dtype === 'f16' && canStoreBranchDual(e, dbranch.size) ? e.alloc(dbranch.shape, 'f16', 'linear_residual.dbranch.f16') : null;
+  const dbranchHalf = operands.a.dtype === 'f16' && canStoreDual(e, 'residual_backward', dbranch.size) ? e.alloc(dbranch.shape, 'f16', 'linear_residual.dbranch.f16') : null;
   residual_backward(e, dh, accumulateDh, dbranch, false, dout, scale, dbranchHalf);
   matmul_backward(e, 'linear_residual', dbranch, a, w, bias, matmulDims('linear_residual', a, w), {}, operands, dbranchHalf ?? undefined);
 }

@@ -22,6 +22,7 @@
  */
 import type { Engine } from '../runtime/engine.js';
 import { expectDType, fmtShape, ShapeError, type Tensor } from '../runtime/tensor.js';
+import { dualStoreKernel } from './dual-store.js';
 
 /** Elements per invocation. */
 const PER_INVOCATION = 4;
@@ -59,7 +60,7 @@ export function residual_forward(e: Engine, out: Tensor, h: Tensor, branch: Tens
  * must be different buffers from each other and from dout. With `dbranchOperand` (f16 mixed precision: the
  * branch's linear reads an f16 copy of its dout) the same dispatch also stores dbranchOperand = f16(dbranch), the
  * values cast_to_f16 of dbranch gives (residual_backward_dual_f16; with an f32 dbranchOperand, the f32 kernel and
- * a plain copy); that needs a size that is a multiple of 4 (`canStoreBranchDual`).
+ * a plain copy); that needs a size that is a multiple of 4 (`canStoreDual`, src/ops/dual-store.ts).
  */
 export function residual_backward(
   e: Engine,
@@ -73,23 +74,12 @@ export function residual_backward(
 ): void {
   const op = 'residual_backward';
   const n = checkArgs(op, ['dout', dout], { dh, dbranch }, scale);
-  let kernel = op;
-  if (dbranchOperand) {
-    if (dbranchOperand.size !== n) throw new ShapeError(`${op}: dbranchOperand has shape ${fmtShape(dbranchOperand.shape)}, but dout has ${fmtShape(dout.shape)}`);
-    if (n % 4 !== 0) throw new ShapeError(`${op}: ${n} elements; storing dbranchOperand needs a multiple of 4 (leave it out and cast)`);
-    kernel = dbranchOperand.dtype === 'f16' ? 'residual_backward_dual_f16' : 'residual_backward_dual';
-    if (!e.kernels.has(kernel)) throw new ShapeError(`${op}: this device has no ${kernel} (an f16 operand needs shader-f16)`);
-  }
+  const kernel = dualStoreKernel(e, op, 'dbranchOperand', dbranchOperand, 'dout', dout);
   if (n === 0) return;
   const flags = { accumulate: accumulateDh ? 1 : 0, accumulate_branch: accumulateDbranch ? 1 : 0 };
   const args: Record<string, Tensor> = { dout, dh, dbranch };
   if (dbranchOperand) args.dbranch_operand = dbranchOperand;
   e.dispatch(kernel, args, { n, scale, ...flags }, e.grid(kernel, n, PER_INVOCATION));
-}
-
-/** Whether `residual_backward` can store an f16 copy (`dbranchOperand`) of a branch gradient of `size` elements on this device. */
-export function canStoreBranchDual(e: Engine, size: number): boolean {
-  return size % 4 === 0 && e.kernels.has('residual_backward_dual_f16');
 }
 
 /**
